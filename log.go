@@ -60,3 +60,34 @@ type Retention struct {
 type Matcher interface {
 	Match(topic string) bool
 }
+
+// TopicInfo describes one topic of a log.
+type TopicInfo struct {
+	Topic string
+	// Events is the number of retained events of the topic.
+	Events int64
+	// LastID is the id of the topic's newest event ever appended.
+	LastID uint64
+}
+
+// Topics is implemented by logs that keep per-topic statistics.
+type Topics interface {
+	// Topics returns every topic with retained events or a last id, sorted by name.
+	Topics(ctx context.Context) ([]TopicInfo, error)
+}
+
+// ErrNotFound is returned by KV.Get for a missing key.
+var ErrNotFound = errors.New("ssehub: not found")
+
+// KV is a small durable key-value store for the hub's own state (tokens,
+// deregistered topics), kept beside the log by each store.
+type KV interface {
+	// Get returns the value of key in bucket, or ErrNotFound.
+	Get(ctx context.Context, bucket, key string) ([]byte, error)
+	// Put stores value under key in bucket, durably.
+	Put(ctx context.Context, bucket, key string, value []byte) error
+	// Delete removes key from bucket; deleting a missing key is not an error.
+	Delete(ctx context.Context, bucket, key string) error
+	// List calls fn for every key of bucket in key order until fn returns an error.
+	List(ctx context.Context, bucket string, fn func(key string, value []byte) error) error
+}
