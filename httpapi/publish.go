@@ -1,0 +1,269 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// envelope is one event in a POST /publish body.
+type envelope struct {
+	Topic  string          `json:"topic"`
+	Type   string          `json:"type"`
+	Data   json.RawMessage `json:"data"`
+	Key    string          `json:"key"`
+	Entity string          `json:"entity"`
+	Source string          `json:"source"`
+	Meta   json.RawMessage `json:"meta"`
+}
+
+type publishResult struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+type batchResult struct {
+	IDs        []string `json:"ids"`
+	Duplicates []string `json:"duplicates,omitempty"`
+}
+
+// handlePublishTopic serves POST /publish/{topic}: the body is the data.
+func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	ev := &ssehub.Event{
+		Topic:  r.PathValue("topic"),
+		Type:   q.Get("type"),
+		Key:    firstOf(q.Get("key"), r.Header.Get("Idempotency-Key")),
+		Entity: q.Get("entity"),
+		Source: q.Get("source"),
+	}
+	if !s.checkEvent(w, ev) {
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	if mediaType(r) == "application/json" && !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, codeBadJSON, "the body is declared application/json but is not valid JSON")
+		return
+	}
+	ev.Data = body
+	res, ok := s.publish(w, r.Context(), []*ssehub.Event{ev})
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, publishResult{ID: strconv.FormatUint(res[0].ID, 10), Duplicate: res[0].Duplicate})
+}
+
+// handlePublish serves POST /publish: one JSON envelope, or with
+// Content-Type application/x-ndjson one envelope a line, all or nothing.
+func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r) {
+		return
+	}
+	mt := mediaType(r)
+	if mt != "application/json" && mt != "application/x-ndjson" && mt != "" {
+		writeError(w, http.StatusUnsupportedMediaType, codeMediaType, fmt.Sprintf("Content-Type %q is not supported: send application/json (one envelope) or application/x-ndjson (one envelope a line)", mt))
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	if mt != "application/x-ndjson" {
+		ev, err := parseEnvelope(body)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, codeBadJSON, err.Error())
+			return
+		}
+		if !s.checkEvent(w, ev) {
+			return
+		}
+		res, ok := s.publish(w, r.Context(), []*ssehub.Event{ev})
+		if !ok {
+			return
+		}
+		writeJSON(w, http.StatusOK, publishResult{ID: strconv.FormatUint(res[0].ID, 10), Duplicate: res[0].Duplicate})
+		return
+	}
+
+	var events []*ssehub.Event
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, len(body)+1)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if len(events) == s.MaxBatchEvents {
+			writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("a batch holds at most %d events", s.MaxBatchEvents))
+			return
+		}
+		ev, err := parseEnvelope(b)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Sprintf("line %d: %v", line, err))
+			return
+		}
+		if msg := validateEvent(ev); msg != "" {
+			writeError(w, http.StatusBadRequest, codeBadTopic, fmt.Sprintf("line %d: %s", line, msg))
+			return
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		writeError(w, http.StatusBadRequest, codeBadJSON, "the batch holds no events")
+		return
+	}
+	for _, ev := range events {
+		if !s.checkGone(w, ev.Topic) {
+			return
+		}
+	}
+	res, ok := s.publish(w, r.Context(), events)
+	if !ok {
+		return
+	}
+	out := batchResult{IDs: make([]string, len(res))}
+	for i, x := range res {
+		out.IDs[i] = strconv.FormatUint(x.ID, 10)
+		if x.Duplicate {
+			out.Duplicates = append(out.Duplicates, out.IDs[i])
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseEnvelope decodes one envelope. A JSON string as data is stored as
+// its text; any other JSON value as its JSON text.
+func parseEnvelope(b []byte) (*ssehub.Event, error) {
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("invalid envelope: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid envelope: more than one JSON value")
+	}
+	ev := &ssehub.Event{Topic: env.Topic, Type: env.Type, Key: env.Key, Entity: env.Entity, Source: env.Source}
+	if len(env.Data) > 0 && env.Data[0] == '"' {
+		var str string
+		if err := json.Unmarshal(env.Data, &str); err != nil {
+			return nil, fmt.Errorf("invalid envelope data: %w", err)
+		}
+		ev.Data = []byte(str)
+	} else if len(env.Data) > 0 && string(env.Data) != "null" {
+		ev.Data = env.Data
+	}
+	if len(env.Meta) > 0 && string(env.Meta) != "null" {
+		if env.Meta[0] != '{' {
+			return nil, errors.New("invalid envelope: meta must be a JSON object")
+		}
+		ev.Meta = env.Meta
+	}
+	return ev, nil
+}
+
+// validateEvent returns what is wrong with ev's fields, or "".
+func validateEvent(ev *ssehub.Event) string {
+	if err := ssehub.ValidateTopic(ev.Topic); err != nil {
+		return err.Error()
+	}
+	if ev.Type != "" {
+		if _, err := sse.AppendEvent(nil, &sse.Event{Type: ev.Type}); err != nil {
+			return fmt.Sprintf("type %q: must not contain CR or LF", ev.Type)
+		}
+	}
+	return ""
+}
+
+// checkEvent validates ev and that its topic is not deregistered.
+func (s *Server) checkEvent(w http.ResponseWriter, ev *ssehub.Event) bool {
+	if msg := validateEvent(ev); msg != "" {
+		writeError(w, http.StatusBadRequest, codeBadTopic, msg)
+		return false
+	}
+	return s.checkGone(w, ev.Topic)
+}
+
+func (s *Server) checkGone(w http.ResponseWriter, topic string) bool {
+	if s.hub.Gone(topic) {
+		writeError(w, http.StatusGone, codeGone, fmt.Sprintf("topic %q has been deregistered", topic))
+		return false
+	}
+	return true
+}
+
+// readBody reads the request body within MaxBodyBytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength > s.MaxBodyBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the body is larger than the limit of %d bytes", s.MaxBodyBytes))
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the body is larger than the limit of %d bytes", s.MaxBodyBytes))
+		} else {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "reading the body failed")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// publish appends events and answers 503 when the log cannot take them.
+func (s *Server) publish(w http.ResponseWriter, ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, bool) {
+	res, err := s.hub.Publish(ctx, events)
+	switch {
+	case err == nil:
+		return res, true
+	case errors.Is(err, ssehub.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, err.Error())
+	case errors.Is(err, ssehub.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the hub is shutting down")
+	case ctx.Err() != nil:
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the request was canceled before the events were stored")
+	default:
+		s.Logger.Error("append failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "storing the events failed")
+	}
+	return nil, false
+}
+
+func mediaType(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return strings.ToLower(ct)
+	}
+	return mt
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

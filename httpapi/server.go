@@ -1,0 +1,150 @@
+// Package httpapi is the hub's HTTP surface: publish, subscribe (SSE or a
+// JSON page of history), configured streams, topics, health and metrics.
+// Handlers are thin: they parse and check a request, then call the hub.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// Stream is a configured SSE endpoint.
+type Stream struct {
+	// Name is the stream's name; Endpoint its URL path, e.g. "/alerts/live".
+	Name     string
+	Endpoint string
+	// Match bounds the topics the stream may carry; ?event_type= narrows it.
+	Match ssehub.Patterns
+	// Format renders events.
+	Format hub.Format
+	// Replay honours Last-Event-ID; false is fire-and-forget (live only).
+	Replay bool
+	// Heartbeat is the idle interval before a heartbeat; 0 = none.
+	Heartbeat time.Duration
+	// HeartbeatStyle is "event" (event: heartbeat, data: ping) or "comment" (:keepalive).
+	HeartbeatStyle string
+	// Hello is what a new connection gets first: "info" (event: info,
+	// data: connected), "comment" or "none".
+	Hello string
+	// Retry is sent once at connect when positive.
+	Retry time.Duration
+	// Public streams need no token.
+	Public bool
+}
+
+// Options configure a Server.
+type Options struct {
+	Hub *hub.Hub
+	// KV keeps the hub's state (deregistered topics).
+	KV ssehub.KV
+	// AdminHash is the SHA-256 of the admin token.
+	AdminHash [32]byte
+	// Streams are the configured streams.
+	Streams []Stream
+	// Events configures GET /events (its Match is taken from ?topic=).
+	Events Stream
+	// MaxBodyBytes bounds a publish request body (413 past it). Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxBatchEvents bounds the events of one NDJSON batch. Default 10000.
+	MaxBatchEvents int
+	// CORSOrigins are the origins allowed to subscribe from a browser; "*" is any.
+	CORSOrigins []string
+	// WriteTimeout bounds one write to a subscriber; a client that accepts
+	// nothing for that long is disconnected. Default 60 s.
+	WriteTimeout time.Duration
+	// Logger receives request logs; default slog.Default().
+	Logger *slog.Logger
+	// Registerer, when set, receives the Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+}
+
+// Server serves the hub over HTTP.
+type Server struct {
+	Options
+	hub     *hub.Hub
+	mux     *http.ServeMux
+	ctx     context.Context // canceled by Shutdown: every stream ends
+	cancel  context.CancelFunc
+	metrics *metrics
+}
+
+// DefaultEvents is how GET /events streams unless configured otherwise:
+// raw format, replay on, a ": connected" comment first, a ":keepalive"
+// comment after 30 s idle.
+var DefaultEvents = Stream{Name: "events", Endpoint: "/events", Format: hub.FormatRaw, Replay: true,
+	Heartbeat: 30 * time.Second, HeartbeatStyle: "comment", Hello: "comment"}
+
+// New returns a server for opts.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.MaxBatchEvents <= 0 {
+		opts.MaxBatchEvents = 10000
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 60 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Events.Endpoint == "" {
+		opts.Events = DefaultEvents
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{Options: opts, hub: opts.Hub, mux: http.NewServeMux()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(opts.Hub, opts.Registerer)
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Shutdown ends every open stream, so clients reconnect elsewhere or later.
+// The http.Server's own Shutdown then waits for the handlers to return.
+func (s *Server) Shutdown() { s.cancel() }
+
+// ObserveCommit records one append's latency; pass it as hub.Options.OnCommit.
+func (s *Server) ObserveCommit(d time.Duration, events int) {
+	s.metrics.observeCommit(d, events)
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("POST /publish/{topic}", s.handlePublishTopic)
+	m.HandleFunc("/publish/{topic}", methodNotAllowed("POST"))
+	m.HandleFunc("POST /publish", s.handlePublish)
+	m.HandleFunc("/publish", methodNotAllowed("POST"))
+	m.HandleFunc("GET /events", s.handleEvents)
+	m.HandleFunc("/events", methodNotAllowed("GET"))
+	m.HandleFunc("GET /api/topics", s.handleTopics)
+	m.HandleFunc("DELETE /api/topics/{topic}", s.handleDeleteTopic)
+	m.HandleFunc("/api/topics/{topic}", methodNotAllowed("DELETE"))
+	m.HandleFunc("GET /healthz", s.handleHealth)
+	m.HandleFunc("GET /readyz", s.handleReady)
+	m.Handle("GET /metrics", s.metricsHandler())
+	for _, st := range s.Streams {
+		st := st
+		pattern := st.Endpoint
+		if pattern[len(pattern)-1] == '/' {
+			pattern += "{$}"
+		}
+		m.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) { s.handleStream(w, r, &st) })
+		m.HandleFunc(pattern, methodNotAllowed("GET"))
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "no stream or endpoint at "+r.URL.Path)
+	})
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// writeChunk is how many bytes one write to a subscriber carries at most.
+const writeChunk = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk+4096); return &b }}
+
+var (
+	helloInfo      = []byte("event: info\ndata: connected\n\n")
+	helloComment   = []byte(": connected\n\n")
+	heartbeatEvent = []byte("event: heartbeat\ndata: ping\n\n")
+	heartbeatColon = []byte(":keepalive\n\n")
+	goneEvent      = []byte("event: error\ndata: {\"code\":\"GONE\",\"message\":\"topic deregistered\"}\n\n")
+)
+
+// serveSSE streams sub to the client until it goes away, the server shuts
+// down or a topic it named is deregistered.
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscription) {
+	st := req.stream
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	sub := s.hub.Subscribe(req.opts)
+	defer sub.Close()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	s.setCORS(w, r)
+	w.WriteHeader(http.StatusOK)
+
+	rc := http.NewResponseController(w)
+	first := make([]byte, 0, 64)
+	switch st.Hello {
+	case "info":
+		first = append(first, helloInfo...)
+	case "comment":
+		first = append(first, helloComment...)
+	}
+	if st.Retry > 0 {
+		first = append(first, "retry: "...)
+		first = strconv.AppendInt(first, st.Retry.Milliseconds(), 10)
+		first = append(first, "\n\n"...)
+	}
+	if !s.write(w, rc, first) {
+		return
+	}
+	heartbeat := heartbeatEvent
+	if st.HeartbeatStyle == "comment" {
+		heartbeat = heartbeatColon
+	}
+	for {
+		ready, err := sub.Wait(ctx, st.Heartbeat)
+		if err != nil {
+			return
+		}
+		if !ready {
+			if !s.write(w, rc, heartbeat) {
+				return
+			}
+			continue
+		}
+		bp := bufPool.Get().(*[]byte)
+		buf, err := sub.Next(ctx, (*bp)[:0], writeChunk)
+		ok := len(buf) == 0 || s.write(w, rc, buf)
+		if cap(buf) <= 4*writeChunk {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		if errors.Is(err, hub.ErrGone) && ok {
+			s.write(w, rc, goneEvent)
+		}
+		if !ok || err != nil {
+			return
+		}
+	}
+}
+
+// write sends b and flushes it, bounded by the write timeout.
+func (s *Server) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+	if len(b) > 0 {
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+	}
+	return rc.Flush() == nil
+}
+
+// setCORS allows the request's origin when configured to.
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	for _, o := range s.CORSOrigins {
+		if o == "*" {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			return
+		}
+		if o == origin {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+			return
+		}
+	}
+}

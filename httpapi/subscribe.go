@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// subscription is a parsed subscribe request.
+type subscription struct {
+	stream *Stream
+	match  ssehub.Matcher
+	topics []string // exact topics asked for, for 410 Gone
+	opts   hub.SubscribeOptions
+}
+
+// handleEvents serves GET /events?topic=P&topic=P2.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r) {
+		return
+	}
+	var raw []string
+	for _, v := range r.URL.Query()["topic"] {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				raw = append(raw, p)
+			}
+		}
+	}
+	if len(raw) == 0 {
+		writeError(w, http.StatusBadRequest, codeBadPattern, "at least one ?topic= pattern is required (e.g. ?topic=orders.* or ?topic=*)")
+		return
+	}
+	ps, err := ssehub.ParsePatterns(raw...)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())
+		return
+	}
+	st := s.Events
+	if f := r.URL.Query().Get("format"); f != "" {
+		if st.Format, err = hub.ParseFormat(f); err != nil {
+			writeError(w, http.StatusBadRequest, codeBadRequest, err.Error())
+			return
+		}
+	}
+	s.subscribe(w, r, &st, ps, exactTopics(ps))
+}
+
+// handleStream serves a configured stream; ?event_type= narrows its match.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, st *Stream) {
+	if !st.Public && !s.authorize(w, r) {
+		return
+	}
+	var m ssehub.Matcher = st.Match
+	topics := exactTopics(st.Match)
+	if et := r.URL.Query()["event_type"]; len(et) > 0 {
+		narrow, err := ssehub.ParsePatterns(et...)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())
+			return
+		}
+		m = both{st.Match, narrow}
+		topics = append(topics, exactTopics(narrow)...)
+	}
+	s.subscribe(w, r, st, m, topics)
+}
+
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, st *Stream, m ssehub.Matcher, topics []string) {
+	for _, t := range topics {
+		if s.hub.Gone(t) {
+			writeError(w, http.StatusGone, codeGone, fmt.Sprintf("topic %q has been deregistered", t))
+			return
+		}
+	}
+	sub := subscription{stream: st, match: m, topics: topics}
+	sub.opts = hub.SubscribeOptions{Match: m, Topics: topics, Format: st.Format}
+	if wantsJSON(r) {
+		s.servePage(w, r, &sub)
+		return
+	}
+	if st.Replay {
+		id := lastEventID(r)
+		switch {
+		case id == "":
+		case id == "earliest":
+			sub.opts.Earliest = true
+		default:
+			n, err := strconv.ParseUint(id, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, codeBadID, fmt.Sprintf("Last-Event-ID %q is not an event id (a decimal number, or \"earliest\")", id))
+				return
+			}
+			sub.opts.Resume, sub.opts.After = true, n
+		}
+	}
+	s.serveSSE(w, r, &sub)
+}
+
+// lastEventID returns the Last-Event-ID header, or for a first connection
+// the last_event_id or lastEventId query parameter.
+func lastEventID(r *http.Request) string {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return strings.TrimSpace(v)
+	}
+	q := r.URL.Query()
+	if v := q.Get("last_event_id"); v != "" {
+		return v
+	}
+	return q.Get("lastEventId")
+}
+
+func exactTopics(ps ssehub.Patterns) []string {
+	var out []string
+	for _, p := range ps {
+		if p.Exact() {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// both matches topics that both matchers match: a client's ?event_type=
+// can only narrow a stream's match, never widen it.
+type both [2]ssehub.Matcher
+
+func (b both) Match(topic string) bool { return b[0].Match(topic) && b[1].Match(topic) }
