@@ -12,9 +12,11 @@ import (
 
 // SubscribeOptions describe one subscription.
 type SubscribeOptions struct {
-	// Match selects the topics; Patterns given by exact topic name also make
-	// the subscription end with ErrGone when that topic is deregistered.
-	Match ssehub.Patterns
+	// Match selects the topics.
+	Match ssehub.Matcher
+	// Topics are the topics the subscriber asked for by exact name: when one
+	// is deregistered the subscription ends with ErrGone.
+	Topics []string
 	// Format is how events are rendered.
 	Format Format
 	// Resume starts from After (events with greater ids) instead of live.
@@ -37,7 +39,8 @@ var (
 // appends to its bounded queue, so a slow subscriber never slows others.
 type Subscriber struct {
 	h      *Hub
-	match  ssehub.Patterns
+	match  ssehub.Matcher
+	topics []string
 	format Format
 
 	// Owned by the Next goroutine.
@@ -61,7 +64,7 @@ type Subscriber struct {
 
 // Subscribe registers a subscription. The caller must Close it.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
-	s := &Subscriber{h: h, match: opts.Match, format: opts.Format, wake: make(chan struct{}, 1)}
+	s := &Subscriber{h: h, match: opts.Match, topics: opts.Topics, format: opts.Format, wake: make(chan struct{}, 1)}
 	h.formatUsers[s.format].Add(1)
 	h.stats.Subscribers.Add(1)
 	if !opts.Resume && !opts.Earliest {
@@ -160,21 +163,21 @@ func (s *Subscriber) markGone() {
 func (s *Subscriber) gone() { s.markGone() }
 
 func (s *Subscriber) wantsExact(topic string) bool {
-	for _, p := range s.match {
-		if p.Exact() && p.String() == topic {
+	for _, t := range s.topics {
+		if t == topic {
 			return true
 		}
 	}
 	return false
 }
 
-// Next appends the SSE bytes of the next events to dst and returns it. It
-// appends up to about maxBytes, blocking until at least one event is ready,
-// idle has passed (then it returns dst unchanged and a nil error, so the
-// caller can send a heartbeat; idle <= 0 waits forever), or ctx is done.
-// It returns ErrGone, after any bytes still due, when a topic the
-// subscription named was deregistered.
-func (s *Subscriber) Next(ctx context.Context, dst []byte, maxBytes int, idle time.Duration) ([]byte, error) {
+// Next appends the SSE bytes of the events that are ready to dst, up to
+// about maxBytes, and returns it; it returns dst unchanged when nothing is
+// ready (call Wait, then Next again). While the subscriber is catching up it
+// reads the hot tier or the log. It returns ErrGone, after any bytes still
+// due, when a topic the subscription named was deregistered. Next and Wait
+// are called from one goroutine.
+func (s *Subscriber) Next(ctx context.Context, dst []byte, maxBytes int) ([]byte, error) {
 	n0 := len(dst)
 	if s.gap != nil {
 		dst = append(dst, s.gap...)
@@ -225,26 +228,31 @@ func (s *Subscriber) Next(ctx context.Context, dst []byte, maxBytes int, idle ti
 		if gone {
 			return dst, ErrGone
 		}
-		if lag {
-			// The dispatcher detached us; catch up from the last delivered id.
-			s.attached = false
-			s.h.stats.CatchUps.Add(1)
-		}
-		if len(dst) > n0 {
+		if !lag {
 			return dst, nil
 		}
-		if lag {
-			continue
-		}
-		if woken, err := s.wait(ctx, idle); err != nil || !woken {
-			return dst, err
+		// The dispatcher detached us; catch up from the last delivered id.
+		s.attached = false
+		s.h.stats.CatchUps.Add(1)
+		if len(dst) > n0 {
+			return dst, nil
 		}
 	}
 }
 
-// wait blocks until the subscriber is woken (true), idle passes (false) or
-// ctx is done. A wake-up may be stale; Next simply looks again.
-func (s *Subscriber) wait(ctx context.Context, idle time.Duration) (bool, error) {
+// Wait blocks until Next may have something (true), idle passes with
+// nothing to send (false; idle <= 0 waits forever), or ctx is done. It holds
+// no buffer while it waits, so an idle subscriber costs little memory.
+func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error) {
+	if s.gap != nil || !s.attached || s.pos < s.catchUpTo {
+		return true, nil
+	}
+	s.mu.Lock()
+	ready := len(s.queue) > 0 || s.lagging || s.isGone
+	s.mu.Unlock()
+	if ready {
+		return true, nil
+	}
 	if idle <= 0 {
 		select {
 		case <-s.wake:
