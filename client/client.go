@@ -137,7 +137,7 @@ func (c *Client) Next(ctx context.Context) (sse.Event, error) {
 			return sse.Event{}, c.fatal
 		}
 		if !errors.Is(err, io.EOF) {
-			err = fmt.Errorf("client: reading stream: %w", err)
+			err = fmt.Errorf("connection lost: %w", err)
 		}
 		if c.noReconnect {
 			return sse.Event{}, err

@@ -39,7 +39,6 @@ func (c *Client) connect(ctx context.Context) error {
 			if c.fatal != nil {
 				return c.fatal
 			}
-			err = fmt.Errorf("client: %w", err)
 			if c.noReconnect {
 				return err
 			}
