@@ -1,10 +1,13 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 )
 
 // TokenCookie is the cookie a browser may carry its token in.
@@ -12,7 +15,13 @@ const TokenCookie = "ssehub_token"
 
 // HashToken returns the SHA-256 of a token, the only form in which tokens
 // are kept.
-func HashToken(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+func HashToken(token string) [32]byte { return auth.Hash(token) }
+
+// principal is who a request acts as: the admin, or the holder of a token.
+type principal struct {
+	admin bool
+	token auth.Token
+}
 
 // tokenFrom returns the token a request presents: Authorization: Bearer,
 // then ?token=, then the cookie.
@@ -31,18 +40,54 @@ func tokenFrom(r *http.Request) string {
 	return ""
 }
 
-// authorize reports whether r presents the admin token, and writes the 401
-// otherwise. The comparison is of hashes, in constant time.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
-	tok := tokenFrom(r)
-	if tok == "" {
+// authenticate returns who r acts as, or writes the error response: 400
+// malformed, 401 missing, unknown, expired or revoked.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*principal, bool) {
+	return s.authenticateSecret(w, r, tokenFrom(r))
+}
+
+func (s *Server) authenticateSecret(w http.ResponseWriter, r *http.Request, secret string) (*principal, bool) {
+	if secret == "" {
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "a token is required: send Authorization: Bearer <token>, ?token=<token> or the "+TokenCookie+" cookie")
-		return false
+		return nil, false
 	}
-	h := HashToken(tok)
-	if subtle.ConstantTimeCompare(h[:], s.AdminHash[:]) != 1 {
+	h := auth.Hash(secret)
+	if subtle.ConstantTimeCompare(h[:], s.AdminHash[:]) == 1 {
+		return &principal{admin: true}, true
+	}
+	if s.tokens == nil {
 		writeError(w, http.StatusUnauthorized, codeUnauthorized, "unknown token")
-		return false
+		return nil, false
 	}
-	return true
+	t, err := s.tokens.Lookup(r.Context(), secret)
+	switch {
+	case err == nil:
+		return &principal{token: t}, true
+	case errors.Is(err, auth.ErrMalformed):
+		writeError(w, http.StatusBadRequest, codeBadToken, err.Error())
+	case errors.Is(err, auth.ErrUnknown), errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrRevoked):
+		writeError(w, http.StatusUnauthorized, codeUnauthorized, err.Error())
+	default:
+		s.Logger.Error("token lookup", "err", err)
+		writeError(w, http.StatusInternalServerError, codeInternal, "checking the token failed")
+	}
+	return nil, false
+}
+
+// permit checks that p may act for purpose on every pattern, and writes
+// the 403 otherwise.
+func (s *Server) permit(w http.ResponseWriter, p *principal, purpose auth.Purpose, patterns ssehub.Patterns) bool {
+	if p.admin {
+		return true
+	}
+	err := auth.Check(&p.token, purpose, patterns)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, auth.ErrPurpose):
+		writeError(w, http.StatusForbidden, codeForbidden, "the token's purpose is "+string(p.token.Purpose)+"; this needs "+string(purpose))
+	default:
+		writeError(w, http.StatusForbidden, codeForbidden, err.Error())
+	}
+	return false
 }

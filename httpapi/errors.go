@@ -13,6 +13,8 @@ const (
 	codeBadJSON      = "bad_json"
 	codeBadID        = "bad_id"
 	codeUnauthorized = "unauthorized"
+	codeBadToken     = "bad_token"
+	codeForbidden    = "forbidden"
 	codeNotFound     = "not_found"
 	codeMethod       = "method_not_allowed"
 	codeTooLarge     = "too_large"

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -40,7 +41,8 @@ type batchResult struct {
 
 // handlePublishTopic serves POST /publish/{topic}: the body is the data.
 func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -51,7 +53,7 @@ func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
 		Entity: q.Get("entity"),
 		Source: q.Get("source"),
 	}
-	if !s.checkEvent(w, ev) {
+	if !s.checkEvent(w, who, ev) {
 		return
 	}
 	body, ok := s.readBody(w, r)
@@ -73,7 +75,8 @@ func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
 // handlePublish serves POST /publish: one JSON envelope, or with
 // Content-Type application/x-ndjson one envelope a line, all or nothing.
 func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
 	mt := mediaType(r)
@@ -91,7 +94,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, codeBadJSON, err.Error())
 			return
 		}
-		if !s.checkEvent(w, ev) {
+		if !s.checkEvent(w, who, ev) {
 			return
 		}
 		res, ok := s.publish(w, r.Context(), []*ssehub.Event{ev})
@@ -132,7 +135,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ev := range events {
-		if !s.checkGone(w, ev.Topic) {
+		if !s.permit(w, who, auth.PurposePublish, ssehub.Patterns{ssehub.MustPattern(ev.Topic)}) || !s.checkGone(w, ev.Topic) {
 			return
 		}
 	}
@@ -194,13 +197,14 @@ func validateEvent(ev *ssehub.Event) string {
 	return ""
 }
 
-// checkEvent validates ev and that its topic is not deregistered.
-func (s *Server) checkEvent(w http.ResponseWriter, ev *ssehub.Event) bool {
+// checkEvent validates ev, that who may publish to its topic, and that the
+// topic is not deregistered.
+func (s *Server) checkEvent(w http.ResponseWriter, who *principal, ev *ssehub.Event) bool {
 	if msg := validateEvent(ev); msg != "" {
 		writeError(w, http.StatusBadRequest, codeBadTopic, msg)
 		return false
 	}
-	return s.checkGone(w, ev.Topic)
+	return s.permit(w, who, auth.PurposePublish, ssehub.Patterns{ssehub.MustPattern(ev.Topic)}) && s.checkGone(w, ev.Topic)
 }
 
 func (s *Server) checkGone(w http.ResponseWriter, topic string) bool {
@@ -260,6 +264,8 @@ func mediaType(r *http.Request) string {
 	}
 	return mt
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func firstOf(a, b string) string {
 	if a != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -49,6 +50,8 @@ type Options struct {
 	Streams []Stream
 	// Events configures GET /events (its Match is taken from ?topic=).
 	Events Stream
+	// TokenStream configures GET /stream/{token} (its Match is the token's scope).
+	TokenStream Stream
 	// MaxBodyBytes bounds a publish request body (413 past it). Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxBatchEvents bounds the events of one NDJSON batch. Default 10000.
@@ -71,6 +74,8 @@ type Server struct {
 	Options
 	hub     *hub.Hub
 	mux     *http.ServeMux
+	tokens  *auth.Store // nil without a KV
+	live    liveTokens
 	ctx     context.Context // canceled by Shutdown: every stream ends
 	cancel  context.CancelFunc
 	metrics *metrics
@@ -81,6 +86,11 @@ type Server struct {
 // comment after 30 s idle.
 var DefaultEvents = Stream{Name: "events", Endpoint: "/events", Format: hub.FormatRaw, Replay: true,
 	Heartbeat: 30 * time.Second, HeartbeatStyle: "comment", Hello: "comment"}
+
+// DefaultTokenStream is how GET /stream/{token} streams, BoilStream style:
+// raw format, replay on, and "event: heartbeat" every 15 s of idle.
+var DefaultTokenStream = Stream{Name: "stream", Endpoint: "/stream/", Format: hub.FormatRaw, Replay: true,
+	Heartbeat: 15 * time.Second, HeartbeatStyle: "event", Hello: "comment"}
 
 // New returns a server for opts.
 func New(opts Options) *Server {
@@ -99,10 +109,16 @@ func New(opts Options) *Server {
 	if opts.Events.Endpoint == "" {
 		opts.Events = DefaultEvents
 	}
+	if opts.TokenStream.Endpoint == "" {
+		opts.TokenStream = DefaultTokenStream
+	}
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer
 	}
 	s := &Server{Options: opts, hub: opts.Hub, mux: http.NewServeMux()}
+	if opts.KV != nil {
+		s.tokens = auth.NewStore(opts.KV)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.Hub, opts.Registerer)
 	s.routes()
@@ -132,6 +148,13 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/topics", s.handleTopics)
 	m.HandleFunc("DELETE /api/topics/{topic}", s.handleDeleteTopic)
 	m.HandleFunc("/api/topics/{topic}", methodNotAllowed("DELETE"))
+	m.HandleFunc("POST /api/tokens", s.handleCreateToken)
+	m.HandleFunc("GET /api/tokens", s.handleListTokens)
+	m.HandleFunc("/api/tokens", methodNotAllowed("GET, POST"))
+	m.HandleFunc("DELETE /api/tokens/{id}", s.handleRevokeToken)
+	m.HandleFunc("/api/tokens/{id}", methodNotAllowed("DELETE"))
+	m.HandleFunc("GET /stream/{token}", s.handleTokenStream)
+	m.HandleFunc("/stream/{token}", methodNotAllowed("GET"))
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /readyz", s.handleReady)
 	m.Handle("GET /metrics", s.metricsHandler())

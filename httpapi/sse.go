@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -28,10 +29,12 @@ var (
 // down or a topic it named is deregistered.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscription) {
 	st := req.stream
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := context.AfterFunc(s.ctx, func() { cancel(nil) })
 	defer stop()
+	release := s.guardStream(req.who, cancel)
+	defer release()
 
 	sub := s.hub.Subscribe(req.opts)
 	defer sub.Close()
@@ -66,6 +69,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscript
 	for {
 		ready, err := sub.Wait(ctx, st.Heartbeat)
 		if err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, errTokenExpired) || errors.Is(cause, errTokenRevoked) {
+				s.write(w, rc, errorEvent("UNAUTHORIZED", cause.Error()))
+			}
 			return
 		}
 		if !ready {
@@ -88,6 +94,13 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscript
 			return
 		}
 	}
+}
+
+// errorEvent renders an error event; browsers deliver it to the same
+// "error" listener as connection errors, which carry no data.
+func errorEvent(code, message string) []byte {
+	b, _ := json.Marshal(map[string]string{"code": code, "message": message})
+	return append(append([]byte("event: error\ndata: "), b...), "\n\n"...)
 }
 
 // write sends b and flushes it, bounded by the write timeout.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -15,12 +16,14 @@ type subscription struct {
 	stream *Stream
 	match  ssehub.Matcher
 	topics []string // exact topics asked for, for 410 Gone
+	who    *principal
 	opts   hub.SubscribeOptions
 }
 
 // handleEvents serves GET /events?topic=P&topic=P2.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
 		return
 	}
 	var raw []string
@@ -40,6 +43,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())
 		return
 	}
+	if !s.permit(w, who, auth.PurposeStream, ps) {
+		return
+	}
 	st := s.Events
 	if f := r.URL.Query().Get("format"); f != "" {
 		if st.Format, err = hub.ParseFormat(f); err != nil {
@@ -47,16 +53,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.subscribe(w, r, &st, ps, exactTopics(ps))
+	s.subscribe(w, r, who, &st, ps, exactTopics(ps))
 }
 
 // handleStream serves a configured stream; ?event_type= narrows its match.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, st *Stream) {
-	if !st.Public && !s.authorize(w, r) {
-		return
-	}
 	var m ssehub.Matcher = st.Match
 	topics := exactTopics(st.Match)
+	asked := st.Match
 	if et := r.URL.Query()["event_type"]; len(et) > 0 {
 		narrow, err := ssehub.ParsePatterns(et...)
 		if err != nil {
@@ -65,18 +69,28 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, st *Stream
 		}
 		m = both{st.Match, narrow}
 		topics = append(topics, exactTopics(narrow)...)
+		asked = narrow
 	}
-	s.subscribe(w, r, st, m, topics)
+	var who *principal
+	if !st.Public {
+		var ok bool
+		if who, ok = s.authenticate(w, r); !ok || !s.permit(w, who, auth.PurposeStream, asked) {
+			return
+		}
+	}
+	s.subscribe(w, r, who, st, m, topics)
 }
 
-func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, st *Stream, m ssehub.Matcher, topics []string) {
+// subscribe serves a checked subscribe request as SSE, or as a JSON page
+// of history when the client prefers JSON. who is nil on a public stream.
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, who *principal, st *Stream, m ssehub.Matcher, topics []string) {
 	for _, t := range topics {
 		if s.hub.Gone(t) {
 			writeError(w, http.StatusGone, codeGone, fmt.Sprintf("topic %q has been deregistered", t))
 			return
 		}
 	}
-	sub := subscription{stream: st, match: m, topics: topics}
+	sub := subscription{stream: st, match: m, topics: topics, who: who}
 	sub.opts = hub.SubscribeOptions{Match: m, Topics: topics, Format: st.Format}
 	if wantsJSON(r) {
 		s.servePage(w, r, &sub)
@@ -128,3 +142,21 @@ func exactTopics(ps ssehub.Patterns) []string {
 type both [2]ssehub.Matcher
 
 func (b both) Match(topic string) bool { return b[0].Match(topic) && b[1].Match(topic) }
+
+// handleTokenStream serves GET /stream/{token} (BoilStream style): the
+// token in the path streams the topics of its own scope.
+func (s *Server) handleTokenStream(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticateSecret(w, r, r.PathValue("token"))
+	if !ok {
+		return
+	}
+	ps := ssehub.Patterns{ssehub.MustPattern("*")}
+	if !who.admin {
+		ps = who.token.Patterns()
+	}
+	if !s.permit(w, who, auth.PurposeStream, ps) {
+		return
+	}
+	st := s.TokenStream
+	s.subscribe(w, r, who, &st, ps, exactTopics(ps))
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 )
 
 // DeregisteredBucket is the KV bucket that records deregistered topics.
@@ -20,7 +21,7 @@ type topicJSON struct {
 
 // handleTopics serves GET /api/topics.
 func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r) {
+	if p, ok := s.authenticate(w, r); !ok || !s.permit(w, p, auth.PurposeAdmin, nil) {
 		return
 	}
 	out := struct {
@@ -44,7 +45,7 @@ func (s *Server) handleTopics(w http.ResponseWriter, r *http.Request) {
 // handleDeleteTopic serves DELETE /api/topics/{topic}: new subscribers to
 // the topic get 410, live ones an error event with code GONE.
 func (s *Server) handleDeleteTopic(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r) {
+	if p, ok := s.authenticate(w, r); !ok || !s.permit(w, p, auth.PurposeAdmin, nil) {
 		return
 	}
 	topic := r.PathValue("topic")

@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+// KV buckets the tokens live in.
+const (
+	tokensBucket = "tokens"       // id → Token JSON
+	hashesBucket = "token_hashes" // hex hash → id
+)
+
+// Store keeps tokens in the hub's KV.
+type Store struct {
+	kv  ssehub.KV
+	now func() time.Time
+}
+
+// NewStore returns a token store over kv.
+func NewStore(kv ssehub.KV) *Store { return &Store{kv: kv, now: time.Now} }
+
+// CreateOptions describe a new token.
+type CreateOptions struct {
+	Purpose Purpose
+	Topics  []string      // patterns; empty means every topic
+	TTL     time.Duration // 0 = never expires
+	Label   string
+}
+
+// Create issues a token and returns its secret (shown once) and record.
+func (s *Store) Create(ctx context.Context, o CreateOptions) (string, Token, error) {
+	if _, err := ParsePurpose(string(o.Purpose)); err != nil {
+		return "", Token{}, err
+	}
+	if _, err := ssehub.ParsePatterns(o.Topics...); err != nil {
+		return "", Token{}, err
+	}
+	if o.TTL < 0 {
+		return "", Token{}, errors.New("ttl must not be negative")
+	}
+	secret, err := Generate()
+	if err != nil {
+		return "", Token{}, err
+	}
+	h := Hash(secret)
+	var idb [8]byte
+	copy(idb[:], h[24:]) // the id is derived from the hash, never from the secret itself
+	now := s.now().UTC()
+	t := Token{ID: "tok_" + hex.EncodeToString(idb[:]), Hash: hex.EncodeToString(h[:]), Purpose: o.Purpose,
+		Topics: o.Topics, Label: o.Label, CreatedAt: now}
+	if o.TTL > 0 {
+		t.ExpiresAt = now.Add(o.TTL)
+	}
+	if err := s.put(ctx, &t); err != nil {
+		return "", Token{}, err
+	}
+	if err := s.kv.Put(ctx, hashesBucket, t.Hash, []byte(t.ID)); err != nil {
+		return "", Token{}, fmt.Errorf("store token: %w", err)
+	}
+	return secret, t, nil
+}
+
+func (s *Store) put(ctx context.Context, t *Token) error {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	if err := s.kv.Put(ctx, tokensBucket, t.ID, b); err != nil {
+		return fmt.Errorf("store token: %w", err)
+	}
+	return nil
+}
+
+// Get returns the token with id, or ssehub.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Token, error) {
+	b, err := s.kv.Get(ctx, tokensBucket, id)
+	if err != nil {
+		return Token{}, err
+	}
+	var t Token
+	if err := json.Unmarshal(b, &t); err != nil {
+		return Token{}, fmt.Errorf("token %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// List returns every token, oldest first.
+func (s *Store) List(ctx context.Context) ([]Token, error) {
+	var out []Token
+	err := s.kv.List(ctx, tokensBucket, func(_ string, v []byte) error {
+		var t Token
+		if err := json.Unmarshal(v, &t); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, err
+}
+
+// Revoke revokes the token with id; it returns ssehub.ErrNotFound for an
+// unknown id. Revoking twice keeps the first time.
+func (s *Store) Revoke(ctx context.Context, id string) (Token, error) {
+	t, err := s.Get(ctx, id)
+	if err != nil {
+		return Token{}, err
+	}
+	if t.RevokedAt.IsZero() {
+		t.RevokedAt = s.now().UTC()
+		if err := s.put(ctx, &t); err != nil {
+			return Token{}, err
+		}
+	}
+	return t, nil
+}
+
+// Lookup returns the valid token whose secret is given, or ErrMalformed,
+// ErrUnknown, ErrExpired or ErrRevoked.
+func (s *Store) Lookup(ctx context.Context, secret string) (Token, error) {
+	if !WellFormed(secret) {
+		return Token{}, ErrMalformed
+	}
+	h := Hash(secret)
+	hexHash := hex.EncodeToString(h[:])
+	id, err := s.kv.Get(ctx, hashesBucket, hexHash)
+	if errors.Is(err, ssehub.ErrNotFound) {
+		return Token{}, ErrUnknown
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	t, err := s.Get(ctx, string(id))
+	if errors.Is(err, ssehub.ErrNotFound) {
+		return Token{}, ErrUnknown
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hexHash)) != 1 {
+		return Token{}, ErrUnknown
+	}
+	if !t.RevokedAt.IsZero() {
+		return t, ErrRevoked
+	}
+	if t.Expired(s.now()) {
+		return t, ErrExpired
+	}
+	return t, nil
+}
+
+// Check returns nil when t may be used for purpose on every topic of
+// topics (patterns the request names), else ErrPurpose or ErrScope.
+func Check(t *Token, purpose Purpose, patterns ssehub.Patterns) error {
+	if !t.Purpose.Allows(purpose) {
+		return ErrPurpose
+	}
+	scope := t.Patterns()
+	for _, p := range patterns {
+		covered := false
+		for _, s := range scope {
+			if s.Covers(p) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return fmt.Errorf("%w: %s", ErrScope, p)
+		}
+	}
+	return nil
+}
