@@ -1,0 +1,5 @@
+package bench
+
+import "errors"
+
+var errPublish = errors.New("bench: publishing the events failed")

@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// publisher posts payloads to topic until ctx is done, at most rate per
+// second (0 = unlimited), recording ack latency and the highest id.
+type publisher struct {
+	cfg    *Config
+	client *http.Client
+	topic  string
+	acks   atomic.Uint64
+	errs   atomic.Uint64
+	maxID  atomic.Uint64
+	mu     sync.Mutex
+	lat    Histogram
+}
+
+func (p *publisher) run(ctx context.Context, rate float64) {
+	pad := padding(p.cfg.PayloadSize)
+	body := make([]byte, 0, len(pad)+64)
+	var lat Histogram
+	respBuf := make([]byte, 512)
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
+	}
+	next := time.Now()
+	for ctx.Err() == nil {
+		if interval > 0 {
+			if d := time.Until(next); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					continue
+				}
+			}
+			next = next.Add(interval)
+		}
+		body = payload(body, pad)
+		start := time.Now()
+		resp, err := p.client.Do(p.cfg.req(context.WithoutCancel(ctx), "POST", "/publish/"+p.topic, bytes.NewReader(body)))
+		if err != nil {
+			p.errs.Add(1)
+			continue
+		}
+		n, _ := io.ReadFull(resp.Body, respBuf)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			p.errs.Add(1)
+			continue
+		}
+		lat.Record(time.Since(start))
+		p.acks.Add(1)
+		if id := parseUint(bytes.TrimPrefix(respBuf[:n], []byte(`{"id":"`))); id > 0 {
+			for {
+				cur := p.maxID.Load()
+				if id <= cur || p.maxID.CompareAndSwap(cur, id) {
+					break
+				}
+			}
+		}
+	}
+	p.mu.Lock()
+	p.lat.Merge(&lat)
+	p.mu.Unlock()
+}
+
+// subscribe opens n streams on topic and returns them once all are open.
+func subscribe(ctx context.Context, cfg *Config, client *http.Client, path string, n int, extra ...string) ([]*http.Response, error) {
+	resps := make([]*http.Response, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			req := cfg.req(ctx, "GET", path, nil)
+			for j := 0; j+1 < len(extra); j += 2 {
+				req.Header.Set(extra[j], extra[j+1])
+			}
+			resp, err := client.Do(req)
+			if err == nil && resp.StatusCode != 200 {
+				resp.Body.Close()
+				err = fmt.Errorf("subscribe: %s", resp.Status)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			resps[i] = resp
+		}(i)
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		for _, r := range resps {
+			if r != nil {
+				r.Body.Close()
+			}
+		}
+		return nil, err
+	default:
+	}
+	return resps, nil
+}
+
+// Fanout runs S subscribers on one topic and P publishers for Duration,
+// then waits for every subscriber to receive the last published event.
+func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
+	topic := uniqueTopic("fanout")
+	subClient := newClient(cfg.Subscribers)
+	cfg.progress("fanout: connecting %d subscribers", cfg.Subscribers)
+	resps, err := subscribe(ctx, cfg, subClient, "/events?topic="+topic, cfg.Subscribers)
+	if err != nil {
+		return nil, err
+	}
+	recv := make([]*Receiver, len(resps))
+	var delivered atomic.Uint64
+	var target atomic.Uint64 // last published id, once publishing is over
+	target.Store(^uint64(0))
+	var wg sync.WaitGroup
+	for i, resp := range resps {
+		recv[i] = &Receiver{}
+		wg.Add(1)
+		go func(rc *Receiver, resp *http.Response) {
+			defer wg.Done()
+			defer resp.Body.Close()
+			buf := make([]byte, 64<<10)
+			var last uint64
+			_ = rc.Consume(resp.Body, buf, func(rc *Receiver) bool {
+				delivered.Add(rc.Events - last)
+				last = rc.Events
+				return rc.LastID >= target.Load()
+			})
+		}(recv[i], resp)
+	}
+
+	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
+	pubClient := newClient(cfg.Publishers)
+	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	pubs := make([]*publisher, cfg.Publishers)
+	cpu0, start := cpu(), time.Now()
+	var pwg sync.WaitGroup
+	for i := range pubs {
+		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic}
+		pwg.Add(1)
+		go func(p *publisher) {
+			defer pwg.Done()
+			rate := 0.0
+			if cfg.Rate > 0 {
+				rate = cfg.Rate / float64(cfg.Publishers)
+			}
+			p.run(pctx, rate)
+		}(pubs[i])
+	}
+	tick := time.NewTicker(time.Second)
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				var acks uint64
+				for _, p := range pubs {
+					acks += p.acks.Load()
+				}
+				cfg.progress("fanout: %5.1fs published %d delivered %d", time.Since(start).Seconds(), acks, delivered.Load())
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	pwg.Wait()
+	tick.Stop()
+	pubEnd := time.Since(start)
+	var acks, errs, maxID uint64
+	var pubLat Histogram
+	for _, p := range pubs {
+		acks += p.acks.Load()
+		errs += p.errs.Load()
+		maxID = max(maxID, p.maxID.Load())
+		pubLat.Merge(&p.lat)
+	}
+	target.Store(maxID)
+	// Wait for the subscribers to drain, at most 30 s.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		for _, r := range resps {
+			r.Body.Close()
+		}
+		<-done
+	}
+	elapsed := time.Since(start)
+	cpuUsed := cpu() - cpu0
+
+	var lat Histogram
+	var events, dups uint64
+	for _, rc := range recv {
+		lat.Merge(&rc.Latency)
+		events += rc.Events
+		dups += rc.Dups
+	}
+	want := acks * uint64(cfg.Subscribers)
+	res := &Result{Scenario: "fanout"}
+	res.set("subscribers", cfg.Subscribers)
+	res.set("publishers", cfg.Publishers)
+	res.set("payload_bytes", cfg.PayloadSize)
+	res.set("duration_s", pubEnd.Seconds())
+	res.set("published", acks)
+	res.set("publish_errors", errs)
+	res.set("publishes_per_s", float64(acks)/pubEnd.Seconds())
+	res.set("deliveries", events)
+	res.set("deliveries_per_s", float64(events)/elapsed.Seconds())
+	res.set("lost", int64(want)-int64(events))
+	res.set("duplicates", dups)
+	res.set("latency_p50_ms", ms(lat.Quantile(0.50)))
+	res.set("latency_p99_ms", ms(lat.Quantile(0.99)))
+	res.set("latency_p999_ms", ms(lat.Quantile(0.999)))
+	res.set("latency_max_ms", ms(lat.Max()))
+	res.set("publish_ack_p99_ms", ms(pubLat.Quantile(0.99)))
+	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
+	return res, nil
+}
