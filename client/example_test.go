@@ -50,6 +50,7 @@ func ExampleClient_Events() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 		io.WriteString(w, "id: 7\ndata: {\"n\":1}\n\ndata: {\"n\":2}\n\n")
+		w.(http.Flusher).Flush()
 		<-r.Context().Done() // keep the stream open
 	}))
 	defer srv.Close()
