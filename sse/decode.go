@@ -1,9 +1,13 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultMaxEventSize is the decoder's default bound on the bytes buffered
@@ -14,21 +18,497 @@ const DefaultMaxEventSize = 16 << 20
 // decoder's MaxEventSize.
 var ErrEventTooLarge = errors.New("sse: event exceeds maximum size")
 
-// Decoder reads events from a text/event-stream. TODO(sse helper): implement.
+// readSize is the size of the decoder's read buffer.
+const readSize = 64 << 10
+
+// maxKeep is the data buffer capacity kept between events; a larger buffer
+// (left by one big event) is dropped so an idle stream holds little memory.
+const maxKeep = 1 << 20
+
+// field identifies the field of a line whose value is being streamed because
+// the line is longer than the read buffer.
+type field uint8
+
+const (
+	fieldNone   field = iota // at the start of a line
+	fieldIgnore              // comment or unknown field: discard
+	fieldData
+	fieldEvent
+	fieldID
+	fieldRetry
+)
+
+// scan caches the position of the next occurrence of one byte in the read
+// buffer, so that a stream using only the other line terminator is not
+// rescanned once per line.
+type scan struct {
+	pos  int // index of the byte, or == upto if none in [.., upto)
+	upto int // end of the searched region
+}
+
+func (s *scan) find(buf []byte, start, end int, c byte) int {
+	from := start
+	if s.pos >= start {
+		if s.pos < s.upto {
+			return s.pos
+		}
+		from = s.upto
+	}
+	if i := bytes.IndexByte(buf[from:end], c); i >= 0 {
+		s.pos, s.upto = from+i, end
+	} else {
+		s.pos, s.upto = end, end
+	}
+	return s.pos
+}
+
+// Decoder reads events from a text/event-stream, following the WHATWG HTML
+// standard's event stream interpretation (section 9.2.6) exactly:
+//
+//   - The stream is decoded as UTF-8; invalid bytes become U+FFFD as the
+//     WHATWG UTF-8 decoder makes them, also when a character is split
+//     between reads. One byte order mark at the very start is skipped.
+//   - Lines end with CRLF, LF or CR (a CR at the end of one read and an LF
+//     at the start of the next are one line end).
+//   - Lines starting with ":" are comments. Otherwise a line is split at its
+//     first colon into field name and value, and one space after the colon
+//     is removed; a line without colon is a field name with an empty value.
+//   - "data" appends the value and an LF to the data buffer; "event" sets
+//     the event type; "id" sets the last event ID unless the value contains
+//     NUL; "retry" sets the reconnection time if the value is all ASCII
+//     digits. Other fields, including other spellings such as "Data", are
+//     ignored.
+//   - A blank line sets the last event ID, and, if the data buffer is not
+//     empty, dispatches an event whose Data is the buffer without its final
+//     LF and whose Type is the event type or "message". Data and type are
+//     then reset; the last event ID persists.
+//   - At the end of the stream an event without its blank line is discarded.
+//
+// The bytes one event buffers (data, type and id) are bounded by
+// MaxEventSize; a comment or unknown field is discarded as it is read, so
+// it uses no memory however long it is.
+//
+// A Decoder is not safe for concurrent use.
 type Decoder struct {
 	// MaxEventSize bounds the memory one event may use; 0 means DefaultMaxEventSize.
 	MaxEventSize int
-	r            io.Reader
+
+	r          io.Reader
+	buf        []byte
+	start, end int
+	lf, cr     scan
+	rerr       error // error from r, returned once buffered lines are used
+	err        error // sticky decoder error
+	bomDone    bool  // the start of the stream was checked for a BOM
+	pendingCR  bool  // the last line ended with CR at the end of the buffer
+
+	// A line longer than the read buffer is processed as it arrives.
+	part        field
+	skipSpace   bool // the colon was the last byte seen; skip one space
+	retryOK     bool // the partial retry value is all digits so far
+	retryDigits bool // the partial retry value has at least one digit
+	retryMS     int64
+
+	data       []byte // data buffer
+	typ        []byte // event type buffer
+	id         []byte // last event ID buffer
+	tmp        []byte // partial id value
+	lastID     string // last event ID string, as of the last blank line
+	lastTyp    string // last dispatched type, reused when unchanged
+	retry      time.Duration
+	retrySet   bool
+	hasRetry   bool // the current event block set a valid retry
+	blockRetry time.Duration
 }
 
-// NewDecoder returns a decoder that reads from r.
+// NewDecoder returns a decoder that reads from r. It reads in large chunks,
+// so r need not be buffered.
 func NewDecoder(r io.Reader) *Decoder { return &Decoder{r: r} }
 
-// Next returns the next dispatched event, or io.EOF at the end of the stream.
-func (d *Decoder) Next() (Event, error) { panic("TODO") }
+// LastEventID returns the stream's last event ID string as of the last blank
+// line: the value an EventSource would send as Last-Event-ID on reconnect.
+func (d *Decoder) LastEventID() string { return d.lastID }
 
-// LastEventID returns the stream's last event ID string as of the last blank line.
-func (d *Decoder) LastEventID() string { panic("TODO") }
+// Retry returns the last valid reconnection time the stream set, and whether
+// it set one. A value too large for a time.Duration is capped at the
+// largest Duration.
+func (d *Decoder) Retry() (time.Duration, bool) { return d.retry, d.retrySet }
 
-// Retry returns the last valid reconnection time the stream set, and whether it set one.
-func (d *Decoder) Retry() (time.Duration, bool) { panic("TODO") }
+func (d *Decoder) max() int {
+	if d.MaxEventSize > 0 {
+		return d.MaxEventSize
+	}
+	return DefaultMaxEventSize
+}
+
+// Next returns the next dispatched event, or io.EOF at the end of the
+// stream. ID is the last event ID at dispatch (which may have been set by an
+// earlier event) and Type is "message" when the event named none. Retry is
+// set when the event's own lines set a valid reconnection time. Data is a
+// new slice the caller owns.
+//
+// An event larger than MaxEventSize yields an error wrapping
+// [ErrEventTooLarge]; a read error other than io.EOF is returned as is.
+// Either error is final: later calls return it again.
+func (d *Decoder) Next() (Event, error) {
+	if d.err != nil {
+		return Event{}, d.err
+	}
+	if d.buf == nil {
+		d.buf = make([]byte, readSize)
+	}
+	for {
+		if !d.bomDone && !d.checkBOM() {
+			if err := d.fill(); err != nil {
+				return Event{}, err
+			}
+			continue
+		}
+		if d.pendingCR && d.start < d.end {
+			if d.buf[d.start] == '\n' {
+				d.start++
+			}
+			d.pendingCR = false
+		}
+		for d.start < d.end {
+			lf := d.lf.find(d.buf, d.start, d.end, '\n')
+			eol := d.cr.find(d.buf, d.start, d.end, '\r')
+			next := eol + 1
+			if lf < eol {
+				eol, next = lf, lf+1
+			} else if eol < d.end {
+				if next == d.end {
+					d.pendingCR = true
+				} else if d.buf[next] == '\n' {
+					next++
+				}
+			} else {
+				break // no line end in the buffer
+			}
+			line := d.buf[d.start:eol]
+			d.start = next
+			var ok bool
+			var ev Event
+			var err error
+			if d.part != fieldNone {
+				err = d.finishPart(line)
+			} else {
+				ev, ok, err = d.line(line)
+			}
+			if err != nil {
+				d.err = err
+				return Event{}, err
+			}
+			if ok {
+				return ev, nil
+			}
+			if d.pendingCR {
+				break
+			}
+		}
+		if d.start < d.end && d.start == 0 && d.end == len(d.buf) {
+			// A line longer than the buffer: process what we have.
+			if err := d.partial(); err != nil {
+				d.err = err
+				return Event{}, err
+			}
+		}
+		if err := d.fill(); err != nil {
+			return Event{}, err
+		}
+	}
+}
+
+// checkBOM skips a byte order mark at the start of the stream. It reports
+// false when more bytes are needed to decide.
+func (d *Decoder) checkBOM() bool {
+	const bom = "\xEF\xBB\xBF"
+	b := d.buf[d.start:d.end]
+	for i := 0; i < len(b) && i < len(bom); i++ {
+		if b[i] != bom[i] {
+			d.bomDone = true
+			return true
+		}
+	}
+	if len(b) >= len(bom) {
+		d.start += len(bom)
+		d.bomDone = true
+		return true
+	}
+	if d.rerr != nil {
+		d.bomDone = true
+		return true
+	}
+	return false
+}
+
+// fill reads more bytes into the buffer. It returns the final error (io.EOF
+// or the read error) once the reader has nothing more.
+func (d *Decoder) fill() error {
+	if d.rerr != nil {
+		if d.rerr == io.EOF {
+			d.err = io.EOF
+		} else {
+			d.err = d.rerr
+		}
+		return d.err
+	}
+	if d.start > 0 {
+		n := copy(d.buf, d.buf[d.start:d.end])
+		shift := d.start
+		d.start, d.end = 0, n
+		d.lf.pos -= shift
+		d.lf.upto -= shift
+		d.cr.pos -= shift
+		d.cr.upto -= shift
+	}
+	for range 100 {
+		n, err := d.r.Read(d.buf[d.end:])
+		if n < 0 || n > len(d.buf)-d.end {
+			d.rerr = errors.New("sse: reader returned invalid count")
+			return nil
+		}
+		d.end += n
+		if err != nil {
+			d.rerr = err
+			return nil
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	d.rerr = io.ErrNoProgress
+	return nil
+}
+
+// line processes one complete line (without its terminator). It returns an
+// event and true when the line dispatched one.
+func (d *Decoder) line(line []byte) (Event, bool, error) {
+	if len(line) == 0 {
+		ev, ok := d.dispatch()
+		return ev, ok, nil
+	}
+	if line[0] == ':' {
+		return Event{}, false, nil
+	}
+	var name, value []byte
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	} else {
+		name = line
+	}
+	switch string(name) {
+	case "data":
+		var err error
+		if d.data, err = d.appendValue(d.data, value, 1); err != nil {
+			return Event{}, false, err
+		}
+		d.data = append(d.data, '\n')
+	case "event":
+		var err error
+		d.typ = d.typ[:0]
+		if d.typ, err = d.appendValue(d.typ, value, 0); err != nil {
+			return Event{}, false, err
+		}
+	case "id":
+		if bytes.IndexByte(value, 0) >= 0 {
+			break
+		}
+		var err error
+		d.tmp = d.tmp[:0]
+		if d.tmp, err = d.appendValue(d.tmp, value, -len(d.id)); err != nil {
+			return Event{}, false, err
+		}
+		d.id, d.tmp = d.tmp, d.id[:0]
+	case "retry":
+		if len(value) == 0 {
+			break
+		}
+		var ms int64
+		for _, c := range value {
+			if c < '0' || c > '9' {
+				return Event{}, false, nil
+			}
+			ms = addDigit(ms, c)
+		}
+		d.setRetry(ms)
+	}
+	return Event{}, false, nil
+}
+
+// addDigit returns ms*10 + digit c, saturating at the largest number of
+// milliseconds a time.Duration holds.
+func addDigit(ms int64, c byte) int64 {
+	const limit = math.MaxInt64 / int64(time.Millisecond)
+	ms = ms*10 + int64(c-'0')
+	if ms > limit || ms < 0 {
+		return limit + 1
+	}
+	return ms
+}
+
+func (d *Decoder) setRetry(ms int64) {
+	const limit = math.MaxInt64 / int64(time.Millisecond)
+	r := time.Duration(math.MaxInt64)
+	if ms <= limit {
+		r = time.Duration(ms) * time.Millisecond
+	}
+	d.retry, d.retrySet = r, true
+	d.blockRetry, d.hasRetry = r, true
+}
+
+// room returns an error if adding n bytes to the event would pass the bound.
+func (d *Decoder) room(n int) error {
+	used := len(d.data) + len(d.typ) + len(d.id) + len(d.tmp)
+	if n > d.max()-used {
+		return fmt.Errorf("%w (limit %d bytes)", ErrEventTooLarge, d.max())
+	}
+	return nil
+}
+
+// dispatch handles a blank line.
+func (d *Decoder) dispatch() (Event, bool) {
+	if string(d.id) != d.lastID {
+		d.lastID = string(d.id)
+	}
+	retry, hasRetry := d.blockRetry, d.hasRetry
+	d.hasRetry, d.blockRetry = false, 0
+	if len(d.data) == 0 {
+		d.typ = d.typ[:0]
+		return Event{}, false
+	}
+	ev := Event{ID: d.lastID, Type: "message"}
+	if hasRetry {
+		ev.Retry = retry
+	}
+	if len(d.typ) > 0 {
+		if string(d.typ) != d.lastTyp {
+			d.lastTyp = string(d.typ)
+		}
+		ev.Type = d.lastTyp
+	}
+	data := d.data[:len(d.data)-1]
+	ev.Data = make([]byte, len(data))
+	copy(ev.Data, data)
+	d.typ = d.typ[:0]
+	if cap(d.data) > maxKeep {
+		d.data = nil
+	} else {
+		d.data = d.data[:0]
+	}
+	return ev, true
+}
+
+// partial processes the start of a line that fills the whole buffer, so the
+// buffer can be reused for the rest of it. It leaves at most 3 bytes (an
+// incomplete UTF-8 sequence) unconsumed.
+func (d *Decoder) partial() error {
+	chunk := d.buf[d.start:d.end]
+	if d.part == fieldNone {
+		if chunk[0] == ':' {
+			d.part = fieldIgnore
+		} else if i := bytes.IndexByte(chunk, ':'); i < 0 {
+			// A name longer than any known field: ignore the line.
+			d.part = fieldIgnore
+		} else {
+			switch string(chunk[:i]) {
+			case "data":
+				d.part = fieldData
+			case "event":
+				d.part = fieldEvent
+				d.typ = d.typ[:0]
+			case "id":
+				d.part = fieldID
+				d.tmp = d.tmp[:0]
+			case "retry":
+				d.part = fieldRetry
+				d.retryOK, d.retryDigits, d.retryMS = true, false, 0
+			default:
+				d.part = fieldIgnore
+			}
+			d.skipSpace = true
+			chunk = chunk[i+1:]
+			d.start += i + 1
+		}
+	}
+	keep := 0
+	if d.part != fieldIgnore && d.part != fieldRetry {
+		keep = incompleteTail(chunk)
+	}
+	err := d.appendPart(chunk[:len(chunk)-keep])
+	d.start = d.end - keep
+	return err
+}
+
+// appendPart adds a piece of the value of the line being streamed.
+func (d *Decoder) appendPart(v []byte) error {
+	if d.skipSpace && len(v) > 0 {
+		d.skipSpace = false
+		if v[0] == ' ' {
+			v = v[1:]
+		}
+	}
+	var err error
+	switch d.part {
+	case fieldData:
+		d.data, err = d.appendValue(d.data, v, 1)
+	case fieldEvent:
+		d.typ, err = d.appendValue(d.typ, v, 0)
+	case fieldID:
+		d.tmp, err = d.appendValue(d.tmp, v, 0)
+	case fieldRetry:
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				d.retryOK = false
+				break
+			}
+			d.retryDigits = true
+			d.retryMS = addDigit(d.retryMS, c)
+		}
+	}
+	return err
+}
+
+// appendValue appends v, with invalid UTF-8 replaced, to dst (one of the
+// event's buffers), unless that would take the event past MaxEventSize.
+// extra is added to the size checked (for a following LF, or negative for
+// a buffer that the value replaces).
+func (d *Decoder) appendValue(dst, v []byte, extra int) ([]byte, error) {
+	valid := utf8.Valid(v)
+	n := len(v)
+	if !valid {
+		n = utf8Size(v)
+	}
+	if err := d.room(n + extra); err != nil {
+		return dst, err
+	}
+	if valid {
+		return append(dst, v...), nil
+	}
+	return appendUTF8Slow(dst, v), nil
+}
+
+// finishPart adds the last piece of a streamed line and applies the field.
+func (d *Decoder) finishPart(v []byte) error {
+	if err := d.appendPart(v); err != nil {
+		return err
+	}
+	switch d.part {
+	case fieldData:
+		d.data = append(d.data, '\n')
+	case fieldID:
+		if bytes.IndexByte(d.tmp, 0) < 0 {
+			d.id, d.tmp = d.tmp, d.id[:0]
+		}
+		d.tmp = d.tmp[:0]
+	case fieldRetry:
+		if d.retryOK && d.retryDigits {
+			d.setRetry(d.retryMS)
+		}
+	}
+	d.part, d.skipSpace = fieldNone, false
+	return nil
+}
