@@ -94,6 +94,7 @@ type Decoder struct {
 	MaxEventSize int
 
 	r          io.Reader
+	bufSize    int // read buffer size; 0 means readSize (tests use small ones, at least 16)
 	buf        []byte
 	start, end int
 	lf, cr     scan
@@ -155,7 +156,10 @@ func (d *Decoder) Next() (Event, error) {
 		return Event{}, d.err
 	}
 	if d.buf == nil {
-		d.buf = make([]byte, readSize)
+		if d.bufSize == 0 {
+			d.bufSize = readSize
+		}
+		d.buf = make([]byte, d.bufSize)
 	}
 	for {
 		if !d.bomDone && !d.checkBOM() {

@@ -7,3 +7,7 @@ import "unsafe"
 func unsafeBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
+
+// unsafeStringData returns the address of s's bytes (tests use it to check
+// that strings are shared rather than copied).
+func unsafeStringData(s string) *byte { return unsafe.StringData(s) }
