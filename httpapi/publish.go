@@ -190,7 +190,7 @@ func validateEvent(ev *ssehub.Event) string {
 		return err.Error()
 	}
 	if ev.Type != "" {
-		if _, err := sse.AppendEvent(nil, &sse.Event{Type: ev.Type}); err != nil {
+		if err := sse.ValidateType(ev.Type); err != nil {
 			return fmt.Sprintf("type %q: must not contain CR or LF", ev.Type)
 		}
 	}
