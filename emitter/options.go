@@ -1,0 +1,137 @@
+package emitter
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// ErrCORSCredentials is returned by [Options.Validate] (and so by [Start])
+// when CORSOrigin is "*" and CORSCredentials is set: browsers refuse that
+// combination, and reflecting any request Origin instead would let every
+// web site read a user's credentialed stream.
+var ErrCORSCredentials = errors.New(`emitter: CORS origin "*" cannot be combined with credentials`)
+
+// Options configure a stream. The zero value is a plain stream with no
+// retry field, no keep-alives, no timeout and no CORS headers.
+type Options struct {
+	// Retry, when positive, is sent once at the start of the stream as the
+	// retry field: how long a client waits before reconnecting. It is sent in
+	// whole milliseconds, rounded up.
+	Retry time.Duration
+
+	// KeepAlive, when positive, is the idle interval after which a
+	// ": keepalive" comment is written. Any write (event, comment or
+	// encoded bytes) starts the interval again, so a busy stream carries no
+	// keep-alives.
+	KeepAlive time.Duration
+
+	// Timeout, when positive, closes the stream that long after it started:
+	// Done is closed and Err returns ErrTimeout.
+	Timeout time.Duration
+
+	// WriteTimeout, when positive, bounds each write to the client; a write
+	// that does not complete in time fails and closes the stream. Start
+	// always clears the server's own read and write deadlines
+	// (http.Server.ReadTimeout and WriteTimeout), which would otherwise end
+	// a long-lived stream.
+	WriteTimeout time.Duration
+
+	// CORSOrigin sets Access-Control-Allow-Origin:
+	//   - "" sends no CORS headers;
+	//   - "*" allows every origin (never together with CORSCredentials);
+	//   - otherwise a comma-separated list of origins such as
+	//     "https://app.example.com, https://admin.example.com": a request whose
+	//     Origin header is in the list gets it reflected, and every response
+	//     carries Vary: Origin so caches keep the answers apart.
+	CORSOrigin string
+
+	// CORSCredentials sends Access-Control-Allow-Credentials: true with an
+	// allowed origin, so browsers may send cookies (EventSource
+	// withCredentials). It requires a list of origins, not "*".
+	CORSCredentials bool
+
+	// Logger receives the errors a Handler callback returns that are not an
+	// *Error; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports whether the options can be used: durations must not be
+// negative, and CORSOrigin "*" must not be combined with CORSCredentials
+// ([ErrCORSCredentials]). Call it at startup to find a misconfiguration
+// before the first request does.
+func (o Options) Validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Retry", o.Retry}, {"KeepAlive", o.KeepAlive}, {"Timeout", o.Timeout}, {"WriteTimeout", o.WriteTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("emitter: %s must not be negative, got %v", d.name, d.v)
+		}
+	}
+	origins := o.origins()
+	for _, s := range origins {
+		if s == "*" && len(origins) > 1 {
+			return errors.New(`emitter: CORS origin "*" must stand alone, not in a list`)
+		}
+		if s == "*" && o.CORSCredentials {
+			return ErrCORSCredentials
+		}
+		if s == "" {
+			return fmt.Errorf("emitter: empty origin in CORS origin list %q", o.CORSOrigin)
+		}
+	}
+	if o.CORSCredentials && len(origins) == 0 {
+		return errors.New("emitter: CORSCredentials needs a CORSOrigin")
+	}
+	return nil
+}
+
+// origins splits CORSOrigin into its origins; nil when CORS is off.
+func (o Options) origins() []string {
+	if strings.TrimSpace(o.CORSOrigin) == "" {
+		return nil
+	}
+	list := strings.Split(o.CORSOrigin, ",")
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	return list
+}
+
+// setCORS sets the CORS response headers for r. The options are valid.
+func (o Options) setCORS(h http.Header, r *http.Request) {
+	origins := o.origins()
+	if len(origins) == 0 {
+		return
+	}
+	if origins[0] == "*" {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
+	}
+	h.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	for _, allowed := range origins {
+		if strings.EqualFold(origin, allowed) {
+			h.Set("Access-Control-Allow-Origin", origin)
+			if o.CORSCredentials {
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+			return
+		}
+	}
+}
+
+// logger returns the logger for callback errors.
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
