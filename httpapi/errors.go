@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/ssehub/ssehub/emitter"
 )
 
 // Error codes used in JSON error bodies.
@@ -24,24 +26,10 @@ const (
 	codeInternal     = "internal"
 )
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // writeError writes the JSON error every failed request gets, before any
 // other byte of the response.
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, message
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&b)
+	emitter.WriteError(w, status, code, message)
 }
 
 // writeJSON writes v as a JSON response with status.

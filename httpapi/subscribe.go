@@ -8,6 +8,7 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/emitter"
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -92,12 +93,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, who *principa
 	}
 	sub := subscription{stream: st, match: m, topics: topics, who: who}
 	sub.opts = hub.SubscribeOptions{Match: m, Topics: topics, Format: st.Format}
-	if wantsJSON(r) {
+	if emitter.WantsJSON(r) {
 		s.servePage(w, r, &sub)
 		return
 	}
 	if st.Replay {
-		id := lastEventID(r)
+		id := strings.TrimSpace(emitter.LastEventID(r))
 		switch {
 		case id == "":
 		case id == "earliest":
@@ -112,19 +113,6 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, who *principa
 		}
 	}
 	s.serveSSE(w, r, &sub)
-}
-
-// lastEventID returns the Last-Event-ID header, or for a first connection
-// the last_event_id or lastEventId query parameter.
-func lastEventID(r *http.Request) string {
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		return strings.TrimSpace(v)
-	}
-	q := r.URL.Query()
-	if v := q.Get("last_event_id"); v != "" {
-		return v
-	}
-	return q.Get("lastEventId")
 }
 
 func exactTopics(ps ssehub.Patterns) []string {
