@@ -97,7 +97,7 @@ func Start(w http.ResponseWriter, r *http.Request, opts Options) (*Emitter, erro
 		w:           w,
 		rc:          rc,
 		opts:        opts,
-		lastEventID: lastEventID(r),
+		lastEventID: LastEventID(r),
 		ctx:         ctx,
 		cancel:      cancel,
 		stopTimeout: stopTimeout,
@@ -123,10 +123,13 @@ func Start(w http.ResponseWriter, r *http.Request, opts Options) (*Emitter, erro
 	return e, nil
 }
 
-// lastEventID returns the client's last event ID: the Last-Event-ID header
-// an EventSource sends when it reconnects, or else the last_event_id or
-// lastEventId query parameter, which a first connection can use.
-func lastEventID(r *http.Request) string {
+// LastEventID returns the ID of the last event the client of r saw: the
+// Last-Event-ID header an EventSource sends when it reconnects, or else the
+// last_event_id or lastEventId query parameter, which a first connection
+// can use; "" if none. The value is as the client sent it, not validated. A
+// handler can check it before starting the stream, and answer a malformed
+// one with [WriteError].
+func LastEventID(r *http.Request) string {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		return id
 	}
@@ -138,9 +141,7 @@ func lastEventID(r *http.Request) string {
 }
 
 // LastEventID returns the ID of the last event the client saw, so a
-// handler can resume after it: the Last-Event-ID request header, or else
-// the last_event_id or lastEventId query parameter; "" if none. The value
-// is as the client sent it; it is not validated.
+// handler can resume after it; see the function [LastEventID].
 func (e *Emitter) LastEventID() string { return e.lastEventID }
 
 // Context returns a context that is done when the stream ends. It carries
