@@ -90,4 +90,3 @@ func show(r refResult) string {
 	}
 	return fmt.Sprintf("events[%s] lastID=%q retry=%v/%v", s, r.LastID, r.Retry, r.RetrySet)
 }
-
