@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultMaxEventSize is the decoder's default bound on the bytes buffered
@@ -102,6 +103,8 @@ type Decoder struct {
 	err        error // sticky decoder error
 	bomDone    bool  // the start of the stream was checked for a BOM
 	pendingCR  bool  // the last line ended with CR at the end of the buffer
+	valid      int   // buf[start:valid] is known to be valid UTF-8
+	checked    int   // buf[:checked] has been through checkUTF8
 
 	// A line longer than the read buffer is processed as it arrives.
 	part        field
@@ -110,12 +113,12 @@ type Decoder struct {
 	retryDigits bool // the partial retry value has at least one digit
 	retryMS     int64
 
-	data       []byte // data buffer
-	typ        []byte // event type buffer
-	id         []byte // last event ID buffer
-	tmp        []byte // partial id value
-	lastID     string // last event ID string, as of the last blank line
-	lastTyp    string // last dispatched type, reused when unchanged
+	data       []byte   // data buffer
+	typ        []byte   // event type buffer
+	id         []byte   // last event ID buffer
+	tmp        []byte   // partial id value
+	lastID     string   // last event ID string, as of the last blank line
+	types      []string // interned event types
 	retry      time.Duration
 	retrySet   bool
 	hasRetry   bool // the current event block set a valid retry
@@ -175,8 +178,26 @@ func (d *Decoder) Next() (Event, error) {
 			d.pendingCR = false
 		}
 		for d.start < d.end {
-			lf := d.lf.find(d.buf, d.start, d.end, '\n')
-			eol := d.cr.find(d.buf, d.start, d.end, '\r')
+			// The cached positions are usually still valid: look again
+			// only when the byte was consumed or not yet searched for.
+			lf := d.lf.pos
+			if lf < d.start || lf == d.lf.upto && lf < d.end {
+				// d.lf.find, inlined by hand for the common case.
+				from := d.start
+				if lf >= d.start {
+					from = d.lf.upto
+				}
+				if i := bytes.IndexByte(d.buf[from:d.end], '\n'); i >= 0 {
+					lf = from + i
+				} else {
+					lf = d.end
+				}
+				d.lf.pos, d.lf.upto = lf, d.end
+			}
+			eol := d.cr.pos
+			if eol < d.start || eol == d.cr.upto && eol < d.end {
+				eol = d.cr.find(d.buf, d.start, d.end, '\r')
+			}
 			next := eol + 1
 			if lf < eol {
 				eol, next = lf, lf+1
@@ -191,20 +212,20 @@ func (d *Decoder) Next() (Event, error) {
 			}
 			line := d.buf[d.start:eol]
 			d.start = next
-			var ok bool
-			var ev Event
 			var err error
-			if d.part != fieldNone {
+			switch {
+			case d.part != fieldNone:
 				err = d.finishPart(line)
-			} else {
-				ev, ok, err = d.line(line)
+			case len(line) == 0:
+				if ev, ok := d.dispatch(); ok {
+					return ev, nil
+				}
+			default:
+				err = d.field(line, eol <= d.valid)
 			}
 			if err != nil {
 				d.err = err
 				return Event{}, err
-			}
-			if ok {
-				return ev, nil
 			}
 			if d.pendingCR {
 				break
@@ -262,6 +283,8 @@ func (d *Decoder) fill() error {
 		shift := d.start
 		d.start, d.end = 0, n
 		d.lf.pos -= shift
+		d.valid -= shift
+		d.checked -= shift
 		d.lf.upto -= shift
 		d.cr.pos -= shift
 		d.cr.upto -= shift
@@ -275,9 +298,9 @@ func (d *Decoder) fill() error {
 		d.end += n
 		if err != nil {
 			d.rerr = err
-			return nil
 		}
-		if n > 0 {
+		if n > 0 || err != nil {
+			d.checkUTF8()
 			return nil
 		}
 	}
@@ -285,46 +308,68 @@ func (d *Decoder) fill() error {
 	return nil
 }
 
-// line processes one complete line (without its terminator). It returns an
-// event and true when the line dispatched one.
-func (d *Decoder) line(line []byte) (Event, bool, error) {
-	if len(line) == 0 {
-		ev, ok := d.dispatch()
-		return ev, ok, nil
+// checkUTF8 validates the newly read bytes as a whole, so that lines within
+// d.valid need no check of their own. It keeps the invariant that
+// buf[start:valid] is valid UTF-8 ending on a character boundary; bytes in
+// [valid, checked) were checked and found invalid (or follow invalid bytes)
+// and are checked line by line instead.
+func (d *Decoder) checkUTF8() {
+	lo := max(d.checked, d.start)
+	if d.valid < d.start {
+		d.valid = d.start
 	}
-	if line[0] == ':' {
-		return Event{}, false, nil
+	tail := d.end - incompleteTail(d.buf[lo:d.end])
+	if tail <= lo {
+		return
 	}
+	if d.valid == lo && utf8.Valid(d.buf[lo:tail]) {
+		d.valid = tail
+	}
+	d.checked = tail
+}
+
+// field processes one complete, non-empty line (without its terminator).
+// valid tells that line is known to be valid UTF-8.
+func (d *Decoder) field(line []byte, valid bool) error {
 	var name, value []byte
-	if i := bytes.IndexByte(line, ':'); i >= 0 {
-		name, value = line[:i], line[i+1:]
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
+	// Fast paths for the usual spellings; the general split below gives
+	// the same result.
+	switch {
+	case len(line) >= 5 && line[4] == ':' && string(line[:4]) == "data":
+		name, value = line[:4], line[5:]
+	case len(line) >= 3 && line[2] == ':' && line[0] == 'i' && line[1] == 'd':
+		name, value = line[:2], line[3:]
+	case len(line) >= 6 && line[5] == ':' && string(line[:5]) == "event":
+		name, value = line[:5], line[6:]
+	case line[0] == ':':
+		return nil // comment
+	default:
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			name, value = line[:i], line[i+1:]
+		} else {
+			name = line
 		}
-	} else {
-		name = line
 	}
+	if len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	var err error
 	switch string(name) {
 	case "data":
-		var err error
-		if d.data, err = d.appendValue(d.data, value, 1); err != nil {
-			return Event{}, false, err
+		if d.data, err = d.appendValue(d.data, value, 1, valid); err != nil {
+			return err
 		}
 		d.data = append(d.data, '\n')
 	case "event":
-		var err error
 		d.typ = d.typ[:0]
-		if d.typ, err = d.appendValue(d.typ, value, 0); err != nil {
-			return Event{}, false, err
-		}
+		d.typ, err = d.appendValue(d.typ, value, 0, valid)
 	case "id":
 		if bytes.IndexByte(value, 0) >= 0 {
 			break
 		}
-		var err error
 		d.tmp = d.tmp[:0]
-		if d.tmp, err = d.appendValue(d.tmp, value, -len(d.id)); err != nil {
-			return Event{}, false, err
+		if d.tmp, err = d.appendValue(d.tmp, value, -len(d.id), valid); err != nil {
+			return err
 		}
 		d.id, d.tmp = d.tmp, d.id[:0]
 	case "retry":
@@ -334,13 +379,13 @@ func (d *Decoder) line(line []byte) (Event, bool, error) {
 		var ms int64
 		for _, c := range value {
 			if c < '0' || c > '9' {
-				return Event{}, false, nil
+				return nil
 			}
 			ms = addDigit(ms, c)
 		}
 		d.setRetry(ms)
 	}
-	return Event{}, false, nil
+	return err
 }
 
 // addDigit returns ms*10 + digit c, saturating at the largest number of
@@ -374,29 +419,41 @@ func (d *Decoder) room(n int) error {
 }
 
 // dispatch handles a blank line.
+//
+// It makes at most one allocation: the event's Data, which when small also
+// holds the bytes of a new last event ID string (Data's capacity is capped,
+// so the caller cannot reach them). Type strings are interned.
 func (d *Decoder) dispatch() (Event, bool) {
-	if string(d.id) != d.lastID {
-		d.lastID = string(d.id)
-	}
+	newID := string(d.id) != d.lastID
 	retry, hasRetry := d.blockRetry, d.hasRetry
 	d.hasRetry, d.blockRetry = false, 0
 	if len(d.data) == 0 {
+		if newID {
+			d.lastID = string(d.id)
+		}
 		d.typ = d.typ[:0]
 		return Event{}, false
 	}
-	ev := Event{ID: d.lastID, Type: "message"}
+	data := d.data[:len(d.data)-1]
+	var ev Event
+	if newID && len(d.id) > 0 && len(data)+len(d.id) <= shareLimit {
+		blk := make([]byte, len(data)+len(d.id))
+		copy(blk, data)
+		copy(blk[len(data):], d.id)
+		ev.Data = blk[:len(data):len(data)]
+		d.lastID = unsafe.String(&blk[len(data)], len(d.id))
+	} else {
+		if newID {
+			d.lastID = string(d.id)
+		}
+		ev.Data = make([]byte, len(data))
+		copy(ev.Data, data)
+	}
+	ev.ID = d.lastID
+	ev.Type = d.intern()
 	if hasRetry {
 		ev.Retry = retry
 	}
-	if len(d.typ) > 0 {
-		if string(d.typ) != d.lastTyp {
-			d.lastTyp = string(d.typ)
-		}
-		ev.Type = d.lastTyp
-	}
-	data := d.data[:len(d.data)-1]
-	ev.Data = make([]byte, len(data))
-	copy(ev.Data, data)
 	d.typ = d.typ[:0]
 	if cap(d.data) > maxKeep {
 		d.data = nil
@@ -404,6 +461,32 @@ func (d *Decoder) dispatch() (Event, bool) {
 		d.data = d.data[:0]
 	}
 	return ev, true
+}
+
+// shareLimit is the largest event whose Data shares its allocation with the
+// last event ID string. The decoder keeps that string, so sharing keeps the
+// event's Data alive until the ID changes; the limit bounds that cost.
+const shareLimit = 4 << 10
+
+// maxTypes bounds the number of interned event type strings.
+const maxTypes = 16
+
+// intern returns the event type buffer as a string ("message" when empty),
+// reusing the string of an earlier event of the same type.
+func (d *Decoder) intern() string {
+	if len(d.typ) == 0 {
+		return "message"
+	}
+	for _, s := range d.types {
+		if s == string(d.typ) {
+			return s
+		}
+	}
+	s := string(d.typ)
+	if len(d.types) < maxTypes && len(s) <= 256 {
+		d.types = append(d.types, s)
+	}
+	return s
 }
 
 // partial processes the start of a line that fills the whole buffer, so the
@@ -458,11 +541,11 @@ func (d *Decoder) appendPart(v []byte) error {
 	var err error
 	switch d.part {
 	case fieldData:
-		d.data, err = d.appendValue(d.data, v, 1)
+		d.data, err = d.appendValue(d.data, v, 1, false)
 	case fieldEvent:
-		d.typ, err = d.appendValue(d.typ, v, 0)
+		d.typ, err = d.appendValue(d.typ, v, 0, false)
 	case fieldID:
-		d.tmp, err = d.appendValue(d.tmp, v, 0)
+		d.tmp, err = d.appendValue(d.tmp, v, 0, false)
 	case fieldRetry:
 		for _, c := range v {
 			if c < '0' || c > '9' {
@@ -480,8 +563,9 @@ func (d *Decoder) appendPart(v []byte) error {
 // event's buffers), unless that would take the event past MaxEventSize.
 // extra is added to the size checked (for a following LF, or negative for
 // a buffer that the value replaces).
-func (d *Decoder) appendValue(dst, v []byte, extra int) ([]byte, error) {
-	valid := utf8.Valid(v)
+// valid tells that v is known to be valid UTF-8.
+func (d *Decoder) appendValue(dst, v []byte, extra int, valid bool) ([]byte, error) {
+	valid = valid || utf8.Valid(v)
 	n := len(v)
 	if !valid {
 		n = utf8Size(v)
