@@ -113,12 +113,15 @@ type Decoder struct {
 	retryDigits bool // the partial retry value has at least one digit
 	retryMS     int64
 
-	data       []byte   // data buffer
-	typ        []byte   // event type buffer
-	id         []byte   // last event ID buffer
-	tmp        []byte   // partial id value
-	lastID     string   // last event ID string, as of the last blank line
-	types      []string // interned event types
+	data       []byte            // data buffer
+	typ        []byte            // event type buffer
+	id         []byte            // last event ID buffer
+	tmp        []byte            // partial id value
+	lastID     string            // last event ID string, as of the last blank line
+	spans      []span            // see addSpan
+	spanBytes  int               // bytes the spans add to the data buffer
+	types      map[string]string // interned event types
+	lastType   string            // type of the last event
 	retry      time.Duration
 	retrySet   bool
 	hasRetry   bool // the current event block set a valid retry
@@ -154,7 +157,7 @@ func (d *Decoder) max() int {
 // An event larger than MaxEventSize yields an error wrapping
 // [ErrEventTooLarge]; a read error other than io.EOF is returned as is.
 // Either error is final: later calls return it again.
-func (d *Decoder) Next() (Event, error) {
+func (d *Decoder) Next() (ev Event, err error) {
 	if d.err != nil {
 		return Event{}, d.err
 	}
@@ -212,12 +215,11 @@ func (d *Decoder) Next() (Event, error) {
 			}
 			line := d.buf[d.start:eol]
 			d.start = next
-			var err error
 			switch {
 			case d.part != fieldNone:
 				err = d.finishPart(line)
 			case len(line) == 0:
-				if ev, ok := d.dispatch(); ok {
+				if d.dispatch(&ev) {
 					return ev, nil
 				}
 			default:
@@ -270,6 +272,7 @@ func (d *Decoder) checkBOM() bool {
 // fill reads more bytes into the buffer. It returns the final error (io.EOF
 // or the read error) once the reader has nothing more.
 func (d *Decoder) fill() error {
+	d.flush() // the spans refer to bytes that compaction moves
 	if d.rerr != nil {
 		if d.rerr == io.EOF {
 			d.err = io.EOF
@@ -356,6 +359,14 @@ func (d *Decoder) field(line []byte, valid bool) error {
 	var err error
 	switch string(name) {
 	case "data":
+		if valid {
+			if err := d.room(len(value) + 1); err != nil {
+				return err
+			}
+			d.addSpan(value)
+			return nil
+		}
+		d.flush()
 		if d.data, err = d.appendValue(d.data, value, 1, valid); err != nil {
 			return err
 		}
@@ -411,7 +422,7 @@ func (d *Decoder) setRetry(ms int64) {
 
 // room returns an error if adding n bytes to the event would pass the bound.
 func (d *Decoder) room(n int) error {
-	used := len(d.data) + len(d.typ) + len(d.id) + len(d.tmp)
+	used := len(d.data) + d.spanBytes + len(d.typ) + len(d.id) + len(d.tmp)
 	if n > d.max()-used {
 		return fmt.Errorf("%w (limit %d bytes)", ErrEventTooLarge, d.max())
 	}
@@ -423,32 +434,32 @@ func (d *Decoder) room(n int) error {
 // It makes at most one allocation: the event's Data, which when small also
 // holds the bytes of a new last event ID string (Data's capacity is capped,
 // so the caller cannot reach them). Type strings are interned.
-func (d *Decoder) dispatch() (Event, bool) {
+func (d *Decoder) dispatch(ev *Event) bool {
 	newID := string(d.id) != d.lastID
 	retry, hasRetry := d.blockRetry, d.hasRetry
 	d.hasRetry, d.blockRetry = false, 0
-	if len(d.data) == 0 {
+	total := len(d.data) + d.spanBytes // the data buffer's length
+	if total == 0 {
 		if newID {
 			d.lastID = string(d.id)
 		}
 		d.typ = d.typ[:0]
-		return Event{}, false
+		return false
 	}
-	data := d.data[:len(d.data)-1]
-	var ev Event
-	if newID && len(d.id) > 0 && len(data)+len(d.id) <= shareLimit {
-		blk := make([]byte, len(data)+len(d.id))
-		copy(blk, data)
-		copy(blk[len(data):], d.id)
-		ev.Data = blk[:len(data):len(data)]
-		d.lastID = unsafe.String(&blk[len(data)], len(d.id))
+	n := total - 1 // without the final LF
+	var blk []byte
+	if newID && len(d.id) > 0 && n+len(d.id) <= shareLimit {
+		blk = make([]byte, n+len(d.id))
+		copy(blk[n:], d.id)
+		d.lastID = unsafe.String(&blk[n], len(d.id))
 	} else {
 		if newID {
 			d.lastID = string(d.id)
 		}
-		ev.Data = make([]byte, len(data))
-		copy(ev.Data, data)
+		blk = make([]byte, n)
 	}
+	ev.Data = blk[:n:n]
+	d.copyData(ev.Data)
 	ev.ID = d.lastID
 	ev.Type = d.intern()
 	if hasRetry {
@@ -460,7 +471,48 @@ func (d *Decoder) dispatch() (Event, bool) {
 	} else {
 		d.data = d.data[:0]
 	}
-	return ev, true
+	d.spans, d.spanBytes = d.spans[:0], 0
+	return true
+}
+
+// span is a data line value still in the read buffer, buf[s:e].
+type span struct{ s, e int }
+
+// The data buffer is d.data followed by each span and an LF. Valid lines
+// are kept as spans until dispatch or the next read, so that their bytes
+// are copied once, into the event's Data, instead of twice.
+
+// addSpan appends the data value v, which must lie in d.buf.
+func (d *Decoder) addSpan(v []byte) {
+	var sp span
+	if len(v) > 0 {
+		sp.s = cap(d.buf) - cap(v) // offset of v in d.buf
+		sp.e = sp.s + len(v)
+	}
+	d.spans = append(d.spans, sp)
+	d.spanBytes += len(v) + 1
+}
+
+// flush moves the spans into d.data.
+func (d *Decoder) flush() {
+	for _, sp := range d.spans {
+		d.data = append(d.data, d.buf[sp.s:sp.e]...)
+		d.data = append(d.data, '\n')
+	}
+	d.spans, d.spanBytes = d.spans[:0], 0
+}
+
+// copyData copies the data buffer into dst, dropping what does not fit
+// (the final LF).
+func (d *Decoder) copyData(dst []byte) {
+	n := copy(dst, d.data)
+	for _, sp := range d.spans {
+		n += copy(dst[n:], d.buf[sp.s:sp.e])
+		if n < len(dst) {
+			dst[n] = '\n'
+			n++
+		}
+	}
 }
 
 // shareLimit is the largest event whose Data shares its allocation with the
@@ -469,7 +521,7 @@ func (d *Decoder) dispatch() (Event, bool) {
 const shareLimit = 4 << 10
 
 // maxTypes bounds the number of interned event type strings.
-const maxTypes = 16
+const maxTypes = 64
 
 // intern returns the event type buffer as a string ("message" when empty),
 // reusing the string of an earlier event of the same type.
@@ -477,15 +529,20 @@ func (d *Decoder) intern() string {
 	if len(d.typ) == 0 {
 		return "message"
 	}
-	for _, s := range d.types {
-		if s == string(d.typ) {
-			return s
+	if string(d.typ) == d.lastType {
+		return d.lastType
+	}
+	s, ok := d.types[string(d.typ)]
+	if !ok {
+		s = string(d.typ)
+		if d.types == nil {
+			d.types = make(map[string]string)
+		}
+		if len(d.types) < maxTypes && len(s) <= 256 {
+			d.types[s] = s
 		}
 	}
-	s := string(d.typ)
-	if len(d.types) < maxTypes && len(s) <= 256 {
-		d.types = append(d.types, s)
-	}
+	d.lastType = s
 	return s
 }
 
@@ -541,6 +598,7 @@ func (d *Decoder) appendPart(v []byte) error {
 	var err error
 	switch d.part {
 	case fieldData:
+		d.flush()
 		d.data, err = d.appendValue(d.data, v, 1, false)
 	case fieldEvent:
 		d.typ, err = d.appendValue(d.typ, v, 0, false)

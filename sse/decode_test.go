@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"math"
@@ -232,5 +233,42 @@ func TestTypeAndIDStringsReused(t *testing.T) {
 	}
 	if unsafeStringData(a.Type) != unsafeStringData(b.Type) || unsafeStringData(a.ID) != unsafeStringData(b.ID) {
 		t.Fatal("equal type and id strings were allocated again")
+	}
+}
+
+func TestDecodeOneAllocationPerEvent(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	var b []byte
+	for i := range 100 {
+		b, _ = AppendEvent(b, &Event{ID: strings.Repeat("1", i%7+1) + string(rune('a'+i%26)), Type: []string{"a", "b", "c"}[i%3],
+			Data: []byte(`{"k":"v"}` + "\n" + `{"k":"w"}`)})
+	}
+	d := NewDecoder(bytes.NewReader(b))
+	d.Next() // allocate the read buffer and intern the types
+	d.Next()
+	d.Next()
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := d.Next(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("%v allocations per event, want at most 1", allocs)
+	}
+}
+
+func TestDataCapacityIsCapped(t *testing.T) {
+	// Data shares its allocation with the ID string; appending to Data
+	// must not overwrite the ID.
+	d := NewDecoder(strings.NewReader("id: abc\ndata: x\n\n"))
+	e, err := d.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Data = append(e.Data, "zzz"...)
+	if e.ID != "abc" || d.LastEventID() != "abc" {
+		t.Fatalf("ID changed to %q / %q", e.ID, d.LastEventID())
 	}
 }

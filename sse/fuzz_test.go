@@ -51,7 +51,7 @@ func FuzzDecode(f *testing.F) {
 		var evs []Event
 		for {
 			e, err := d.Next()
-			if n := len(d.data) + len(d.typ) + len(d.id) + len(d.tmp); n > limit {
+			if n := len(d.data) + d.spanBytes + len(d.typ) + len(d.id) + len(d.tmp); n > limit {
 				t.Fatalf("event buffers hold %d bytes, bound %d", n, limit)
 			}
 			if err == io.EOF {
