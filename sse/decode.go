@@ -603,7 +603,7 @@ func (d *Decoder) appendPart(v []byte) error {
 	case fieldEvent:
 		d.typ, err = d.appendValue(d.typ, v, 0, false)
 	case fieldID:
-		d.tmp, err = d.appendValue(d.tmp, v, 0, false)
+		d.tmp, err = d.appendValue(d.tmp, v, -len(d.id), false) // the id buffer will be replaced
 	case fieldRetry:
 		for _, c := range v {
 			if c < '0' || c > '9' {
