@@ -2,7 +2,6 @@ package emitter
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,5 +183,3 @@ func recv(t *testing.T, ch <-chan *Emitter) *Emitter {
 		return nil
 	}
 }
-
-var _ = context.Background
