@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/config"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/memory"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the hub", run: runServe})
+}
+
+// authBucket keeps the admin token's hash when the hub generated it.
+const (
+	authBucket    = "auth"
+	adminHashKey  = "admin_sha256"
+	shutdownGrace = 10 * time.Second
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML config file")
+	addr := fs.String("addr", "", "listen address (default :8080, or server.addr)")
+	data := fs.String("data", "", "data directory of the embedded store (default ./data, or storage.path)")
+	store := fs.String("store", "", "store: bolt (default), memory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "ssehub serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			fmt.Fprintf(stderr, "ssehub serve: %v\n", err)
+			return 2
+		}
+	}
+	if *addr != "" {
+		cfg.Server.Addr = *addr
+	}
+	if *data != "" {
+		cfg.Storage.Path = *data
+	}
+	if *store != "" {
+		cfg.Storage.Driver = *store
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "ssehub serve: %v\n", err)
+		return 2
+	}
+	logger := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	if err := serve(ctx, cfg, logger, stdout); err != nil {
+		logger.Error("serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openLog opens the configured store.
+func openLog(cfg *config.Config, logger *slog.Logger) (ssehub.Log, error) {
+	ret := ssehub.Retention{MaxEvents: cfg.Storage.Retention.MaxEvents, MaxBytes: cfg.Storage.Retention.MaxBytes, MaxAge: time.Duration(cfg.Storage.Retention.MaxAge)}
+	switch d := cfg.Storage.Driver; {
+	case d == "" || d == "bolt":
+		return bolt.Open(cfg.Storage.Path, bolt.Options{Retention: ret, DedupeWindow: time.Duration(cfg.Storage.DedupeWindow), Logger: logger})
+	case d == "memory":
+		return memory.New(memory.Options{Retention: ret, DedupeWindow: time.Duration(cfg.Storage.DedupeWindow)}), nil
+	default:
+		return nil, fmt.Errorf("storage driver %q is not available in this build (use bolt or memory)", d)
+	}
+}
+
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	l, err := openLog(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer l.Close()
+	kv, _ := l.(ssehub.KV)
+
+	adminHash, generated, err := adminToken(ctx, cfg, kv)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var api *httpapi.Server
+	h := hub.New(l, hub.Options{Logger: logger, OnCommit: func(d time.Duration, n int) { api.ObserveCommit(d, n) }})
+	if kv != nil {
+		err := kv.List(ctx, httpapi.DeregisteredBucket, func(topic string, _ []byte) error {
+			h.DeregisterTopic(topic)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load deregistered topics: %w", err)
+		}
+	}
+	streams, err := apiStreams(cfg)
+	if err != nil {
+		return err
+	}
+	api = httpapi.New(httpapi.Options{
+		Hub: h, KV: kv, AdminHash: adminHash, Streams: streams,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, CORSOrigins: cfg.Server.CORSOrigins,
+		Logger: logger, Registerer: reg, Gatherer: reg,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+
+	runCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(runCtx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+
+	base := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "ssehub listening on %s (store: %s)\n", base, storeName(cfg))
+	if generated != "" {
+		printWelcome(stdout, base, generated)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case runErr = <-serveDone:
+	case runErr = <-hubDone:
+		runErr = fmt.Errorf("live feed stopped: %w", runErr)
+	}
+	// Stop accepting, end the streams so clients reconnect, let in-flight
+	// publishes finish their commits, then close the log.
+	api.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown deadline passed; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	stopHub()
+	<-hubDone
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// adminToken returns the admin token's hash: from the config or the
+// environment, else the hash stored at an earlier start, else a new token
+// whose hash is stored and which is returned once to be printed.
+func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32]byte, generated string, err error) {
+	tok := cfg.Auth.AdminToken
+	if tok == "" {
+		tok = os.Getenv("SSEHUB_ADMIN_TOKEN")
+	}
+	if tok != "" {
+		return httpapi.HashToken(tok), "", nil
+	}
+	if kv != nil {
+		b, err := kv.Get(ctx, authBucket, adminHashKey)
+		switch {
+		case err == nil && len(b) == 64:
+			if _, err := hex.Decode(hash[:], b); err == nil {
+				return hash, "", nil
+			}
+		case err != nil && !errors.Is(err, ssehub.ErrNotFound):
+			return hash, "", fmt.Errorf("read admin token hash: %w", err)
+		}
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return hash, "", err
+	}
+	generated = hex.EncodeToString(raw[:])
+	hash = httpapi.HashToken(generated)
+	if kv != nil {
+		if err := kv.Put(ctx, authBucket, adminHashKey, []byte(hex.EncodeToString(hash[:]))); err != nil {
+			return hash, "", fmt.Errorf("store admin token hash: %w", err)
+		}
+	}
+	return hash, generated, nil
+}
+
+func printWelcome(w io.Writer, base, token string) {
+	fmt.Fprintf(w, `
+A new admin token was generated. It is shown only this once; only its hash is stored.
+
+    export SSEHUB_TOKEN=%[2]s
+
+Publish an event:
+    curl -X POST -H "Authorization: Bearer $SSEHUB_TOKEN" -d '{"hello":"world"}' %[1]s/publish/greetings
+
+Watch events (curl, ssehub tail, or a browser):
+    curl -N -H "Authorization: Bearer $SSEHUB_TOKEN" '%[1]s/events?topic=*'
+    ssehub tail '%[1]s/events?topic=*'
+    %[1]s/events?topic=*&token=$SSEHUB_TOKEN
+
+`, base, token)
+}
+
+func displayAddr(a net.Addr) string {
+	s := a.String()
+	if strings.HasPrefix(s, "[::]:") {
+		return "localhost:" + s[len("[::]:"):]
+	}
+	if strings.HasPrefix(s, "0.0.0.0:") {
+		return "localhost:" + s[len("0.0.0.0:"):]
+	}
+	return s
+}
+
+func storeName(cfg *config.Config) string {
+	if cfg.Storage.Driver == "memory" {
+		return "memory"
+	}
+	return "bolt at " + cfg.Storage.Path
+}
+
+// apiStreams turns the configured streams (and Inboxclaw sinks) into HTTP endpoints.
+func apiStreams(cfg *config.Config) ([]httpapi.Stream, error) {
+	var out []httpapi.Stream
+	for _, st := range cfg.AllStreams() {
+		ps, err := ssehub.ParsePatterns(st.Match...)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
+		f, err := hub.ParseFormat(st.Format)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
+		out = append(out, httpapi.Stream{
+			Name: st.Name, Endpoint: st.Endpoint(), Match: ps, Format: f, Replay: st.Replay,
+			Heartbeat: st.Heartbeat, HeartbeatStyle: st.HeartbeatStyle, Hello: st.Hello,
+			Retry: st.Retry, Public: st.Public,
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,303 @@
+// Package config loads the hub's YAML configuration: server, storage,
+// auth, log and streams, plus an Inboxclaw `sink:` section read as streams
+// with Inboxclaw's behaviour. ${VAR} and ${VAR:-default} expand from the
+// environment before parsing; validation errors name the bad key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Server  Server            `yaml:"server"`
+	Storage Storage           `yaml:"storage"`
+	Auth    Auth              `yaml:"auth"`
+	Log     Log               `yaml:"log"`
+	Streams map[string]Stream `yaml:"streams"`
+	Sink    map[string]Sink   `yaml:"sink"`
+	// Warnings are things that loaded but were ignored (e.g. Inboxclaw
+	// sinks of other types).
+	Warnings []string `yaml:"-"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Addr         string   `yaml:"addr"`
+	TLS          TLS      `yaml:"tls"`
+	CORSOrigins  []string `yaml:"cors_origins"`
+	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+}
+
+// TLS configures HTTPS.
+type TLS struct {
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	SelfSigned bool   `yaml:"self_signed"`
+}
+
+// Storage selects and bounds the log.
+type Storage struct {
+	Driver       string    `yaml:"driver"` // bolt | memory
+	Path         string    `yaml:"path"`
+	Retention    Retention `yaml:"retention"`
+	DedupeWindow Duration  `yaml:"dedupe_window"`
+}
+
+// Retention bounds history; zero is no limit.
+type Retention struct {
+	MaxEvents int64    `yaml:"max_events"`
+	MaxBytes  int64    `yaml:"max_bytes"`
+	MaxAge    Duration `yaml:"max_age"`
+}
+
+// Auth holds the admin token (usually "${SSEHUB_ADMIN_TOKEN}").
+type Auth struct {
+	AdminToken string `yaml:"admin_token"`
+}
+
+// Log configures the hub's logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Stream is a configured SSE endpoint. Pointer fields distinguish "absent"
+// (take the default) from an explicit zero or false.
+type Stream struct {
+	Name           string     `yaml:"-"`
+	Match          StringList `yaml:"match"`
+	Path           string     `yaml:"path"`
+	Format         string     `yaml:"format"`
+	ReplayOpt      *bool      `yaml:"replay"`
+	HeartbeatOpt   *Duration  `yaml:"heartbeat"`
+	HeartbeatStyle string     `yaml:"heartbeat_style"`
+	Hello          string     `yaml:"hello"`
+	RetryOpt       *Duration  `yaml:"retry"`
+	PublicOpt      *bool      `yaml:"public"`
+
+	// Resolved values, set by Parse.
+	Replay    bool          `yaml:"-"`
+	Heartbeat time.Duration `yaml:"-"`
+	Retry     time.Duration `yaml:"-"`
+	Public    bool          `yaml:"-"`
+}
+
+// Sink is an Inboxclaw sink entry; only type "sse" becomes a stream.
+type Sink struct {
+	Type             string         `yaml:"type"`
+	Match            StringList     `yaml:"match"`
+	Path             string         `yaml:"path"`
+	HeartbeatTimeout *Duration      `yaml:"heartbeat_timeout"`
+	Public           *bool          `yaml:"public"`
+	Rest             map[string]any `yaml:",inline"`
+}
+
+// Endpoint returns the stream's URL path: "/{name}/" plus its path.
+func (s *Stream) Endpoint() string {
+	return "/" + s.Name + "/" + strings.TrimPrefix(s.Path, "/")
+}
+
+// Default returns the configuration used without a file.
+func Default() *Config {
+	return &Config{
+		Server:  Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20},
+		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads and parses a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b)
+}
+
+var varRe = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} with environment values ($$
+// is a literal $). An unset variable without a default becomes empty.
+func Expand(s string) string {
+	return varRe.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := varRe.FindStringSubmatch(m)
+		if v, ok := os.LookupEnv(sub[1]); ok && v != "" {
+			return v
+		}
+		return sub[2]
+	})
+}
+
+// Parse expands variables in data, decodes it over the defaults, rejects
+// unknown keys, resolves stream defaults and validates.
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(Expand(string(data)))))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errEOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// AllStreams returns the streams and the Inboxclaw SSE sinks, resolved,
+// sorted by name.
+func (c *Config) AllStreams() []Stream {
+	var out []Stream
+	for name, st := range c.Streams {
+		st.Name = name
+		out = append(out, resolveStream(st))
+	}
+	for name, sk := range c.Sink {
+		if sk.Type != "sse" {
+			continue
+		}
+		hb := Duration(30 * time.Second)
+		if sk.HeartbeatTimeout != nil {
+			hb = *sk.HeartbeatTimeout
+		}
+		public := true // Inboxclaw's SSE sink has no tokens: its config must work unchanged
+		if sk.Public != nil {
+			public = *sk.Public
+		}
+		replay := false
+		out = append(out, resolveStream(Stream{Name: name, Match: sk.Match, Path: sk.Path, Format: "envelope",
+			ReplayOpt: &replay, HeartbeatOpt: &hb, HeartbeatStyle: "event", Hello: "info", PublicOpt: &public}))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func resolveStream(st Stream) Stream {
+	if len(st.Match) == 0 {
+		st.Match = StringList{"*"}
+	}
+	if st.Format == "" {
+		st.Format = "envelope"
+	}
+	if st.HeartbeatStyle == "" {
+		st.HeartbeatStyle = "event"
+	}
+	if st.Hello == "" {
+		st.Hello = "info"
+	}
+	st.Replay = st.ReplayOpt == nil || *st.ReplayOpt
+	st.Heartbeat = 30 * time.Second
+	if st.HeartbeatOpt != nil {
+		st.Heartbeat = time.Duration(*st.HeartbeatOpt)
+	}
+	st.Retry = 3 * time.Second
+	if st.RetryOpt != nil {
+		st.Retry = time.Duration(*st.RetryOpt)
+	}
+	st.Public = st.PublicOpt != nil && *st.PublicOpt
+	return st
+}
+
+var (
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	reserved = map[string]bool{"publish": true, "events": true, "stream": true, "ingest": true, "api": true,
+		"metrics": true, "healthz": true, "readyz": true, "ui": true}
+)
+
+func oneOf(errs *[]error, key, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	*errs = append(*errs, fmt.Errorf("config: %s: %q is not one of %s", key, v, strings.Join(allowed, ", ")))
+}
+
+// Validate checks every key and returns all problems at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	if c.Server.Addr == "" {
+		add("server.addr: must not be empty")
+	}
+	if c.Server.MaxBodyBytes < 0 {
+		add("server.max_body_bytes: must not be negative")
+	}
+	for i, o := range c.Server.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			add("server.cors_origins[%d]: %q is not \"*\" or an http(s) origin", i, o)
+		}
+	}
+	if (c.Server.TLS.Cert == "") != (c.Server.TLS.Key == "") {
+		add("server.tls: cert and key go together")
+	}
+	oneOf(&errs, "storage.driver", c.Storage.Driver, "bolt", "memory")
+	if c.Storage.Driver == "bolt" && c.Storage.Path == "" {
+		add("storage.path: must not be empty with driver bolt")
+	}
+	r := c.Storage.Retention
+	if r.MaxEvents < 0 || r.MaxBytes < 0 || r.MaxAge < 0 {
+		add("storage.retention: limits must not be negative")
+	}
+	if c.Storage.DedupeWindow < 0 {
+		add("storage.dedupe_window: must not be negative")
+	}
+	oneOf(&errs, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf(&errs, "log.format", c.Log.Format, "text", "json")
+	c.Warnings = nil
+	for name, sk := range c.Sink {
+		if _, dup := c.Streams[name]; dup {
+			add("sink.%s: the name is also used by streams.%s", name, name)
+		}
+		if sk.Type != "sse" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("config: sink.%s: type %q is not served by ssehub; ignored", name, sk.Type))
+			continue
+		}
+		for k := range sk.Rest {
+			add("sink.%s: unknown key %q", name, k)
+		}
+	}
+	endpoints := map[string]string{}
+	for _, st := range c.AllStreams() {
+		key := "streams." + st.Name
+		if _, ok := c.Sink[st.Name]; ok {
+			key = "sink." + st.Name
+		}
+		if !nameRe.MatchString(st.Name) {
+			add("%s: the name must be letters, digits, '_' or '-'", key)
+		} else if reserved[st.Name] {
+			add("%s: %q is reserved for the hub's own endpoints", key, st.Name)
+		}
+		for i, m := range st.Match {
+			if _, err := ssehub.ParsePattern(m); err != nil {
+				add("%s.match[%d]: %v", key, i, err)
+			}
+		}
+		oneOf(&errs, key+".format", st.Format, "envelope", "raw")
+		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "comment")
+		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")
+		if st.Heartbeat < 0 || st.Retry < 0 {
+			add("%s: durations must not be negative", key)
+		}
+		if other, ok := endpoints[st.Endpoint()]; ok {
+			add("%s: endpoint %s is also used by %s", key, st.Endpoint(), other)
+		}
+		endpoints[st.Endpoint()] = key
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
