@@ -72,7 +72,7 @@ type Log struct {
 
 	sendMu     sync.RWMutex // held while queueing, so Close stops new appends first
 	sendClosed bool
-	wg   sync.WaitGroup
+	wg         sync.WaitGroup
 
 	mu     sync.RWMutex
 	first  uint64 // oldest retained id
