@@ -201,6 +201,9 @@ func (l *Log) writer() {
 			}
 		}
 		l.commit(batch, &buf)
+		if cap(buf) > 16<<20 {
+			buf = make([]byte, 0, 4096) // do not keep a huge batch's arena
+		}
 	}
 }
 
@@ -215,6 +218,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) {
 	var committed []*ssehub.Event
 	newKeys := map[string]dedupeEntry{}
 	topics := map[string]*ssehub.TopicInfo{}
+	*buf = (*buf)[:0]
 	err := l.db.Update(func(tx *bbolt.Tx) error {
 		evb := tx.Bucket(bucketEvents)
 		evb.FillPercent = 1.0
@@ -240,8 +244,12 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) {
 				head++
 				ev := *in
 				ev.ID, ev.Time = head, now
-				*buf = encodeEvent((*buf)[:0], &ev)
-				if err := evb.Put(itob(head), *buf); err != nil {
+				// bbolt keeps a reference to the value until commit: each
+				// record gets its own bytes in the arena (a grown arena
+				// leaves earlier records in the old array, still valid).
+				start := len(*buf)
+				*buf = encodeEvent(*buf, &ev)
+				if err := evb.Put(itob(head), (*buf)[start:len(*buf):len(*buf)]); err != nil {
 					return err
 				}
 				ev.Data = append([]byte(nil), in.Data...)
