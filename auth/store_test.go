@@ -1,0 +1,137 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/memory"
+)
+
+func TestCreateLookupRevoke(t *testing.T) {
+	ctx := context.Background()
+	s := auth.NewStore(memory.New(memory.Options{}))
+	secret, tok, err := s.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, Topics: []string{"orders.*"}, Label: "dash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !auth.WellFormed(secret) || strings.Contains(tok.ID, secret[:16]) {
+		t.Fatalf("secret %q id %q", secret, tok.ID)
+	}
+	got, err := s.Lookup(ctx, secret)
+	if err != nil || got.ID != tok.ID || got.Label != "dash" {
+		t.Fatalf("lookup: %+v %v", got, err)
+	}
+	if err := auth.Check(&got, auth.PurposeStream, ssehub.Patterns{ssehub.MustPattern("orders.created")}); err != nil {
+		t.Errorf("in scope: %v", err)
+	}
+	if err := auth.Check(&got, auth.PurposeStream, ssehub.Patterns{ssehub.MustPattern("*")}); !errors.Is(err, auth.ErrScope) {
+		t.Errorf("wider pattern: %v", err)
+	}
+	if err := auth.Check(&got, auth.PurposePublish, nil); !errors.Is(err, auth.ErrPurpose) {
+		t.Errorf("wrong purpose: %v", err)
+	}
+	for _, bad := range []string{"", "abc", strings.ToUpper(secret), secret + "0", strings.Repeat("g", 64)} {
+		if _, err := s.Lookup(ctx, bad); !errors.Is(err, auth.ErrMalformed) {
+			t.Errorf("Lookup(%q): %v", bad, err)
+		}
+	}
+	if _, err := s.Lookup(ctx, strings.Repeat("0", 64)); !errors.Is(err, auth.ErrUnknown) {
+		t.Errorf("unknown: %v", err)
+	}
+	if _, err := s.Revoke(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, secret); !errors.Is(err, auth.ErrRevoked) {
+		t.Errorf("revoked: %v", err)
+	}
+	if _, err := s.Revoke(ctx, "tok_nope"); !errors.Is(err, ssehub.ErrNotFound) {
+		t.Errorf("revoke unknown: %v", err)
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	ctx := context.Background()
+	s := auth.NewStore(memory.New(memory.Options{}))
+	secret, _, err := s.Create(ctx, auth.CreateOptions{Purpose: auth.PurposePublish, TTL: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	if _, err := s.Lookup(ctx, secret); !errors.Is(err, auth.ErrExpired) {
+		t.Errorf("expired: %v", err)
+	}
+}
+
+func TestIngestIsPublish(t *testing.T) {
+	p, err := auth.ParsePurpose("ingest")
+	if err != nil || p != auth.PurposePublish {
+		t.Fatalf("%v %v", p, err)
+	}
+	if !auth.PurposeAdmin.Allows(auth.PurposeStream) || auth.PurposeStream.Allows(auth.PurposePublish) {
+		t.Error("Allows")
+	}
+}
+
+// TestRawTokenNotOnDisk creates tokens in a bolt data dir and checks that
+// no file below it contains a secret.
+func TestRawTokenNotOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	l, err := bolt.Open(dir, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := auth.NewStore(l)
+	var secrets []string
+	for _, p := range []auth.Purpose{auth.PurposeStream, auth.PurposePublish, auth.PurposeAdmin} {
+		secret, _, err := s.Create(context.Background(), auth.CreateOptions{Purpose: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, secret)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) || strings.Contains(string(b), s[:32]) {
+				t.Errorf("%s contains a raw token", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzWellFormed(f *testing.F) {
+	f.Add(strings.Repeat("a", 64))
+	f.Add("")
+	f.Add(strings.Repeat("A", 64))
+	f.Fuzz(func(t *testing.T, s string) {
+		ok := auth.WellFormed(s)
+		want := len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+		if ok != want {
+			t.Fatalf("WellFormed(%q) = %v", s, ok)
+		}
+	})
+}

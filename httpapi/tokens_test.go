@@ -1,0 +1,138 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/sse"
+)
+
+// createToken makes a token through the API and returns its secret and id.
+func (th *testHub) createToken(body string) (secret, id string) {
+	th.t.Helper()
+	resp, b := th.do("POST", "/api/tokens", "application/json", body)
+	if resp.StatusCode != 201 {
+		th.t.Fatalf("create token: %d %s", resp.StatusCode, b)
+	}
+	var out struct{ ID, Token string }
+	if err := json.Unmarshal(b, &out); err != nil {
+		th.t.Fatal(err)
+	}
+	return out.Token, out.ID
+}
+
+func statusWith(t *testing.T, method, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader("x"))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "application/json" {
+		return resp.StatusCode, ""
+	}
+	var e struct{ Error struct{ Code string } }
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &e)
+	return resp.StatusCode, e.Error.Code
+}
+
+func TestTokenStatusCodes(t *testing.T) {
+	th := newMemoryHub(t)
+	stream, _ := th.createToken(`{"purpose":"stream","topics":["orders.*"]}`)
+	pub, pubID := th.createToken(`{"purpose":"ingest","topics":["orders.*"],"label":"shop"}`)
+	expired, _ := th.createToken(`{"purpose":"publish","ttl":0.05}`)
+	time.Sleep(100 * time.Millisecond)
+	u := th.srv.URL
+	cases := []struct {
+		method, url, token string
+		status             int
+		code               string
+	}{
+		{"POST", u + "/publish/orders.x", pub, 200, ""},
+		{"POST", u + "/publish/other.x", pub, 403, "forbidden"},
+		{"POST", u + "/publish/orders.x", stream, 403, "forbidden"},
+		{"POST", u + "/publish/orders.x", "", 401, "unauthorized"},
+		{"POST", u + "/publish/orders.x", "not-hex", 400, "bad_token"},
+		{"POST", u + "/publish/orders.x", strings.Repeat("ab", 32), 401, "unauthorized"},
+		{"POST", u + "/publish/orders.x", expired, 401, "unauthorized"},
+		{"GET", u + "/events?topic=orders.*", stream, 200, ""},
+		{"GET", u + "/events?topic=*", stream, 403, "forbidden"},
+		{"GET", u + "/events?topic=orders.*", pub, 403, "forbidden"},
+		{"GET", u + "/stream/" + stream, "", 200, ""},
+		{"GET", u + "/stream/" + pub, "", 403, "forbidden"},
+		{"GET", u + "/stream/xyz", "", 400, "bad_token"},
+		{"GET", u + "/stream/" + strings.Repeat("cd", 32), "", 401, "unauthorized"},
+		{"GET", u + "/api/tokens", stream, 403, "forbidden"},
+	}
+	for _, c := range cases {
+		if got, code := statusWith(t, c.method, c.url, c.token); got != c.status || code != c.code {
+			t.Errorf("%s %s with %.8s…: %d %q, want %d %q", c.method, c.url, c.token, got, code, c.status, c.code)
+		}
+	}
+	// Listing never shows a secret.
+	resp, b := th.do("GET", "/api/tokens", "", "")
+	if resp.StatusCode != 200 || strings.Contains(string(b), pub) || strings.Contains(string(b), stream) || !strings.Contains(string(b), pubID) {
+		t.Fatalf("list: %d %s", resp.StatusCode, b)
+	}
+	// Revoked: 401.
+	if resp, b := th.do("DELETE", "/api/tokens/"+pubID, "", ""); resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, b)
+	}
+	if got, _ := statusWith(t, "POST", u+"/publish/orders.x", pub); got != 401 {
+		t.Errorf("revoked token: %d", got)
+	}
+	if resp, _ := th.do("DELETE", "/api/tokens/tok_nope", "", ""); resp.StatusCode != 404 {
+		t.Errorf("revoke unknown: %d", resp.StatusCode)
+	}
+	// Deregistered topic: 410 on the token's own stream too.
+	th.do("DELETE", "/api/topics/orders.x", "", "")
+	exact, _ := th.createToken(`{"purpose":"stream","topics":["orders.x"]}`)
+	if got, code := statusWith(t, "GET", u+"/stream/"+exact, ""); got != 410 || code != "GONE" {
+		t.Errorf("deregistered: %d %s", got, code)
+	}
+}
+
+// TestLiveStreamClosedOnRevokeAndExpiry checks that a live stream ends
+// promptly with an error event when its token is revoked or expires.
+func TestLiveStreamClosedOnRevokeAndExpiry(t *testing.T) {
+	th := newMemoryHub(t)
+	revoked, id := th.createToken(`{"purpose":"stream"}`)
+	expiring, _ := th.createToken(`{"purpose":"stream","ttl":"300ms"}`)
+	for _, c := range []struct {
+		name, secret string
+		end          func()
+	}{
+		{"revoke", revoked, func() { th.do("DELETE", "/api/tokens/"+id, "", "") }},
+		{"expiry", expiring, func() {}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := http.Get(th.srv.URL + "/stream/" + c.secret)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%v %v", resp, err)
+			}
+			defer resp.Body.Close()
+			start := time.Now()
+			c.end()
+			dec := sse.NewDecoder(resp.Body)
+			ev, err := dec.Next()
+			if err != nil || ev.Type != "error" || !strings.Contains(string(ev.Data), "UNAUTHORIZED") {
+				t.Fatalf("got %+v %v", ev, err)
+			}
+			if _, err := dec.Next(); err != io.EOF {
+				t.Fatalf("stream not closed: %v", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("closed after %v", d)
+			}
+		})
+	}
+}
