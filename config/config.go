@@ -178,9 +178,9 @@ func (c *Config) AllStreams() []Stream {
 		if sk.Public != nil {
 			public = *sk.Public
 		}
-		replay := false
+		replay, retry := false, Duration(0) // Inboxclaw sends no retry field
 		out = append(out, resolveStream(Stream{Name: name, Match: sk.Match, Path: sk.Path, Format: "envelope",
-			ReplayOpt: &replay, HeartbeatOpt: &hb, HeartbeatStyle: "event", Hello: "info", PublicOpt: &public}))
+			ReplayOpt: &replay, HeartbeatOpt: &hb, HeartbeatStyle: "event", Hello: "info", RetryOpt: &retry, PublicOpt: &public}))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
