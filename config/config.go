@@ -24,6 +24,7 @@ type Config struct {
 	Storage Storage           `yaml:"storage"`
 	Auth    Auth              `yaml:"auth"`
 	Log     Log               `yaml:"log"`
+	Limits  Limits            `yaml:"limits"`
 	Streams map[string]Stream `yaml:"streams"`
 	Sink    map[string]Sink   `yaml:"sink"`
 	// Warnings are things that loaded but were ignored (e.g. Inboxclaw
@@ -37,6 +38,24 @@ type Server struct {
 	TLS          TLS      `yaml:"tls"`
 	CORSOrigins  []string `yaml:"cors_origins"`
 	MaxBodyBytes int64    `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers, so slow
+	// clients cannot hold sockets.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// H2C serves cleartext HTTP/2 (prior knowledge) beside HTTP/1.1.
+	H2C bool `yaml:"h2c"`
+	// AccessLog logs every request, with tokens redacted.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// Limits bound what one client can take; 0 is no limit. The admin token
+// is exempt from the per-token and per-address limits.
+type Limits struct {
+	PublishRate     float64 `yaml:"publish_rate"`  // events/s per token
+	PublishBurst    int     `yaml:"publish_burst"` // events
+	StreamsPerToken int     `yaml:"streams_per_token"`
+	StreamsPerAddr  int     `yaml:"streams_per_addr"`
+	MaxConnections  int     `yaml:"max_connections"` // open streams in all (503 past it)
+	MaxTopics       int     `yaml:"max_topics"`      // patterns per subscription
 }
 
 // TLS configures HTTPS.
@@ -111,7 +130,9 @@ func (s *Stream) Endpoint() string {
 // Default returns the configuration used without a file.
 func Default() *Config {
 	return &Config{
-		Server:  Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20},
+		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second)},
+		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
+			MaxConnections: 19000, MaxTopics: 32},
 		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
 		Log:     Log{Level: "info", Format: "text"},
 	}
@@ -241,6 +262,16 @@ func (c *Config) Validate() error {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			add("server.cors_origins[%d]: %q is not \"*\" or an http(s) origin", i, o)
 		}
+	}
+	l := c.Limits
+	if l.PublishRate < 0 || l.PublishBurst < 0 || l.StreamsPerToken < 0 || l.StreamsPerAddr < 0 || l.MaxConnections < 0 || l.MaxTopics < 0 {
+		add("limits: values must not be negative")
+	}
+	if c.Server.ReadHeaderTimeout < 0 {
+		add("server.read_header_timeout: must not be negative")
+	}
+	if c.Server.TLS.SelfSigned && c.Server.TLS.Cert != "" {
+		add("server.tls: self_signed and cert exclude each other")
 	}
 	if (c.Server.TLS.Cert == "") != (c.Server.TLS.Key == "") {
 		add("server.tls: cert and key go together")

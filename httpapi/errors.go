@@ -17,6 +17,7 @@ const (
 	codeUnauthorized = "unauthorized"
 	codeBadToken     = "bad_token"
 	codeForbidden    = "forbidden"
+	codeRateLimited  = "rate_limited"
 	codeNotFound     = "not_found"
 	codeMethod       = "method_not_allowed"
 	codeTooLarge     = "too_large"

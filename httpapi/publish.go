@@ -65,6 +65,9 @@ func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Data = body
+	if !s.limits.allowPublish(w, who, 1) {
+		return
+	}
 	res, ok := s.publish(w, r.Context(), []*ssehub.Event{ev})
 	if !ok {
 		return
@@ -94,7 +97,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, codeBadJSON, err.Error())
 			return
 		}
-		if !s.checkEvent(w, who, ev) {
+		if !s.checkEvent(w, who, ev) || !s.limits.allowPublish(w, who, 1) {
 			return
 		}
 		res, ok := s.publish(w, r.Context(), []*ssehub.Event{ev})
@@ -138,6 +141,9 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		if !s.permit(w, who, auth.PurposePublish, ssehub.Patterns{ssehub.MustPattern(ev.Topic)}) || !s.checkGone(w, ev.Topic) {
 			return
 		}
+	}
+	if !s.limits.allowPublish(w, who, len(events)) {
+		return
 	}
 	res, ok := s.publish(w, r.Context(), events)
 	if !ok {

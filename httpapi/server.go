@@ -58,6 +58,10 @@ type Options struct {
 	MaxBatchEvents int
 	// CORSOrigins are the origins allowed to subscribe from a browser; "*" is any.
 	CORSOrigins []string
+	// Limits bound rates and streams per client.
+	Limits Limits
+	// AccessLog logs each request (with ?token= redacted) at info level.
+	AccessLog bool
 	// WriteTimeout bounds one write to a subscriber; a client that accepts
 	// nothing for that long is disconnected. Default 60 s.
 	WriteTimeout time.Duration
@@ -75,6 +79,7 @@ type Server struct {
 	hub     *hub.Hub
 	mux     *http.ServeMux
 	tokens  *auth.Store // nil without a KV
+	limits  *limiter
 	live    liveTokens
 	ctx     context.Context // canceled by Shutdown: every stream ends
 	cancel  context.CancelFunc
@@ -115,7 +120,7 @@ func New(opts Options) *Server {
 	if opts.Gatherer == nil {
 		opts.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{Options: opts, hub: opts.Hub, mux: http.NewServeMux()}
+	s := &Server{Options: opts, hub: opts.Hub, mux: http.NewServeMux(), limits: newLimiter(opts.Limits)}
 	if opts.KV != nil {
 		s.tokens = auth.NewStore(opts.KV)
 	}
@@ -126,7 +131,23 @@ func New(opts Options) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.AccessLog {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			s.Logger.Info("request", "method", r.Method, "path", RedactURL(r.URL), "status", rec.status,
+				"remote", r.RemoteAddr, "duration", time.Since(start))
+		}()
+		w = rec
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		s.preflight(w, r)
+		return
+	}
+	s.setCORS(w, r)
+	s.mux.ServeHTTP(w, r)
+}
 
 // Shutdown ends every open stream, so clients reconnect elsewhere or later.
 // The http.Server's own Shutdown then waits for the handlers to return.

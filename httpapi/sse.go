@@ -36,6 +36,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscript
 	release := s.guardStream(req.who, cancel)
 	defer release()
 
+	release, ok := s.limits.openStream(w, r, req.who)
+	if !ok {
+		return
+	}
+	defer release()
 	sub := s.hub.Subscribe(req.opts)
 	defer sub.Close()
 
@@ -43,7 +48,6 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscript
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	s.setCORS(w, r)
 	w.WriteHeader(http.StatusOK)
 
 	rc := http.NewResponseController(w)
@@ -114,20 +118,26 @@ func (s *Server) write(w http.ResponseWriter, rc *http.ResponseController, b []b
 	return rc.Flush() == nil
 }
 
-// setCORS allows the request's origin when configured to.
+// setCORS allows the request's origin when configured to. "*" is answered
+// with "*" and never with credentials; a listed origin is echoed back with
+// credentials allowed (so a cookie token works), and Vary: Origin.
 func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return
 	}
+	h := w.Header()
 	for _, o := range s.CORSOrigins {
-		if o == "*" {
-			w.Header().Set("Access-Control-Allow-Origin", "*")
+		if o == origin {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
 			return
 		}
-		if o == origin {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Add("Vary", "Origin")
+	}
+	for _, o := range s.CORSOrigins {
+		if o == "*" {
+			h.Set("Access-Control-Allow-Origin", "*")
 			return
 		}
 	}

@@ -39,6 +39,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadPattern, "at least one ?topic= pattern is required (e.g. ?topic=orders.* or ?topic=*)")
 		return
 	}
+	if s.Limits.MaxTopics > 0 && len(raw) > s.Limits.MaxTopics {
+		writeError(w, http.StatusBadRequest, codeBadPattern, fmt.Sprintf("at most %d topic patterns per subscription", s.Limits.MaxTopics))
+		return
+	}
 	ps, err := ssehub.ParsePatterns(raw...)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())

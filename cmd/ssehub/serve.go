@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -22,6 +23,7 @@ import (
 	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/selfsigned"
 	"github.com/ssehub/ssehub/memory"
 )
 
@@ -43,6 +45,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	addr := fs.String("addr", "", "listen address (default :8080, or server.addr)")
 	data := fs.String("data", "", "data directory of the embedded store (default ./data, or storage.path)")
 	store := fs.String("store", "", "store: bolt (default), memory")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); serves HTTPS and HTTP/2")
+	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
+	selfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a certificate generated in memory (development)")
+	h2c := fs.Bool("h2c", false, "also serve cleartext HTTP/2 (prior knowledge)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,6 +73,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *store != "" {
 		cfg.Storage.Driver = *store
 	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cfg.Server.TLS.Cert, cfg.Server.TLS.Key = *tlsCert, *tlsKey
+	}
+	cfg.Server.TLS.SelfSigned = cfg.Server.TLS.SelfSigned || *selfSigned
+	cfg.Server.H2C = cfg.Server.H2C || *h2c
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "ssehub serve: %v\n", err)
 		return 2
@@ -138,14 +149,31 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	api = httpapi.New(httpapi.Options{
 		Hub: h, KV: kv, AdminHash: adminHash, Streams: streams,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, CORSOrigins: cfg.Server.CORSOrigins,
-		Logger: logger, Registerer: reg, Gatherer: reg,
+		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog,
+		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
+			StreamsPerToken: cfg.Limits.StreamsPerToken, StreamsPerAddr: cfg.Limits.StreamsPerAddr,
+			MaxConnections: cfg.Limits.MaxConnections, MaxTopics: cfg.Limits.MaxTopics},
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	scheme := "http"
+	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
+		ln.Close()
+		return err
+	}
+	if srv.TLSConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else if cfg.Server.H2C {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 
 	runCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan error, 1)
@@ -153,7 +181,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
-	base := "http://" + displayAddr(ln.Addr())
+	base := scheme + "://" + displayAddr(ln.Addr())
 	fmt.Fprintf(stdout, "ssehub listening on %s (store: %s)\n", base, storeName(cfg))
 	if generated != "" {
 		printWelcome(stdout, base, generated)
@@ -218,6 +246,28 @@ func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32
 		}
 	}
 	return hash, generated, nil
+}
+
+// tlsConfig returns the TLS setup the config asks for, or nil for plain
+// HTTP. HTTP/2 is offered through ALPN.
+func tlsConfig(cfg *config.Config, stdout io.Writer) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	switch {
+	case cfg.Server.TLS.SelfSigned:
+		var fp string
+		if cert, fp, err = selfsigned.Certificate(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "TLS: self-signed certificate generated in memory, SHA-256 fingerprint %s\n", fp)
+	case cfg.Server.TLS.Cert != "":
+		if cert, err = tls.LoadX509KeyPair(cfg.Server.TLS.Cert, cfg.Server.TLS.Key); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	default:
+		return nil, nil
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}, nil
 }
 
 func printWelcome(w io.Writer, base, token string) {

@@ -39,7 +39,7 @@ func startServe(t *testing.T, args ...string) (string, *lockedBuffer, func() int
 	var out, errOut lockedBuffer
 	code := make(chan int, 1)
 	go func() { code <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), &out, &errOut) }()
-	re := regexp.MustCompile(`listening on (http://\S+)`)
+	re := regexp.MustCompile(`listening on (https?://\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {

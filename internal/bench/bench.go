@@ -156,7 +156,7 @@ func Spawn(ctx context.Context, exe, store string, stderr io.Writer) (url, token
 		}
 		_ = os.RemoveAll(dir)
 	}
-	re := regexp.MustCompile(`listening on (http://\S+)`)
+	re := regexp.MustCompile(`listening on (https?://\S+)`)
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
