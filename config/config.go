@@ -104,6 +104,7 @@ type Stream struct {
 	Hello          string     `yaml:"hello"`
 	RetryOpt       *Duration  `yaml:"retry"`
 	PublicOpt      *bool      `yaml:"public"`
+	CORSOrigins    []string   `yaml:"cors_origins"`
 
 	// Resolved values, set by Parse.
 	Replay    bool          `yaml:"-"`

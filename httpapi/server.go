@@ -37,6 +37,8 @@ type Stream struct {
 	Retry time.Duration
 	// Public streams need no token.
 	Public bool
+	// CORSOrigins, when set, replace the server's allowed origins for this stream.
+	CORSOrigins []string
 }
 
 // Options configure a Server.

@@ -121,13 +121,17 @@ func (s *Server) write(w http.ResponseWriter, rc *http.ResponseController, b []b
 // setCORS allows the request's origin when configured to. "*" is answered
 // with "*" and never with credentials; a listed origin is echoed back with
 // credentials allowed (so a cookie token works), and Vary: Origin.
-func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) { setCORS(w, r, s.CORSOrigins) }
+
+func setCORS(w http.ResponseWriter, r *http.Request, origins []string) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return
 	}
 	h := w.Header()
-	for _, o := range s.CORSOrigins {
+	h.Del("Access-Control-Allow-Origin")
+	h.Del("Access-Control-Allow-Credentials")
+	for _, o := range origins {
 		if o == origin {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
@@ -135,7 +139,7 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for _, o := range s.CORSOrigins {
+	for _, o := range origins {
 		if o == "*" {
 			h.Set("Access-Control-Allow-Origin", "*")
 			return

@@ -63,6 +63,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // handleStream serves a configured stream; ?event_type= narrows its match.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, st *Stream) {
+	if st.CORSOrigins != nil {
+		setCORS(w, r, st.CORSOrigins)
+	}
 	var m ssehub.Matcher = st.Match
 	topics := exactTopics(st.Match)
 	asked := st.Match

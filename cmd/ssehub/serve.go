@@ -320,7 +320,7 @@ func apiStreams(cfg *config.Config) ([]httpapi.Stream, error) {
 		out = append(out, httpapi.Stream{
 			Name: st.Name, Endpoint: st.Endpoint(), Match: ps, Format: f, Replay: st.Replay,
 			Heartbeat: st.Heartbeat, HeartbeatStyle: st.HeartbeatStyle, Hello: st.Hello,
-			Retry: st.Retry, Public: st.Public,
+			Retry: st.Retry, Public: st.Public, CORSOrigins: st.CORSOrigins,
 		})
 	}
 	return out, nil
