@@ -86,17 +86,9 @@ func parseTail(args []string, stderr io.Writer) (*tailOptions, error) {
 	fs.DurationVar(&o.retry, "retry", client.DefaultRetry, "initial reconnection time, until the server sends retry")
 	fs.BoolVar(&o.verbose, "v", false, "report connections and reconnections on stderr also with --jsonl")
 
-	// Flags may come before or after the URL.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) != 1 {
 		fs.Usage()

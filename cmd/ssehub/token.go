@@ -68,7 +68,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 8h (default: no expiry)")
 	label := fs.String("label", "", "a label to recognise the token by")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return 2
 	}
 	var tc tokenClient
@@ -85,10 +86,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	var out []tokenRecord
-	var err error
 	switch sub {
 	case "create":
-		if fs.NArg() != 0 || *purpose == "" {
+		if len(pos) != 0 || *purpose == "" {
 			fmt.Fprint(stderr, tokenUsage)
 			return 2
 		}
@@ -98,12 +98,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "list":
 		out, err = tc.list(ctx)
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(pos) != 1 {
 			fmt.Fprint(stderr, tokenUsage)
 			return 2
 		}
 		var t tokenRecord
-		t, err = tc.revoke(ctx, fs.Arg(0))
+		t, err = tc.revoke(ctx, pos[0])
 		out = []tokenRecord{t}
 	default:
 		fmt.Fprintf(stderr, "ssehub token: unknown subcommand %q\n\n%s", sub, tokenUsage)
