@@ -109,3 +109,26 @@ func WellFormed(s string) bool {
 	}
 	return true
 }
+
+// Info is what the API shows of a token: never the hash, and the secret
+// only in the answer that creates it.
+type Info struct {
+	ID        string    `json:"id"`
+	Token     string    `json:"token,omitempty"`
+	Purpose   string    `json:"purpose"`
+	Topics    []string  `json:"topics"`
+	Label     string    `json:"label,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+// Info returns the token's public view; an empty scope shows as ["*"].
+func (t *Token) Info() Info {
+	topics := t.Topics
+	if len(topics) == 0 {
+		topics = []string{"*"}
+	}
+	return Info{ID: t.ID, Purpose: string(t.Purpose), Topics: topics, Label: t.Label,
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}

@@ -19,26 +19,6 @@ var (
 	errTokenRevoked = errors.New("the token was revoked")
 )
 
-type tokenJSON struct {
-	ID        string    `json:"id"`
-	Token     string    `json:"token,omitempty"` // only in the answer to create
-	Purpose   string    `json:"purpose"`
-	Topics    []string  `json:"topics"`
-	Label     string    `json:"label,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-}
-
-func toJSON(t *auth.Token) tokenJSON {
-	topics := t.Topics
-	if len(topics) == 0 {
-		topics = []string{"*"}
-	}
-	return tokenJSON{ID: t.ID, Purpose: string(t.Purpose), Topics: topics, Label: t.Label,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
-}
-
 // createTokenRequest is the body of POST /api/tokens. TTL is a Go duration
 // ("8h") or a number of seconds.
 type createTokenRequest struct {
@@ -93,7 +73,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, codeInternal, "creating the token failed")
 		return
 	}
-	out := toJSON(&t)
+	out := t.Info()
 	out.Token = secret
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -126,8 +106,8 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Tokens []tokenJSON `json:"tokens"`
-	}{Tokens: []tokenJSON{}}
+		Tokens []auth.Info `json:"tokens"`
+	}{Tokens: []auth.Info{}}
 	if s.tokens != nil {
 		ts, err := s.tokens.List(r.Context())
 		if err != nil {
@@ -136,7 +116,7 @@ func (s *Server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for i := range ts {
-			out.Tokens = append(out.Tokens, toJSON(&ts[i]))
+			out.Tokens = append(out.Tokens, ts[i].Info())
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -164,7 +144,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.live.end(t.ID, errTokenRevoked)
-	writeJSON(w, http.StatusOK, toJSON(&t))
+	writeJSON(w, http.StatusOK, t.Info())
 }
 
 // liveTokens tracks the streams open under each token, so that revoking a

@@ -34,18 +34,6 @@ with the admin token from --token or $SSEHUB_TOKEN), or with --data DIR directly
 data directory of a stopped hub.
 `
 
-// tokenRecord is a token as the API returns it.
-type tokenRecord struct {
-	ID        string    `json:"id"`
-	Token     string    `json:"token,omitempty"`
-	Purpose   string    `json:"purpose"`
-	Topics    []string  `json:"topics"`
-	Label     string    `json:"label,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-}
-
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
@@ -85,16 +73,16 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		tc = apiTokens{server: strings.TrimRight(*server, "/"), token: *token}
 	}
 
-	var out []tokenRecord
+	var out []auth.Info
 	switch sub {
 	case "create":
 		if len(pos) != 0 || *purpose == "" {
 			fmt.Fprint(stderr, tokenUsage)
 			return 2
 		}
-		var t tokenRecord
+		var t auth.Info
 		t, err = tc.create(ctx, *purpose, topics, *ttl, *label)
-		out = []tokenRecord{t}
+		out = []auth.Info{t}
 	case "list":
 		out, err = tc.list(ctx)
 	case "revoke":
@@ -102,9 +90,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprint(stderr, tokenUsage)
 			return 2
 		}
-		var t tokenRecord
+		var t auth.Info
 		t, err = tc.revoke(ctx, pos[0])
-		out = []tokenRecord{t}
+		out = []auth.Info{t}
 	default:
 		fmt.Fprintf(stderr, "ssehub token: unknown subcommand %q\n\n%s", sub, tokenUsage)
 		return 2
@@ -154,9 +142,9 @@ func envOr(key, def string) string {
 }
 
 type tokenClient interface {
-	create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (tokenRecord, error)
-	list(ctx context.Context) ([]tokenRecord, error)
-	revoke(ctx context.Context, id string) (tokenRecord, error)
+	create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (auth.Info, error)
+	list(ctx context.Context) ([]auth.Info, error)
+	revoke(ctx context.Context, id string) (auth.Info, error)
 }
 
 // apiTokens manages tokens over a running hub's API.
@@ -201,8 +189,8 @@ func httpError(resp *http.Response, body []byte) error {
 	return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 }
 
-func (a apiTokens) create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (tokenRecord, error) {
-	var t tokenRecord
+func (a apiTokens) create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (auth.Info, error) {
+	var t auth.Info
 	req := map[string]any{"purpose": purpose, "topics": topics, "label": label}
 	if ttl > 0 {
 		req["ttl"] = ttl.String()
@@ -211,14 +199,14 @@ func (a apiTokens) create(ctx context.Context, purpose string, topics []string, 
 	return t, err
 }
 
-func (a apiTokens) list(ctx context.Context) ([]tokenRecord, error) {
-	var out struct{ Tokens []tokenRecord }
+func (a apiTokens) list(ctx context.Context) ([]auth.Info, error) {
+	var out struct{ Tokens []auth.Info }
 	err := a.do(ctx, "GET", "/api/tokens", nil, &out)
 	return out.Tokens, err
 }
 
-func (a apiTokens) revoke(ctx context.Context, id string) (tokenRecord, error) {
-	var t tokenRecord
+func (a apiTokens) revoke(ctx context.Context, id string) (auth.Info, error) {
+	var t auth.Info
 	err := a.do(ctx, "DELETE", "/api/tokens/"+url.PathEscape(id), nil, &t)
 	return t, err
 }
@@ -226,41 +214,33 @@ func (a apiTokens) revoke(ctx context.Context, id string) (tokenRecord, error) {
 // offlineTokens manages tokens in a stopped hub's data directory.
 type offlineTokens struct{ s *auth.Store }
 
-func record(t auth.Token) tokenRecord {
-	topics := t.Topics
-	if len(topics) == 0 {
-		topics = []string{"*"}
-	}
-	return tokenRecord{ID: t.ID, Purpose: string(t.Purpose), Topics: topics, Label: t.Label, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
-}
-
-func (o offlineTokens) create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (tokenRecord, error) {
+func (o offlineTokens) create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (auth.Info, error) {
 	p, err := auth.ParsePurpose(purpose)
 	if err != nil {
-		return tokenRecord{}, err
+		return auth.Info{}, err
 	}
 	secret, t, err := o.s.Create(ctx, auth.CreateOptions{Purpose: p, Topics: topics, TTL: ttl, Label: label})
 	if err != nil {
-		return tokenRecord{}, err
+		return auth.Info{}, err
 	}
-	r := record(t)
+	r := t.Info()
 	r.Token = secret
 	return r, nil
 }
 
-func (o offlineTokens) list(ctx context.Context) ([]tokenRecord, error) {
+func (o offlineTokens) list(ctx context.Context) ([]auth.Info, error) {
 	ts, err := o.s.List(ctx)
-	out := make([]tokenRecord, 0, len(ts))
+	out := make([]auth.Info, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, record(t))
+		out = append(out, t.Info())
 	}
 	return out, err
 }
 
-func (o offlineTokens) revoke(ctx context.Context, id string) (tokenRecord, error) {
+func (o offlineTokens) revoke(ctx context.Context, id string) (auth.Info, error) {
 	t, err := o.s.Revoke(ctx, id)
 	if errors.Is(err, ssehub.ErrNotFound) {
-		return tokenRecord{}, fmt.Errorf("no token %s", id)
+		return auth.Info{}, fmt.Errorf("no token %s", id)
 	}
-	return record(t), err
+	return t.Info(), err
 }
