@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -144,5 +145,26 @@ func TestServeBadConfig(t *testing.T) {
 	var out, errOut lockedBuffer
 	if c := run(context.Background(), []string{"serve", "--config", cfg}, &out, &errOut); c != 2 || !strings.Contains(errOut.String(), "streams.s.format") {
 		t.Fatalf("exit %d: %s", c, errOut.String())
+	}
+}
+
+// TestHeaderReadTimeout: a client that never finishes its headers is
+// disconnected after server.read_header_timeout.
+func TestHeaderReadTimeout(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("storage: {driver: memory}\nserver: {read_header_timeout: 300ms}\n"), 0o600)
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "x")
+	url, _, _ := startServe(t, "--config", cfg)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n") // never the blank line
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	if d := time.Since(start); err != nil || d > 3*time.Second {
+		t.Fatalf("connection held %v (%v)", d, err)
 	}
 }
