@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -134,5 +135,20 @@ func TestLiveStreamClosedOnRevokeAndExpiry(t *testing.T) {
 				t.Errorf("closed after %v", d)
 			}
 		})
+	}
+}
+
+func TestTokenCookie(t *testing.T) {
+	th := newMemoryHub(t)
+	stream, _ := th.createToken(`{"purpose":"stream"}`)
+	req, _ := http.NewRequest("GET", th.srv.URL+"/events?topic=c", nil)
+	req.AddCookie(&http.Cookie{Name: httpapi.TokenCookie, Value: stream})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("cookie token: %d", resp.StatusCode)
 	}
 }
