@@ -56,6 +56,7 @@ type Limits struct {
 	StreamsPerAddr  int     `yaml:"streams_per_addr"`
 	MaxConnections  int     `yaml:"max_connections"` // open streams in all (503 past it)
 	MaxTopics       int     `yaml:"max_topics"`      // patterns per subscription
+	MaxTopicLen     int     `yaml:"max_topic_len"`   // bytes, at most 255
 }
 
 // TLS configures HTTPS.
@@ -133,7 +134,7 @@ func Default() *Config {
 	return &Config{
 		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second)},
 		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
-			MaxConnections: 19000, MaxTopics: 32},
+			MaxConnections: 19000, MaxTopics: 32, MaxTopicLen: 255},
 		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
 		Log:     Log{Level: "info", Format: "text"},
 	}
@@ -265,7 +266,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	l := c.Limits
-	if l.PublishRate < 0 || l.PublishBurst < 0 || l.StreamsPerToken < 0 || l.StreamsPerAddr < 0 || l.MaxConnections < 0 || l.MaxTopics < 0 {
+	if l.MaxTopicLen > ssehub.MaxTopicLen {
+		add("limits.max_topic_len: at most %d", ssehub.MaxTopicLen)
+	}
+	if l.MaxTopicLen < 0 || l.PublishRate < 0 || l.PublishBurst < 0 || l.StreamsPerToken < 0 || l.StreamsPerAddr < 0 || l.MaxConnections < 0 || l.MaxTopics < 0 {
 		add("limits: values must not be negative")
 	}
 	if c.Server.ReadHeaderTimeout < 0 {

@@ -26,6 +26,9 @@ type Limits struct {
 	MaxConnections int
 	// MaxTopics bounds the patterns of one subscription (400).
 	MaxTopics int
+	// MaxTopicLen bounds topics and patterns in bytes (400); it can only
+	// lower the hard limit of ssehub.MaxTopicLen (255).
+	MaxTopicLen int
 }
 
 // limiter enforces Limits.

@@ -129,3 +129,14 @@ func TestAccessLogRedactsTokens(t *testing.T) {
 		t.Fatalf("expected redacted entries:\n%s", out)
 	}
 }
+
+func TestTopicLengthLimit(t *testing.T) {
+	th := newMemoryHub(t, withLimits(httpapi.Limits{MaxTopicLen: 5}))
+	if resp, b := th.do("POST", "/publish/abcdef", "", "x"); resp.StatusCode != 400 || !strings.Contains(string(b), "limit of 5") {
+		t.Fatalf("long topic: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := th.do("GET", "/events?topic=abcdef.*", "", ""); resp.StatusCode != 400 {
+		t.Fatalf("long pattern: %d", resp.StatusCode)
+	}
+	th.publish("abcde", "ok")
+}

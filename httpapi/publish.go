@@ -127,7 +127,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Sprintf("line %d: %v", line, err))
 			return
 		}
-		if msg := validateEvent(ev); msg != "" {
+		if msg := s.validateEvent(ev); msg != "" {
 			writeError(w, http.StatusBadRequest, codeBadTopic, fmt.Sprintf("line %d: %s", line, msg))
 			return
 		}
@@ -191,9 +191,12 @@ func parseEnvelope(b []byte) (*ssehub.Event, error) {
 }
 
 // validateEvent returns what is wrong with ev's fields, or "".
-func validateEvent(ev *ssehub.Event) string {
+func (s *Server) validateEvent(ev *ssehub.Event) string {
 	if err := ssehub.ValidateTopic(ev.Topic); err != nil {
 		return err.Error()
+	}
+	if s.Limits.MaxTopicLen > 0 && len(ev.Topic) > s.Limits.MaxTopicLen {
+		return fmt.Sprintf("topic is longer than the limit of %d bytes", s.Limits.MaxTopicLen)
 	}
 	if ev.Type != "" {
 		if err := sse.ValidateType(ev.Type); err != nil {
@@ -206,7 +209,7 @@ func validateEvent(ev *ssehub.Event) string {
 // checkEvent validates ev, that who may publish to its topic, and that the
 // topic is not deregistered.
 func (s *Server) checkEvent(w http.ResponseWriter, who *principal, ev *ssehub.Event) bool {
-	if msg := validateEvent(ev); msg != "" {
+	if msg := s.validateEvent(ev); msg != "" {
 		writeError(w, http.StatusBadRequest, codeBadTopic, msg)
 		return false
 	}

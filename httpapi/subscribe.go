@@ -43,7 +43,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadPattern, fmt.Sprintf("at most %d topic patterns per subscription", s.Limits.MaxTopics))
 		return
 	}
-	ps, err := ssehub.ParsePatterns(raw...)
+	ps, err := s.parsePatterns(raw)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())
 		return
@@ -70,7 +70,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, st *Stream
 	topics := exactTopics(st.Match)
 	asked := st.Match
 	if et := r.URL.Query()["event_type"]; len(et) > 0 {
-		narrow, err := ssehub.ParsePatterns(et...)
+		narrow, err := s.parsePatterns(et)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, codeBadPattern, err.Error())
 			return
@@ -154,4 +154,14 @@ func (s *Server) handleTokenStream(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.TokenStream
 	s.subscribe(w, r, who, &st, ps, exactTopics(ps))
+}
+
+// parsePatterns parses patterns within the configured length limit.
+func (s *Server) parsePatterns(raw []string) (ssehub.Patterns, error) {
+	for _, p := range raw {
+		if s.Limits.MaxTopicLen > 0 && len(p) > s.Limits.MaxTopicLen {
+			return nil, fmt.Errorf("pattern is longer than the limit of %d bytes", s.Limits.MaxTopicLen)
+		}
+	}
+	return ssehub.ParsePatterns(raw...)
 }

@@ -152,7 +152,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog,
 		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
 			StreamsPerToken: cfg.Limits.StreamsPerToken, StreamsPerAddr: cfg.Limits.StreamsPerAddr,
-			MaxConnections: cfg.Limits.MaxConnections, MaxTopics: cfg.Limits.MaxTopics},
+			MaxConnections: cfg.Limits.MaxConnections, MaxTopics: cfg.Limits.MaxTopics,
+			MaxTopicLen: cfg.Limits.MaxTopicLen},
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
