@@ -29,10 +29,6 @@ type envelope struct {
 	Meta   json.RawMessage `json:"meta"`
 }
 
-type publishResult struct {
-	ID        string `json:"id"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-}
 
 type batchResult struct {
 	IDs        []string `json:"ids"`
@@ -72,7 +68,7 @@ func (s *Server) handlePublishTopic(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, publishResult{ID: strconv.FormatUint(res[0].ID, 10), Duplicate: res[0].Duplicate})
+	writePublished(w, res[0])
 }
 
 // handlePublish serves POST /publish: one JSON envelope, or with
@@ -104,7 +100,7 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		writeJSON(w, http.StatusOK, publishResult{ID: strconv.FormatUint(res[0].ID, 10), Duplicate: res[0].Duplicate})
+		writePublished(w, res[0])
 		return
 	}
 
@@ -157,6 +153,25 @@ func (s *Server) handlePublish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// writePublished answers one publish: {"id":"42"} or
+// {"id":"42","duplicate":true}, built without reflection since every
+// publish ends here.
+func writePublished(w http.ResponseWriter, r ssehub.AppendResult) {
+	b := make([]byte, 0, 48)
+	b = append(b, `{"id":"`...)
+	b = strconv.AppendUint(b, r.ID, 10)
+	if r.Duplicate {
+		b = append(b, `","duplicate":true}`...)
+	} else {
+		b = append(b, `"}`...)
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 }
 
 // parseEnvelope decodes one envelope. A JSON string as data is stored as
