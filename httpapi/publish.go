@@ -29,7 +29,6 @@ type envelope struct {
 	Meta   json.RawMessage `json:"meta"`
 }
 
-
 type batchResult struct {
 	IDs        []string `json:"ids"`
 	Duplicates []string `json:"duplicates,omitempty"`
