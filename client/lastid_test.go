@@ -7,30 +7,27 @@ import (
 	"testing/iotest"
 )
 
-func TestPrefixReaderDropsLeadingBOM(t *testing.T) {
-	cases := map[string]string{
-		"":                    "",
-		bom:                   "",
-		bom + "data: x\n\n":   "data: x\n\n",
-		bom + bom + "data":    bom + "data",
-		"\xEF\xBB":            "\xEF\xBB",
-		"\xEFx":               "\xEFx",
-		"data: " + bom + "\n": "data: " + bom + "\n",
-	}
-	for in, want := range cases {
-		for name, r := range map[string]io.Reader{
-			"whole":    strings.NewReader(in),
-			"one byte": iotest.OneByteReader(strings.NewReader(in)),
-			"half":     iotest.HalfReader(strings.NewReader(in)),
-		} {
-			got, err := io.ReadAll(iotest.OneByteReader(&prefixReader{prefix: "id: 1\n\n", r: r}))
-			if err != nil || string(got) != "id: 1\n\n"+want {
-				t.Errorf("%q (%s): got %q, %v; want %q", in, name, got, err, "id: 1\n\n"+want)
+// TestNewDecoderCarriesLastEventID: a new connection's events report the
+// persisted ID until the stream sets another, and a leading BOM of the new
+// stream is still stripped.
+func TestNewDecoderCarriesLastEventID(t *testing.T) {
+	const bom = "\xEF\xBB\xBF"
+	for name, r := range map[string]func(io.Reader) io.Reader{
+		"whole":    func(r io.Reader) io.Reader { return r },
+		"one byte": iotest.OneByteReader,
+	} {
+		d := newDecoder(r(strings.NewReader(bom+"data: x\n\nid: 8\ndata: y\n\nid\ndata: z\n\n")), "7")
+		var got []string
+		for {
+			ev, err := d.Next()
+			if err != nil {
+				break
 			}
+			got = append(got, ev.ID+"="+string(ev.Data))
 		}
-	}
-	if err := iotest.TestReader(&prefixReader{prefix: "id: 1\n\n", r: strings.NewReader(bom + "data: x\n\n")}, []byte("id: 1\n\ndata: x\n\n")); err != nil {
-		t.Error(err)
+		if strings.Join(got, ",") != "7=x,8=y,=z" {
+			t.Errorf("%s: %v", name, got)
+		}
 	}
 }
 

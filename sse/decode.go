@@ -136,6 +136,19 @@ func NewDecoder(r io.Reader) *Decoder { return &Decoder{r: r} }
 // line: the value an EventSource would send as Last-Event-ID on reconnect.
 func (d *Decoder) LastEventID() string { return d.lastID }
 
+// SetLastEventID starts the decoder with id as its last event ID buffer and
+// string, as an EventSource does when it reconnects: the ID persists across
+// connections, so events of the new stream report it until the stream sets
+// another. Call it before the first Next. An id containing CR, LF or NUL
+// could never come from a stream; it is ignored.
+func (d *Decoder) SetLastEventID(id string) {
+	if ValidateID(id) != nil {
+		return
+	}
+	d.id = append(d.id[:0], id...)
+	d.lastID = id
+}
+
 // Retry returns the last valid reconnection time the stream set, and whether
 // it set one. A value too large for a time.Duration is capped at the
 // largest Duration.
