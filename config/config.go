@@ -170,10 +170,11 @@ func Expand(s string) string {
 // unknown keys, resolves stream defaults and validates.
 func Parse(data []byte) (*Config, error) {
 	cfg := Default()
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(Expand(string(data)))))
+	doc := []byte(Expand(string(data)))
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errEOF) {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nameKeys(doc, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

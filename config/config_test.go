@@ -91,9 +91,13 @@ func TestValidationNamesKeys(t *testing.T) {
 		"streams:\n  a: {path: /x}\nsink:\n  a: {type: sse}\n": "sink.a",
 		"storage: {driver: postgres}\n":                        "storage.driver",
 		"log: {level: loud}\n":                                 "log.level",
-		"streams:\n  s: {heartbeet: 1s}\n":                     "heartbeet",
-		"server: {adr: x}\n":                                   "adr",
-		"streams:\n  s: {heartbeat: soon}\n":                   "soon",
+		"streams:\n  s: {heartbeet: 1s}\n":                     "streams.s.heartbeet: unknown key",
+		"server: {adr: x}\n":                                   "server.adr: unknown key",
+		"streams:\n  s: {heartbeat: soon}\n":                   "streams.s.heartbeat",
+		"streams:\n  s: {match: {a: b}}\n":                     "streams.s.match",
+		"bogus: 1\n":                                           "bogus: unknown key",
+		"storage: {retention: {max_agee: 1h}}\n":               "storage.retention.max_agee: unknown key",
+		"sink:\n  a: {type: sse, heartbeat_timeout: x}\n":      "sink.a.heartbeat_timeout",
 		"limits: {publish_rate: -1}\n":                         "limits",
 		"server: {cors_origins: [\"ftp://x\"]}\n":              "server.cors_origins[0]",
 		"sink:\n  s: {type: sse, bogus: 1}\n":                  "sink.s",
@@ -107,6 +111,75 @@ func TestValidationNamesKeys(t *testing.T) {
 	_, err := config.Parse([]byte("storage: {driver: x}\nlog: {level: y}\n"))
 	if err == nil || !strings.Contains(err.Error(), "storage.driver") || !strings.Contains(err.Error(), "log.level") {
 		t.Errorf("several errors at once: %v", err)
+	}
+}
+
+func TestInboxclawSeedExamples(t *testing.T) {
+	// The SSE sink page's examples, verbatim.
+	for _, in := range []string{
+		"sink:\n  events_stream:\n    type: sse\n",
+		"sink:\n  events_stream:\n    type: sse\n    heartbeat_timeout: \"30s\"\n",
+		"sink:\n  events_stream:\n    type: sse\n    heartbeat_timeout: 30.0\n",
+	} {
+		c, err := config.Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		st := c.AllStreams()
+		if len(st) != 1 || st[0].Endpoint() != "/events_stream/" || st[0].Heartbeat != 30*time.Second || st[0].Replay || !st[0].Public {
+			t.Fatalf("%q: %+v", in, st)
+		}
+	}
+	c, err := config.Parse([]byte("sink:\n  alerts:\n    type: sse\n    path: \"/live\"\n    match: \"alert.*\"\n    heartbeat_timeout: 15\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.AllStreams(); len(st) != 1 || st[0].Endpoint() != "/alerts/live" || st[0].Heartbeat != 15*time.Second ||
+		st[0].Format != "envelope" || st[0].Hello != "info" || st[0].HeartbeatStyle != "event" || len(c.Warnings) != 0 {
+		t.Fatalf("alerts: %+v %v", st, c.Warnings)
+	}
+	// public: false on a sink asks for a token after all.
+	c, err = config.Parse([]byte("sink:\n  s: {type: sse, public: false}\n"))
+	if err != nil || c.AllStreams()[0].Public {
+		t.Fatalf("sink public: false: %v %+v", err, c)
+	}
+}
+
+func TestParseExpandsVariables(t *testing.T) {
+	t.Setenv("HUB_ADDR", "127.0.0.1:9999")
+	t.Setenv("HUB_TOKEN", "s3cret")
+	c, err := config.Parse([]byte("server: {addr: \"${HUB_ADDR}\"}\nauth: {admin_token: \"${HUB_TOKEN}$$\"}\nstorage: {path: \"${HUB_DATA:-/var/lib/ssehub}\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.Addr != "127.0.0.1:9999" || c.Auth.AdminToken != "s3cret$" || c.Storage.Path != "/var/lib/ssehub" {
+		t.Fatalf("%+v %+v %+v", c.Server, c.Auth, c.Storage)
+	}
+}
+
+func TestDuplicateEndpoint(t *testing.T) {
+	_, err := config.Parse([]byte("streams:\n  a: {path: /live}\nsink:\n  a: {type: sse, path: live}\n"))
+	if err == nil || !strings.Contains(err.Error(), "endpoint /a/live is also used") || !strings.Contains(err.Error(), "sink.a: the name is also used by streams.a") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestSeveralErrorsNamedTogether(t *testing.T) {
+	_, err := config.Parse([]byte("streams:\n  s: {format: xml, hello: hi, match: [\"a..b\", ok]}\nlog: {level: loud, format: xml}\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"streams.s.format", "streams.s.hello", "streams.s.match[0]", "log.level", "log.format"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "match[1]") {
+		t.Errorf("valid pattern reported: %v", err)
+	}
+	_, err = config.Parse([]byte("bogus: 1\nserver: {adr: x}\n"))
+	if err == nil || !strings.Contains(err.Error(), "bogus: unknown key") || !strings.Contains(err.Error(), "server.adr: unknown key") {
+		t.Fatalf("unknown keys together: %v", err)
 	}
 }
 
