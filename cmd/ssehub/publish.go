@@ -123,8 +123,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	if *batch != "" {
+		dup := map[string]bool{}
+		for _, id := range out.Duplicates {
+			dup[id] = true
+		}
 		for _, id := range out.IDs {
-			fmt.Fprintln(stdout, id)
+			if dup[id] {
+				fmt.Fprintf(stdout, "%s (duplicate)\n", id)
+			} else {
+				fmt.Fprintln(stdout, id)
+			}
 		}
 		return 0
 	}

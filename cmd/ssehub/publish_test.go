@@ -71,3 +71,69 @@ func TestPublishCommand(t *testing.T) {
 		t.Fatalf("stored %q, want %q", got, want)
 	}
 }
+
+func TestPublishFieldsStdinAndErrors(t *testing.T) {
+	url, l := testHubServer(t, "pub-admin2")
+	defer func() { stdin = os.Stdin }()
+	// No DATA argument reads standard input; flags before and after the topic.
+	stdin = strings.NewReader(`{"n":1}`)
+	code, out, errOut := runCmd(t, "publish", "--server", url+"/", "--token", "pub-admin2", "users.login",
+		"--entity", "user_1", "--source", "web", "--key", "evt_abc", "--json")
+	if code != 0 || out != "1\n" {
+		t.Fatalf("stdin: %d %q %q", code, out, errOut)
+	}
+	// A batch from standard input.
+	stdin = strings.NewReader("{\"topic\":\"b.1\",\"data\":{\"a\":1}}\n{\"topic\":\"b.2\",\"data\":2}\n")
+	if code, out, errOut := runCmd(t, "publish", "--batch", "-", "--server", url, "--token", "pub-admin2"); code != 0 || out != "2\n3\n" {
+		t.Fatalf("batch stdin: %d %q %q", code, out, errOut)
+	}
+	// A batch line repeating a key is answered with the first id, marked.
+	stdin = strings.NewReader("{\"topic\":\"users.login\",\"key\":\"evt_abc\",\"data\":0}\n")
+	if code, out, errOut := runCmd(t, "publish", "--batch", "-", "--server", url, "--token", "pub-admin2"); code != 0 || out != "1 (duplicate)\n" {
+		t.Fatalf("batch duplicate: %d %q %q", code, out, errOut)
+	}
+	var got []*ssehub.Event
+	l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+		got = append(got, e)
+		return nil
+	})
+	if len(got) != 3 {
+		t.Fatalf("stored %d events", len(got))
+	}
+	if e := got[0]; e.Topic != "users.login" || string(e.Data) != `{"n":1}` || e.Entity != "user_1" || e.Source != "web" || e.Key != "evt_abc" {
+		t.Fatalf("stored %+v", e)
+	}
+	if string(got[1].Data) != `{"a":1}` || got[2].Topic != "b.2" {
+		t.Fatalf("batch stored %+v %+v", got[1], got[2])
+	}
+
+	// HTTP errors: "ssehub publish: <status> <code>: <message>", exit 1.
+	code, _, errOut = runCmd(t, "publish", "--server", url, "--token", "", "a.b", "x")
+	if code != 1 || !strings.HasPrefix(errOut, "ssehub publish: 401 Unauthorized unauthorized: ") {
+		t.Fatalf("no token: %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, "publish", "--server", url, "--token", "pub-admin2", "bad..topic", "x")
+	if code != 1 || !strings.HasPrefix(errOut, "ssehub publish: 400 Bad Request ") {
+		t.Fatalf("bad topic: %d %q", code, errOut)
+	}
+	// A missing @file is a local error.
+	if code, _, errOut := runCmd(t, "publish", "--server", url, "a.b", "@"+filepath.Join(t.TempDir(), "nope")); code != 1 || !strings.Contains(errOut, "nope") {
+		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+	// Usage errors exit 2: unknown flag, too many arguments, batch with a topic.
+	for _, args := range [][]string{{"publish", "--bogus", "a.b"}, {"publish", "a.b", "x", "y"}, {"publish", "--batch", "-", "a.b"}} {
+		if code, _, _ := runCmd(t, args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+func TestPublishNetworkError(t *testing.T) {
+	srv := httptest.NewServer(nil)
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	code, out, errOut := runCmd(t, "publish", "--server", url, "a.b", "x")
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "ssehub publish: ") {
+		t.Fatalf("%d %q %q", code, out, errOut)
+	}
+}
