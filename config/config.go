@@ -324,6 +324,11 @@ func (c *Config) Validate() error {
 				add("%s.match[%d]: %v", key, i, err)
 			}
 		}
+		for i, o := range st.CORSOrigins {
+			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				add("%s.cors_origins[%d]: %q is not \"*\" or an http(s) origin", key, i, o)
+			}
+		}
 		oneOf(&errs, key+".format", st.Format, "envelope", "raw")
 		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "comment")
 		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")

@@ -24,8 +24,16 @@ func TestExampleFile(t *testing.T) {
 	if c.Auth.AdminToken != "from-env" || c.Limits.MaxTopics != 32 || time.Duration(c.Storage.Retention.MaxAge) != 168*time.Hour {
 		t.Fatalf("%+v", c)
 	}
-	if got := len(c.AllStreams()); got != 2 {
-		t.Fatalf("%d streams", got)
+	st := c.AllStreams()
+	if len(st) != 2 {
+		t.Fatalf("%d streams", len(st))
+	}
+	// The example shows the defaults, so it must behave like an empty stream entry.
+	if es := st[1]; es.Name != "events_stream" || es.CORSOrigins != nil || !es.Replay || es.Public || es.Retry != 3*time.Second {
+		t.Fatalf("events_stream: %+v", es)
+	}
+	if al := st[0]; al.Endpoint() != "/alerts/live" || al.Heartbeat != 15*time.Second {
+		t.Fatalf("alerts: %+v", al)
 	}
 }
 
@@ -100,6 +108,7 @@ func TestValidationNamesKeys(t *testing.T) {
 		"sink:\n  a: {type: sse, heartbeat_timeout: x}\n":      "sink.a.heartbeat_timeout",
 		"limits: {publish_rate: -1}\n":                         "limits",
 		"server: {cors_origins: [\"ftp://x\"]}\n":              "server.cors_origins[0]",
+		"streams:\n  s: {cors_origins: [\"*\", x]}\n":          "streams.s.cors_origins[1]",
 		"sink:\n  s: {type: sse, bogus: 1}\n":                  "sink.s",
 	}
 	for in, want := range cases {
