@@ -56,7 +56,10 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "ssehub publish: %v\n", err)
 			return 1
 		}
-		req, _ = http.NewRequestWithContext(ctx, "POST", base+"/publish", bytes.NewReader(body))
+		if req, err = http.NewRequestWithContext(ctx, "POST", base+"/publish", bytes.NewReader(body)); err != nil {
+			fmt.Fprintf(stderr, "ssehub publish: %v\n", err)
+			return 2
+		}
 		req.Header.Set("Content-Type", "application/x-ndjson")
 	} else {
 		if len(pos) < 1 || len(pos) > 2 {

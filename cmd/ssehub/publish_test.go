@@ -121,7 +121,9 @@ func TestPublishFieldsStdinAndErrors(t *testing.T) {
 		t.Fatalf("missing file: %d %q", code, errOut)
 	}
 	// Usage errors exit 2: unknown flag, too many arguments, batch with a topic.
-	for _, args := range [][]string{{"publish", "--bogus", "a.b"}, {"publish", "a.b", "x", "y"}, {"publish", "--batch", "-", "a.b"}} {
+	stdin = strings.NewReader("")
+	for _, args := range [][]string{{"publish", "--bogus", "a.b"}, {"publish", "a.b", "x", "y"}, {"publish", "--batch", "-", "a.b"},
+		{"publish", "--server", "http://a b", "a.b", "x"}, {"publish", "--server", "http://a b", "--batch", "-"}} {
 		if code, _, _ := runCmd(t, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
