@@ -68,10 +68,13 @@ type TLS struct {
 
 // Storage selects and bounds the log.
 type Storage struct {
-	Driver       string    `yaml:"driver"` // bolt | memory
+	// Driver is bolt, memory or nats. A NATS URL ("nats://host:4222") is
+	// accepted too: Validate moves it to NATS.URL and sets Driver to nats.
+	Driver       string    `yaml:"driver"`
 	Path         string    `yaml:"path"`
 	Retention    Retention `yaml:"retention"`
 	DedupeWindow Duration  `yaml:"dedupe_window"`
+	NATS         NATS      `yaml:"nats"`
 }
 
 // Retention bounds history; zero is no limit.
@@ -114,16 +117,6 @@ type Stream struct {
 	Public    bool          `yaml:"-"`
 }
 
-// Sink is an Inboxclaw sink entry; only type "sse" becomes a stream.
-type Sink struct {
-	Type             string         `yaml:"type"`
-	Match            StringList     `yaml:"match"`
-	Path             string         `yaml:"path"`
-	HeartbeatTimeout *Duration      `yaml:"heartbeat_timeout"`
-	Public           *bool          `yaml:"public"`
-	Rest             map[string]any `yaml:",inline"`
-}
-
 // Endpoint returns the stream's URL path: "/{name}/" plus its path.
 func (s *Stream) Endpoint() string {
 	return "/" + s.Name + "/" + strings.TrimPrefix(s.Path, "/")
@@ -135,8 +128,9 @@ func Default() *Config {
 		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second)},
 		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
 			MaxConnections: 19000, MaxTopics: 32, MaxTopicLen: 255},
-		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
-		Log:     Log{Level: "info", Format: "text"},
+		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute),
+			NATS: NATS{Stream: "SSEHUB", SubjectPrefix: "ssehub", Replicas: 1}},
+		Log: Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -174,7 +168,13 @@ func Parse(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(doc))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errEOF) {
-		return nil, nameKeys(doc, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, nameKeys(doc, err) // a syntax error: nothing was decoded
+		}
+		// Unknown keys and bad values: the rest was decoded, so report
+		// what validation finds as well.
+		return nil, errors.Join(nameKeys(doc, err), cfg.Validate())
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -270,8 +270,12 @@ func (c *Config) Validate() error {
 	if l.MaxTopicLen > ssehub.MaxTopicLen {
 		add("limits.max_topic_len: at most %d", ssehub.MaxTopicLen)
 	}
-	if l.MaxTopicLen < 0 || l.PublishRate < 0 || l.PublishBurst < 0 || l.StreamsPerToken < 0 || l.StreamsPerAddr < 0 || l.MaxConnections < 0 || l.MaxTopics < 0 {
-		add("limits: values must not be negative")
+	for k, v := range map[string]float64{"max_topic_len": float64(l.MaxTopicLen), "publish_rate": l.PublishRate,
+		"publish_burst": float64(l.PublishBurst), "streams_per_token": float64(l.StreamsPerToken),
+		"streams_per_addr": float64(l.StreamsPerAddr), "max_connections": float64(l.MaxConnections), "max_topics": float64(l.MaxTopics)} {
+		if v < 0 {
+			add("limits.%s: must not be negative", k)
+		}
 	}
 	if c.Server.ReadHeaderTimeout < 0 {
 		add("server.read_header_timeout: must not be negative")
@@ -282,13 +286,19 @@ func (c *Config) Validate() error {
 	if (c.Server.TLS.Cert == "") != (c.Server.TLS.Key == "") {
 		add("server.tls: cert and key go together")
 	}
-	oneOf(&errs, "storage.driver", c.Storage.Driver, "bolt", "memory")
+	if isNATSURL(c.Storage.Driver) {
+		c.Storage.NATS.URL, c.Storage.Driver = c.Storage.Driver, "nats"
+	}
+	oneOf(&errs, "storage.driver", c.Storage.Driver, "bolt", "memory", "nats")
+	errs = append(errs, c.Storage.NATS.validate(c.Storage.Driver == "nats")...)
 	if c.Storage.Driver == "bolt" && c.Storage.Path == "" {
 		add("storage.path: must not be empty with driver bolt")
 	}
 	r := c.Storage.Retention
-	if r.MaxEvents < 0 || r.MaxBytes < 0 || r.MaxAge < 0 {
-		add("storage.retention: limits must not be negative")
+	for k, v := range map[string]int64{"max_events": r.MaxEvents, "max_bytes": r.MaxBytes, "max_age": int64(r.MaxAge)} {
+		if v < 0 {
+			add("storage.retention.%s: must not be negative", k)
+		}
 	}
 	if c.Storage.DedupeWindow < 0 {
 		add("storage.dedupe_window: must not be negative")
@@ -305,7 +315,7 @@ func (c *Config) Validate() error {
 			continue
 		}
 		for k := range sk.Rest {
-			add("sink.%s: unknown key %q", name, k)
+			add("sink.%s.%s: unknown key", name, k)
 		}
 	}
 	endpoints := map[string]string{}
@@ -329,11 +339,22 @@ func (c *Config) Validate() error {
 				add("%s.cors_origins[%d]: %q is not \"*\" or an http(s) origin", key, i, o)
 			}
 		}
-		oneOf(&errs, key+".format", st.Format, "envelope", "raw")
+		if st.Format == "arrow" {
+			add("%s.format: \"arrow\" is not available in this build yet (use envelope or raw)", key)
+		} else {
+			oneOf(&errs, key+".format", st.Format, "envelope", "raw")
+		}
 		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "comment")
 		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")
-		if st.Heartbeat < 0 || st.Retry < 0 {
-			add("%s: durations must not be negative", key)
+		if st.Heartbeat < 0 {
+			hk := key + ".heartbeat"
+			if strings.HasPrefix(key, "sink.") {
+				hk = key + ".heartbeat_timeout"
+			}
+			add("%s: must not be negative", hk)
+		}
+		if st.Retry < 0 {
+			add("%s.retry: must not be negative", key)
 		}
 		if other, ok := endpoints[st.Endpoint()]; ok {
 			add("%s: endpoint %s is also used by %s", key, st.Endpoint(), other)

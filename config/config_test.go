@@ -1,12 +1,18 @@
 package config_test
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/config"
+	"gopkg.in/yaml.v3"
 )
 
 func TestDefaultValidates(t *testing.T) {
@@ -208,4 +214,187 @@ sink:
 		fmt.Println(s.Endpoint(), s.Match, s.Format, s.Heartbeat, s.Replay)
 	}
 	// Output: /alerts/live [alert.*] envelope 15s false
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "tok")
+	in, err := config.Load("../docs/ssehub.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Explicit values of every kind, including a key set to its zero value
+	// and cors_origins: [] (none), which must not turn into "unset".
+	in.Streams["zero"] = mustStream(t, "{replay: false, heartbeat: 0, retry: 0, public: true, cors_origins: [], match: [a.*, b]}")
+	in.Sink["pull"] = config.Sink{Type: "http_pull", Rest: map[string]any{"batch_size": 10}}
+	if err := in.Validate(); err != nil || len(in.Warnings) != 1 {
+		t.Fatalf("%v %q", err, in.Warnings)
+	}
+	out, err := yaml.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(in, back) {
+		t.Fatalf("round trip changed the config:\n%s\nbefore %+v\nafter  %+v", out, in, back)
+	}
+	if !reflect.DeepEqual(in.AllStreams(), back.AllStreams()) {
+		t.Fatalf("streams differ: %+v\n%+v", in.AllStreams(), back.AllStreams())
+	}
+	z := back.AllStreams()[2]
+	if z.Name != "zero" || z.CORSOrigins == nil || len(z.CORSOrigins) != 0 || z.Replay || z.Heartbeat != 0 || !z.Public {
+		t.Fatalf("zero stream: %+v", z)
+	}
+	if !strings.Contains(string(out), "max_age: 168h0m0s") {
+		t.Fatalf("durations are not written as Go durations:\n%s", out)
+	}
+}
+
+func mustStream(t *testing.T, y string) config.Stream {
+	t.Helper()
+	c, err := config.Parse([]byte("streams:\n  x: " + y + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Streams["x"]
+}
+
+func TestOtherSinkTypesAreNotInterpreted(t *testing.T) {
+	// Keys of Inboxclaw's other sink kinds may share names with the SSE
+	// sink's keys but hold anything; the config still loads.
+	c, err := config.Parse([]byte(`
+sink:
+  hook:
+    type: webhook
+    url: https://example.com/hook
+    match: {weird: 1}
+    heartbeat_timeout: never
+    path: [a, b]
+  untyped:
+    match: "*"
+  events_stream:
+    type: sse
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.AllStreams(); len(st) != 1 || st[0].Name != "events_stream" {
+		t.Fatalf("%+v", st)
+	}
+	if len(c.Warnings) != 2 || !strings.Contains(strings.Join(c.Warnings, "\n"), `sink.hook: type "webhook"`) {
+		t.Fatalf("warnings: %q", c.Warnings)
+	}
+	if c.Sink["hook"].Rest["url"] != "https://example.com/hook" {
+		t.Fatalf("rest: %+v", c.Sink["hook"])
+	}
+}
+
+func TestNATSStorage(t *testing.T) {
+	c, err := config.Parse([]byte("storage:\n  driver: nats\n  nats: {url: \"nats://127.0.0.1:4222,tls://b:4222\", replicas: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Storage.NATS; n.Stream != "SSEHUB" || n.SubjectPrefix != "ssehub" || n.Replicas != 3 {
+		t.Fatalf("%+v", n)
+	}
+	// A URL as the driver (what `serve --store nats://…` sets) selects NATS.
+	c = config.Default()
+	c.Storage.Driver = "nats://127.0.0.1:4222"
+	if err := c.Validate(); err != nil || c.Storage.Driver != "nats" || c.Storage.NATS.URL != "nats://127.0.0.1:4222" {
+		t.Fatalf("%v %+v", err, c.Storage)
+	}
+	for in, want := range map[string]string{
+		"storage: {driver: nats}\n":                                "storage.nats.url: required",
+		"storage: {nats: {url: \"http://x\"}}\n":                   "storage.nats.url: \"http://x\"",
+		"storage: {nats: {stream: \"a.b\"}}\n":                     "storage.nats.stream",
+		"storage: {nats: {subject_prefix: \"a..b\"}}\n":            "storage.nats.subject_prefix",
+		"storage: {nats: {replicas: 7}}\n":                         "storage.nats.replicas: 7",
+		"storage: {driver: nats, nats: {url: \"nats://x\", x: 1}}": "storage.nats.x: unknown key",
+	} {
+		if _, err := config.Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestNegativeAndUnavailableValuesNameTheirKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"streams:\n  s: {heartbeat: -1s}\n":                   "streams.s.heartbeat: must not be negative",
+		"streams:\n  s: {retry: -1}\n":                        "streams.s.retry: must not be negative",
+		"sink:\n  s: {type: sse, heartbeat_timeout: -5}\n":    "sink.s.heartbeat_timeout: must not be negative",
+		"storage: {retention: {max_age: -1h}}\n":              "storage.retention.max_age: must not be negative",
+		"storage: {retention: {max_bytes: -1}}\n":             "storage.retention.max_bytes: must not be negative",
+		"storage: {dedupe_window: -1s}\n":                     "storage.dedupe_window: must not be negative",
+		"limits: {streams_per_addr: -1}\n":                    "limits.streams_per_addr: must not be negative",
+		"server: {read_header_timeout: -1s}\n":                "server.read_header_timeout: must not be negative",
+		"server: {max_body_bytes: -1}\n":                      "server.max_body_bytes: must not be negative",
+		"streams:\n  s: {format: arrow}\n":                    `streams.s.format: "arrow" is not available`,
+		"streams:\n  \"a b\": {}\n":                           "streams.a b: the name must be letters",
+		"server: {tls: {cert: c.pem}}\n":                      "server.tls: cert and key go together",
+		"server: {tls: {cert: c, key: k, self_signed: true}}": "server.tls: self_signed and cert exclude each other",
+		"server: {addr: \"\"}\n":                              "server.addr: must not be empty",
+		"storage: {path: \"\"}\n":                             "storage.path: must not be empty",
+		"limits: {max_topic_len: 300}\n":                      "limits.max_topic_len: at most 255",
+		"log: {format: xml}\n":                                `log.format: "xml" is not one of text, json`,
+	} {
+		if _, err := config.Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestDurationForms(t *testing.T) {
+	for in, want := range map[string]time.Duration{"15": 15 * time.Second, "30.0": 30 * time.Second, "0.5": 500 * time.Millisecond,
+		`"30s"`: 30 * time.Second, "1m30s": 90 * time.Second, "0": 0} {
+		c, err := config.Parse([]byte("streams:\n  s: {heartbeat: " + in + "}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := c.AllStreams()[0].Heartbeat; got != want {
+			t.Errorf("%s: %v, want %v", in, got, want)
+		}
+	}
+	if _, err := config.Parse([]byte("streams:\n  s: {heartbeat: [1]}\n")); err == nil || !strings.Contains(err.Error(), "streams.s.heartbeat") {
+		t.Errorf("list as duration: %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ssehub.yaml")
+	t.Setenv("ALERT_PATH", "/live")
+	if err := os.WriteFile(p, []byte("sink:\n  alerts: {type: sse, path: \"${ALERT_PATH}\", heartbeat_timeout: 15}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.AllStreams(); st[0].Endpoint() != "/alerts/live" {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestDecodeAndValidationErrorsTogether(t *testing.T) {
+	_, err := config.Parse([]byte("streams:\n  s: {format: xml, heartbeet: 1, heartbeat: soon}\n  t: {match: {a: 1}}\nlog: {level: x}\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"streams.s.heartbeet: unknown key (line 2)", `streams.s.heartbeat: line 2: "soon" is not a duration`,
+		"streams.t.match: line 3", `log.level: "x"`, `streams.s.format: "xml"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if _, err := config.Parse([]byte("server: {addr: [1]\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("syntax error: %v", err)
+	}
 }

@@ -11,6 +11,12 @@ import (
 
 var errEOF = io.EOF
 
+// typeError is a decoding problem that lets the decoder go on, so that
+// every bad value in the file is reported at once.
+func typeError(format string, args ...any) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf(format, args...)}}
+}
+
 // Duration is a time.Duration written as a Go duration ("30s", "168h") or,
 // as Inboxclaw allows, a plain number of seconds (15, 30.0).
 type Duration time.Duration
@@ -18,7 +24,7 @@ type Duration time.Duration
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: want a duration like \"30s\" or a number of seconds", n.Line)
+		return typeError("line %d: want a duration like \"30s\" or a number of seconds", n.Line)
 	}
 	if secs, err := strconv.ParseFloat(n.Value, 64); err == nil {
 		*d = Duration(secs * float64(time.Second))
@@ -26,7 +32,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like \"30s\" or a number of seconds", n.Line, n.Value)
+		return typeError("line %d: %q is not a duration like \"30s\" or a number of seconds", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -49,5 +55,8 @@ func (s *StringList) UnmarshalYAML(n *yaml.Node) error {
 		*s = out
 		return nil
 	}
-	return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
+	return typeError("line %d: want a string or a list of strings", n.Line)
 }
+
+// MarshalYAML implements yaml.Marshaler: a Go duration string ("30s").
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
