@@ -52,18 +52,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // parseInterspersed parses fs from args where flags may come before or
-// after the positional arguments, which it returns.
+// after the positional arguments, which it returns. After "--" every
+// argument is positional, so data may start with "-".
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos, args = append(pos, args[0]), args[1:]
+		if len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil // Parse stopped at the terminator
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
 }
 

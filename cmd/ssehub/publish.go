@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +25,16 @@ const publishUsage = `usage: ssehub publish TOPIC [DATA | @FILE | -] [flags]
        ssehub publish --batch FILE|- [flags]
 
 DATA is sent as is; @FILE sends a file; - or nothing reads standard input.
+Data that starts with "-" goes after "--": ssehub publish t.x -- -42
+The body goes to POST {server}/publish/{TOPIC} unchanged. It is sent as JSON
+(Content-Type: application/json, which the hub validates) only with --json:
+the content is never guessed. --key is sent as the Idempotency-Key header.
 --batch posts NDJSON envelopes ({"topic","type","data","key",…} one a line), all or nothing.
-Prints the id (or one id a line for --batch) once the hub has stored the event durably.
+Prints the id (or one id a line for --batch), with " (duplicate)" when the key
+was already used, once the hub has stored the event durably.
+Exit status: 0 stored, 1 refused by the hub or unreachable, 2 bad usage.
+$SSEHUB_SERVER and $SSEHUB_TOKEN are the defaults of --server and --token.
+
 `
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -41,6 +50,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	asJSON := fs.Bool("json", false, "send as application/json (the hub rejects invalid JSON)")
 	batch := fs.String("batch", "", "NDJSON file of envelopes to publish as one batch (- for stdin)")
 	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		return 2
 	}
@@ -51,7 +63,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fs.Usage()
 			return 2
 		}
-		body, err := readData(*batch)
+		body, err := readData(*batch, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub publish: %v\n", err)
 			return 1
@@ -72,7 +84,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		var body []byte
 		if src == "-" || strings.HasPrefix(src, "@") {
-			if body, err = readData(strings.TrimPrefix(src, "@")); err != nil {
+			if body, err = readData(strings.TrimPrefix(src, "@"), stderr); err != nil {
 				fmt.Fprintf(stderr, "ssehub publish: %v\n", err)
 				return 1
 			}
@@ -147,9 +159,16 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// readData reads a file, or standard input for "-".
-func readData(name string) ([]byte, error) {
+// readData reads a file, or standard input for "-". Reading a terminal,
+// it says so on stderr first, since a forgotten DATA argument would
+// otherwise look like a hang.
+func readData(name string, stderr io.Writer) ([]byte, error) {
 	if name == "-" {
+		if f, ok := stdin.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				fmt.Fprintln(stderr, "ssehub publish: reading the data from the terminal; end it with Ctrl-D")
+			}
+		}
 		return io.ReadAll(stdin)
 	}
 	return os.ReadFile(name)
