@@ -20,13 +20,16 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	Server  Server            `yaml:"server"`
-	Storage Storage           `yaml:"storage"`
-	Auth    Auth              `yaml:"auth"`
-	Log     Log               `yaml:"log"`
-	Limits  Limits            `yaml:"limits"`
+	Server  Server  `yaml:"server"`
+	Storage Storage `yaml:"storage"`
+	Auth    Auth    `yaml:"auth"`
+	Log     Log     `yaml:"log"`
+	Limits  Limits  `yaml:"limits"`
+	// Streams are the configured streams as written (defaults not yet
+	// applied); AllStreams returns them resolved, with the sinks.
 	Streams map[string]Stream `yaml:"streams"`
-	Sink    map[string]Sink   `yaml:"sink"`
+	// Sink is an Inboxclaw sink section; its sse entries are streams.
+	Sink map[string]Sink `yaml:"sink"`
 	// Warnings are things that loaded but were ignored (e.g. Inboxclaw
 	// sinks of other types).
 	Warnings []string `yaml:"-"`
@@ -146,7 +149,9 @@ func Load(path string) (*Config, error) {
 var varRe = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
 
 // Expand replaces ${VAR} and ${VAR:-default} with environment values ($$
-// is a literal $). An unset variable without a default becomes empty.
+// is a literal $). An unset variable without a default becomes empty; a
+// set but empty one takes the default, as in the shell. Anything else
+// with a $ is left as is.
 func Expand(s string) string {
 	return varRe.ReplaceAllStringFunc(s, func(m string) string {
 		if m == "$$" {
@@ -237,10 +242,27 @@ func resolveStream(st Stream) Stream {
 }
 
 var (
-	nameRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	reserved = map[string]bool{"publish": true, "events": true, "stream": true, "ingest": true, "api": true,
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	segmentRe = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+	reserved  = map[string]bool{"publish": true, "events": true, "stream": true, "ingest": true, "api": true,
 		"metrics": true, "healthz": true, "readyz": true, "ui": true}
 )
+
+// checkPath reports whether a stream's path suffix is plain URL path
+// segments: letters, digits, '.', '_', '~', '-', no empty, "." or ".."
+// segment (a trailing slash is allowed), no query or fragment.
+func checkPath(p string) error {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, seg := range segs {
+		if seg == "" && i == len(segs)-1 {
+			continue // "" or a trailing slash
+		}
+		if seg == "" || seg == "." || seg == ".." || !segmentRe.MatchString(seg) {
+			return fmt.Errorf("is not a URL path of letters, digits, '.', '_', '~', '-' (segment %q)", seg)
+		}
+	}
+	return nil
+}
 
 func oneOf(errs *[]error, key, v string, allowed ...string) {
 	for _, a := range allowed {
@@ -251,7 +273,11 @@ func oneOf(errs *[]error, key, v string, allowed ...string) {
 	*errs = append(*errs, fmt.Errorf("config: %s: %q is not one of %s", key, v, strings.Join(allowed, ", ")))
 }
 
-// Validate checks every key and returns all problems at once, each naming its key.
+// Validate checks every key and returns all problems at once, each naming
+// its key ("config: streams.alerts.format: …"), joined with errors.Join.
+// It also normalizes: a NATS URL as storage.driver moves to
+// storage.nats.url, and Warnings is recomputed. Call it again after
+// changing a parsed Config (e.g. from command-line flags).
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
@@ -355,6 +381,9 @@ func (c *Config) Validate() error {
 		}
 		if st.Retry < 0 {
 			add("%s.retry: must not be negative", key)
+		}
+		if err := checkPath(st.Path); err != nil {
+			add("%s.path: %q %v", key, st.Path, err)
 		}
 		if other, ok := endpoints[st.Endpoint()]; ok {
 			add("%s: endpoint %s is also used by %s", key, st.Endpoint(), other)

@@ -338,6 +338,10 @@ func TestNegativeAndUnavailableValuesNameTheirKey(t *testing.T) {
 		"storage: {path: \"\"}\n":                             "storage.path: must not be empty",
 		"limits: {max_topic_len: 300}\n":                      "limits.max_topic_len: at most 255",
 		"log: {format: xml}\n":                                `log.format: "xml" is not one of text, json`,
+		"streams:\n  s: {path: \"/a b\"}\n":                   `streams.s.path: "/a b" is not a URL path`,
+		"streams:\n  s: {path: \"/x/../y\"}\n":                `streams.s.path: "/x/../y"`,
+		"streams:\n  s: {path: \"//x\"}\n":                    `streams.s.path: "//x"`,
+		"sink:\n  s: {type: sse, path: \"/live?x=1\"}\n":      `sink.s.path: "/live?x=1"`,
 	} {
 		if _, err := config.Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
@@ -358,6 +362,18 @@ func TestDurationForms(t *testing.T) {
 	}
 	if _, err := config.Parse([]byte("streams:\n  s: {heartbeat: [1]}\n")); err == nil || !strings.Contains(err.Error(), "streams.s.heartbeat") {
 		t.Errorf("list as duration: %v", err)
+	}
+}
+
+func TestStreamPaths(t *testing.T) {
+	for path, want := range map[string]string{"": "/s/", "/": "/s/", "live": "/s/live", "/live": "/s/live", "/a/b.v1/": "/s/a/b.v1/"} {
+		c, err := config.Parse([]byte("streams:\n  s: {path: \"" + path + "\"}\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", path, err)
+		}
+		if got := c.AllStreams()[0].Endpoint(); got != want {
+			t.Errorf("path %q: endpoint %q, want %q", path, got, want)
+		}
 	}
 }
 
