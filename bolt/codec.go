@@ -82,3 +82,27 @@ func decodeInto(ev *ssehub.Event, id uint64, topic string, rest []byte) error {
 	}
 	return nil
 }
+
+// recordSize returns Event.Size of the event an encoded record holds, so
+// retention subtracts from the byte total exactly what commit added.
+func recordSize(v []byte) (int64, error) {
+	_, rest, err := topicOf(v)
+	if err != nil {
+		return 0, err
+	}
+	_, k := binary.Varint(rest)
+	if k <= 0 {
+		return 0, errCorrupt
+	}
+	rest = rest[k:]
+	n := 64
+	var f []byte
+	for range 5 { // type, key, entity, source, meta
+		if f, rest, err = field(rest); err != nil {
+			return 0, err
+		}
+		n += len(f)
+	}
+	tlen, _ := binary.Uvarint(v)
+	return int64(n + int(tlen) + len(rest)), nil
+}

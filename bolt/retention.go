@@ -63,7 +63,11 @@ func (l *Log) enforceRetention(now time.Time) {
 				if !over {
 					break
 				}
-				size -= int64(64 + len(v)) // close to Event.Size: the record is the event's fields
+				rs, err := recordSize(v)
+				if err != nil {
+					return err
+				}
+				size -= rs // exactly what commit added: Event.Size of the stored event
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -117,15 +121,24 @@ func (l *Log) expireKeys(now time.Time) {
 	l.dmu.Unlock()
 	for len(expired) > 0 {
 		n := min(len(expired), deleteChunk)
+		// txMu: a commit writes a key to the file before it enters the map;
+		// a key appended again since it expired must stay in the file.
+		l.txMu.Lock()
 		err := l.db.Update(func(tx *bbolt.Tx) error {
 			b := tx.Bucket(bucketDedupe)
+			l.dmu.Lock()
+			defer l.dmu.Unlock()
 			for _, k := range expired[:n] {
+				if _, again := l.dedupe[k]; again {
+					continue
+				}
 				if err := b.Delete([]byte(k)); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
+		l.txMu.Unlock()
 		if err != nil {
 			l.opts.Logger.Error("dedupe cleanup failed", "err", err)
 			return

@@ -26,6 +26,12 @@ func Run(t *testing.T, open func(t *testing.T) ssehub.Log) {
 		"Topics":           testTopics,
 		"KV":               testKV,
 		"Close":            testClose,
+		"AppendSetsFields": testAppendSetsFields,
+		"ReadPatterns":     testReadPatterns,
+		"ReadCancel":       testReadCancel,
+		"FollowConcurrent": testFollowConcurrent,
+		"FollowFromMiddle": testFollowFromMiddle,
+		"FollowStopsOnFn":  testFollowStopsOnFn,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -256,12 +262,229 @@ func testKV(t *testing.T, l ssehub.Log) {
 	}
 }
 
+// testClose: Append after Close fails with ErrClosed, a waiting Follow
+// returns, and a second Close is harmless.
 func testClose(t *testing.T, l ssehub.Log) {
 	appendOK(t, l, ev("z", "1"))
+	follow := make(chan error, 1)
+	go func() {
+		follow <- l.Follow(context.Background(), 1, func(*ssehub.Event) error { return nil })
+	}()
+	time.Sleep(20 * time.Millisecond) // let Follow wait for events
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Append(context.Background(), []*ssehub.Event{ev("z", "2")}); !errors.Is(err, ssehub.ErrClosed) {
 		t.Fatalf("append after close: %v", err)
+	}
+	select {
+	case err := <-follow:
+		if err == nil {
+			t.Fatal("follow returned nil after close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow kept waiting after close")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, head := l.Bounds(); head != 1 {
+		t.Fatalf("head after close %d", head)
+	}
+}
+
+// testAppendSetsFields: every stored event of a batch gets its id and the
+// commit time; ids keep increasing from one append to the next.
+func testAppendSetsFields(t *testing.T, l ssehub.Log) {
+	before := time.Now().Add(-time.Second)
+	var last uint64
+	for round := 0; round < 3; round++ {
+		evs := []*ssehub.Event{ev("s", "1"), ev("s", "2"), ev("t", "3")}
+		res := appendOK(t, l, evs...)
+		for i, e := range evs {
+			if e.ID != res[i].ID || e.ID != last+1 {
+				t.Fatalf("round %d event %d: id %d, result %d, previous %d", round, i, e.ID, res[i].ID, last)
+			}
+			if e.Time.Before(before) || e.Time.After(time.Now().Add(time.Second)) {
+				t.Fatalf("event %d time %v", e.ID, e.Time)
+			}
+			last = e.ID
+		}
+	}
+	if first, head := l.Bounds(); first != 1 || head != last {
+		t.Fatalf("bounds %d, %d after %d events", first, head, last)
+	}
+}
+
+// testReadPatterns: exact, prefix and union matchers, from the middle.
+func testReadPatterns(t *testing.T, l ssehub.Log) {
+	topics := []string{"a", "a.x", "b", "a.y", "b.z", "c", "a"}
+	for _, tp := range topics {
+		appendOK(t, l, ev(tp, tp))
+	}
+	ids := func(got []ssehub.Event) string {
+		s := ""
+		for _, e := range got {
+			s += fmt.Sprint(e.ID, " ")
+		}
+		return s
+	}
+	if got := ids(readAll(t, l, 0, ssehub.MustPattern("a"))); got != "1 7 " {
+		t.Fatalf("exact a: %s", got)
+	}
+	if got := ids(readAll(t, l, 0, ssehub.MustPattern("a.*"))); got != "2 4 " {
+		t.Fatalf("a.*: %s", got)
+	}
+	if got := ids(readAll(t, l, 0, ssehub.MustPattern("*"))); got != "1 2 3 4 5 6 7 " {
+		t.Fatalf("*: %s", got)
+	}
+	ps, err := ssehub.ParsePatterns("b.*", "c", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(readAll(t, l, 3, ps)); got != "5 6 7 " {
+		t.Fatalf("union after 3: %s", got)
+	}
+	if got := readAll(t, l, 7, nil); len(got) != 0 {
+		t.Fatalf("read after the head: %d events", len(got))
+	}
+	if got := readAll(t, l, 100, nil); len(got) != 0 {
+		t.Fatalf("read past the head: %d events", len(got))
+	}
+}
+
+// testReadCancel: a canceled context ends a Read with the context's error.
+func testReadCancel(t *testing.T, l ssehub.Log) {
+	evs := make([]*ssehub.Event, 100)
+	for i := range evs {
+		evs[i] = ev("r", fmt.Sprint(i))
+	}
+	appendOK(t, l, evs...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	err := l.Read(ctx, 0, nil, func(*ssehub.Event) error {
+		n++
+		if n == 1 {
+			cancel()
+		}
+		return ctx.Err()
+	})
+	if !errors.Is(err, context.Canceled) || n != 1 {
+		t.Fatalf("read after cancel: %v after %d events", err, n)
+	}
+	if err := l.Read(ctx, 0, nil, func(*ssehub.Event) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("read with a canceled context: %v", err)
+	}
+}
+
+// testFollowConcurrent: a follower from 0 sees every id exactly once and
+// in order while 8 goroutines append single events and small batches.
+func testFollowConcurrent(t *testing.T, l ssehub.Log) {
+	const goroutines, each = 8, 60
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan *ssehub.Event, goroutines*each*2)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Follow(ctx, 0, func(e *ssehub.Event) error {
+			c := *e
+			c.Data = append([]byte(nil), e.Data...)
+			got <- &c
+			return nil
+		})
+	}()
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < each; {
+				n := 1 + i%3
+				if i+n > each {
+					n = each - i
+				}
+				evs := make([]*ssehub.Event, n)
+				for j := range evs {
+					evs[j] = ev("f", fmt.Sprintf("%d-%d", g, i+j))
+				}
+				if _, err := l.Append(context.Background(), evs); err != nil {
+					t.Error(err)
+					return
+				}
+				i += n
+			}
+		}(g)
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for want := uint64(1); want <= goroutines*each; want++ {
+		select {
+		case e := <-got:
+			if e.ID != want {
+				t.Fatalf("follow gave id %d, want %d", e.ID, want)
+			}
+			if seen[string(e.Data)] {
+				t.Fatalf("event %q delivered twice", e.Data)
+			}
+			seen[string(e.Data)] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("follow stalled before id %d", want)
+		}
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("extra event %d", e.ID)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("follow ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not stop on cancel")
+	}
+}
+
+// testFollowFromMiddle: Follow after an id starts with the next one.
+func testFollowFromMiddle(t *testing.T, l ssehub.Log) {
+	for i := 0; i < 10; i++ {
+		appendOK(t, l, ev("m", fmt.Sprint(i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var ids []uint64
+	stop := errors.New("enough")
+	err := l.Follow(ctx, 6, func(e *ssehub.Event) error {
+		ids = append(ids, e.ID)
+		if e.ID == 10 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || fmt.Sprint(ids) != "[7 8 9 10]" {
+		t.Fatalf("follow after 6: %v, %v", ids, err)
+	}
+}
+
+// testFollowStopsOnFn: fn's error ends Follow and is returned, also while
+// it waits for new events.
+func testFollowStopsOnFn(t *testing.T, l ssehub.Log) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stop := errors.New("stop")
+	done := make(chan error, 1)
+	go func() { done <- l.Follow(ctx, 0, func(*ssehub.Event) error { return stop }) }()
+	time.Sleep(20 * time.Millisecond) // let it wait on an empty log
+	appendOK(t, l, ev("w", "1"))
+	select {
+	case err := <-done:
+		if !errors.Is(err, stop) {
+			t.Fatalf("follow returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow did not return fn's error")
 	}
 }
