@@ -92,30 +92,6 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-func TestRetentionByCount(t *testing.T) {
-	l := open(t, t.TempDir(), bolt.Options{NoSync: true, Retention: ssehub.Retention{MaxEvents: 100}})
-	defer l.Close()
-	for i := 0; i < 10; i++ {
-		appendN(t, l, "c", 100, "")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		first, head := l.Bounds()
-		if head-first+1 == 100 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("count retention: bounds %d, %d", first, head)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	n := 0
-	l.Read(context.Background(), 0, nil, func(*ssehub.Event) error { n++; return nil })
-	if n != 100 {
-		t.Fatalf("read %d events after retention", n)
-	}
-}
-
 func TestOpenTimeoutWhileLocked(t *testing.T) {
 	dir := t.TempDir()
 	l := open(t, dir, bolt.Options{})

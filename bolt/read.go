@@ -72,6 +72,9 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(*ssehub.Event) e
 	for {
 		l.mu.RLock()
 		head, notify, closed := l.head, l.notify, l.closed
+		if after+1 < l.first {
+			after = l.first - 1 // retention removed these; the ring may still hold them
+		}
 		batch = batch[:0]
 		inRecent := len(l.recent) > 0 && l.recent[0].ID <= after+1
 		if inRecent {
