@@ -10,7 +10,10 @@ import (
 
 // BenchmarkAppend: one durable event per Append from 32 goroutines.
 func BenchmarkAppend(b *testing.B) {
-	l, _ := bolt.Open(b.TempDir(), bolt.Options{})
+	l, err := bolt.Open(b.TempDir(), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer l.Close()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
@@ -25,7 +28,10 @@ func BenchmarkAppend(b *testing.B) {
 
 // BenchmarkAppendBatch: durable batches of 1,000 events.
 func BenchmarkAppendBatch(b *testing.B) {
-	l, _ := bolt.Open(b.TempDir(), bolt.Options{})
+	l, err := bolt.Open(b.TempDir(), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer l.Close()
 	evs := make([]*ssehub.Event, 1000)
 	for b.Loop() {
@@ -41,14 +47,19 @@ func BenchmarkAppendBatch(b *testing.B) {
 
 // BenchmarkRead: stream 100,000 stored events.
 func BenchmarkRead(b *testing.B) {
-	l, _ := bolt.Open(b.TempDir(), bolt.Options{NoSync: true})
+	l, err := bolt.Open(b.TempDir(), bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer l.Close()
 	for i := 0; i < 100; i++ {
 		evs := make([]*ssehub.Event, 1000)
 		for j := range evs {
 			evs[j] = &ssehub.Event{Topic: "bench", Data: make([]byte, 64)}
 		}
-		l.Append(context.Background(), evs)
+		if _, err := l.Append(context.Background(), evs); err != nil {
+			b.Fatal(err)
+		}
 	}
 	n := 0
 	for b.Loop() {
