@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,6 +54,14 @@ func TestReopen(t *testing.T) {
 	l = open(t, dir, bolt.Options{})
 	if first, head := l.Bounds(); first != 1 || head != 6 {
 		t.Fatalf("bounds after reopen %d, %d", first, head)
+	}
+	var got []string
+	l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+		got = append(got, fmt.Sprintf("%d:%s:%s:%s", e.ID, e.Topic, e.Key, e.Data))
+		return nil
+	})
+	if fmt.Sprint(got) != "[1:a::data 2:a::data 3:a::data 4:a::data 5:a::data 6:a:idem:data]" {
+		t.Fatalf("events after reopen: %v", got)
 	}
 	if v, err := l.Get(context.Background(), "tokens", "t1"); err != nil || string(v) != "v" {
 		t.Fatalf("kv after reopen: %q %v", v, err)
