@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // RedactURL returns the URL's path and query for a log line with every
@@ -27,7 +28,9 @@ func RedactURL(u *url.URL) string {
 // Unwrap lets http.ResponseController reach Flush and deadlines.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	start    time.Time
+	detached bool // the stream outlives the handler and logs itself
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

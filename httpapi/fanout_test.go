@@ -65,7 +65,11 @@ func readIDs(t *testing.T, dec *sse.Decoder, first, last uint64) {
 // others read at full rate: the others get everything while the slow one is
 // stalled, and the slow one, once it reads again, gets everything too.
 func TestSlowSubscriberDoesNotSlowOthers(t *testing.T) {
-	th := newMemoryHub(t, withQueue(16), withHot(512))
+	forEachMode(t, testSlowSubscriberDoesNotSlowOthers)
+}
+
+func testSlowSubscriberDoesNotSlowOthers(t *testing.T, mode hubOption) {
+	th := newMemoryHub(t, mode, withQueue(16), withHot(512))
 	const n, size = 6000, 4096 // ~25 MB: more than the kernel buffers of a stalled socket
 
 	// The slow subscriber: a raw connection that reads nothing for now.

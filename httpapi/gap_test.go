@@ -17,8 +17,10 @@ import (
 
 // TestGapWhenHistoryIsGone resumes from an id retention has removed: the
 // stream starts with a gap event naming both ids, then the oldest retained.
-func TestGapWhenHistoryIsGone(t *testing.T) {
-	th := newTestHub(t, memory.New(memory.Options{Retention: ssehub.Retention{MaxEvents: 5}}), withHot(1))
+func TestGapWhenHistoryIsGone(t *testing.T) { forEachMode(t, testGapWhenHistoryIsGone) }
+
+func testGapWhenHistoryIsGone(t *testing.T, mode hubOption) {
+	th := newTestHub(t, memory.New(memory.Options{Retention: ssehub.Retention{MaxEvents: 5}}), withHot(1), mode)
 	var ids []uint64
 	for i := 0; i < 10; i++ {
 		ids = append(ids, th.publish("g.t", strconv.Itoa(i)))

@@ -7,12 +7,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/pump"
 )
 
 // Stream is a configured SSE endpoint.
@@ -67,6 +69,11 @@ type Options struct {
 	// WriteTimeout bounds one write to a subscriber; a client that accepts
 	// nothing for that long is disconnected. Default 60 s.
 	WriteTimeout time.Duration
+	// GoroutinePerStream keeps a goroutine (net/http's) for every stream.
+	// By default a plain HTTP/1.1 stream on Linux is handed, after its
+	// headers, to a few shared workers, so an idle stream costs a few
+	// KiB instead of tens.
+	GoroutinePerStream bool
 	// Logger receives request logs; default slog.Default().
 	Logger *slog.Logger
 	// Registerer, when set, receives the Prometheus metrics.
@@ -86,6 +93,12 @@ type Server struct {
 	ctx     context.Context // canceled by Shutdown: every stream ends
 	cancel  context.CancelFunc
 	metrics *metrics
+
+	pumpMu sync.Mutex
+	pump   *pump.Pump // started by the first detached stream
+	noPump bool       // streams keep their goroutine
+	// detaching counts handlers between pumpFor and the end of serveDetached.
+	detaching sync.WaitGroup
 }
 
 // DefaultEvents is how GET /events streams unless configured otherwise:
@@ -135,11 +148,11 @@ func New(opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.AccessLog {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, start: time.Now()}
 		defer func() {
-			s.Logger.Info("request", "method", r.Method, "path", RedactURL(r.URL), "status", rec.status,
-				"remote", r.RemoteAddr, "duration", time.Since(start))
+			if !rec.detached { // a detached stream logs when it ends
+				s.logRequest(r, rec.status, rec.start)
+			}
 		}()
 		w = rec
 	}
@@ -151,9 +164,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Shutdown ends every open stream, so clients reconnect elsewhere or later.
-// The http.Server's own Shutdown then waits for the handlers to return.
-func (s *Server) Shutdown() { s.cancel() }
+// logRequest writes r's access log line.
+func (s *Server) logRequest(r *http.Request, status int, start time.Time) {
+	s.Logger.Info("request", "method", r.Method, "path", RedactURL(r.URL), "status", status,
+		"remote", r.RemoteAddr, "duration", time.Since(start))
+}
+
+// Shutdown ends every open stream, so clients reconnect elsewhere or later,
+// and waits for the detached ones to close. The http.Server's own Shutdown
+// then waits for the handlers to return.
+func (s *Server) Shutdown() {
+	s.cancel()
+	s.closePump()
+}
 
 // ObserveCommit records one append's latency; pass it as hub.Options.OnCommit.
 func (s *Server) ObserveCommit(d time.Duration, events int) {

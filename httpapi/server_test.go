@@ -223,7 +223,11 @@ func TestReplayFromLastEventID(t *testing.T) {
 // must see every later event exactly once, in order, across the switch from
 // replay to live.
 func TestReplayExactUnderConcurrentPublishing(t *testing.T) {
-	th := newBoltHub(t, withQueue(64), withHot(256))
+	forEachMode(t, testReplayExactUnderConcurrentPublishing)
+}
+
+func testReplayExactUnderConcurrentPublishing(t *testing.T, mode hubOption) {
+	th := newBoltHub(t, mode, withQueue(64), withHot(256))
 	const publishers, perPublisher = 4, 300
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -415,8 +419,10 @@ func TestJSONPage(t *testing.T) {
 	}
 }
 
-func TestInboxclawSink(t *testing.T) {
-	th := newMemoryHub(t, withStreams(httpapi.Stream{
+func TestInboxclawSink(t *testing.T) { forEachMode(t, testInboxclawSink) }
+
+func testInboxclawSink(t *testing.T, mode hubOption) {
+	th := newMemoryHub(t, mode, withStreams(httpapi.Stream{
 		Name: "alerts", Endpoint: "/alerts/live", Match: ssehub.Patterns{ssehub.MustPattern("alert.*")},
 		Format: hub.FormatEnvelope, Replay: false, Heartbeat: 200 * time.Millisecond, HeartbeatStyle: "event",
 		Hello: "info", Public: true,
@@ -473,4 +479,14 @@ func TestQueryTokenAndURLEscapes(t *testing.T) {
 			t.Errorf("missing %s", h)
 		}
 	}
+}
+
+// goroutinePerStream serves every stream from its own goroutine.
+func goroutinePerStream(o *httpapi.Options, _ *hub.Options) { o.GoroutinePerStream = true }
+
+// forEachMode runs test with streams handed to the pump (the default for
+// plain HTTP/1.1) and with a goroutine per stream (HTTP/2, TLS).
+func forEachMode(t *testing.T, test func(*testing.T, hubOption)) {
+	t.Run("pump", func(t *testing.T) { test(t, func(*httpapi.Options, *hub.Options) {}) })
+	t.Run("goroutine", func(t *testing.T) { test(t, goroutinePerStream) })
 }

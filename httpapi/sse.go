@@ -26,50 +26,34 @@ var (
 )
 
 // serveSSE streams sub to the client until it goes away, the server shuts
-// down or a topic it named is deregistered.
+// down or a topic it named is deregistered. A plain HTTP/1.1 stream is
+// handed to the pump after its headers (see detached); others keep this
+// goroutine.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscription) {
+	release, ok := s.limits.openStream(w, r, req.who)
+	if !ok {
+		return
+	}
+	if p := s.pumpFor(w, r); p != nil {
+		s.serveDetached(w, r, req, p, release)
+		return
+	}
+	defer release()
 	st := req.stream
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stop := context.AfterFunc(s.ctx, func() { cancel(nil) })
 	defer stop()
-	release := s.guardStream(req.who, cancel)
-	defer release()
+	unguard := s.guardStream(req.who, cancel)
+	defer unguard()
 
-	release, ok := s.limits.openStream(w, r, req.who)
-	if !ok {
-		return
-	}
-	defer release()
 	sub := s.hub.Subscribe(req.opts)
 	defer sub.Close()
-
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
 	rc := http.NewResponseController(w)
-	first := make([]byte, 0, 64)
-	switch st.Hello {
-	case "info":
-		first = append(first, helloInfo...)
-	case "comment":
-		first = append(first, helloComment...)
-	}
-	if st.Retry > 0 {
-		first = append(first, "retry: "...)
-		first = strconv.AppendInt(first, st.Retry.Milliseconds(), 10)
-		first = append(first, "\n\n"...)
-	}
-	if !s.write(w, rc, first) {
+	if !s.write(w, rc, s.startStream(w, st)) {
 		return
 	}
-	heartbeat := heartbeatEvent
-	if st.HeartbeatStyle == "comment" {
-		heartbeat = heartbeatColon
-	}
+	heartbeat := heartbeatBytes(st)
 	for {
 		ready, err := sub.Wait(ctx, st.Heartbeat)
 		if err != nil {
@@ -98,6 +82,37 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, req *subscript
 			return
 		}
 	}
+}
+
+// startStream sets a stream's headers, writes the status, and returns the
+// stream's first bytes: its hello and retry.
+func (s *Server) startStream(w http.ResponseWriter, st *Stream) []byte {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	first := make([]byte, 0, 64)
+	switch st.Hello {
+	case "info":
+		first = append(first, helloInfo...)
+	case "comment":
+		first = append(first, helloComment...)
+	}
+	if st.Retry > 0 {
+		first = append(first, "retry: "...)
+		first = strconv.AppendInt(first, st.Retry.Milliseconds(), 10)
+		first = append(first, "\n\n"...)
+	}
+	return first
+}
+
+// heartbeatBytes is what st sends after its heartbeat interval of idle.
+func heartbeatBytes(st *Stream) []byte {
+	if st.HeartbeatStyle == "comment" {
+		return heartbeatColon
+	}
+	return heartbeatEvent
 }
 
 // errorEvent renders an error event; browsers deliver it to the same

@@ -105,7 +105,11 @@ func TestTokenStatusCodes(t *testing.T) {
 // TestLiveStreamClosedOnRevokeAndExpiry checks that a live stream ends
 // promptly with an error event when its token is revoked or expires.
 func TestLiveStreamClosedOnRevokeAndExpiry(t *testing.T) {
-	th := newMemoryHub(t)
+	forEachMode(t, testLiveStreamClosedOnRevokeAndExpiry)
+}
+
+func testLiveStreamClosedOnRevokeAndExpiry(t *testing.T, mode hubOption) {
+	th := newMemoryHub(t, mode)
 	revoked, id := th.createToken(`{"purpose":"stream"}`)
 	expiring, _ := th.createToken(`{"purpose":"stream","ttl":"300ms"}`)
 	for _, c := range []struct {

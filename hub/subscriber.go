@@ -24,6 +24,11 @@ type SubscribeOptions struct {
 	After  uint64
 	// Earliest starts from the oldest retained event (implies Resume).
 	Earliest bool
+	// Notify, when set, is called instead of waking Wait whenever Next may
+	// have something new: a writer serving many subscribers uses it to
+	// schedule this one. It is called with the hub's lock held and must
+	// not block. Such a subscriber does not use Wait.
+	Notify func()
 }
 
 // readChunk bounds how many hot-tier items one catch-up step copies out.
@@ -53,18 +58,22 @@ type Subscriber struct {
 	spare     []*item
 	timer     *time.Timer
 
-	mu      sync.Mutex
-	queue   []*item
-	lagging bool
-	isGone  bool
-	closed  bool
-	wake    chan struct{}
-	once    sync.Once
+	mu       sync.Mutex
+	queue    []*item
+	lagging  bool
+	isGone   bool
+	closed   bool
+	wake     chan struct{} // nil when notifyFn is set
+	notifyFn func()
+	once     sync.Once
 }
 
 // Subscribe registers a subscription. The caller must Close it.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
-	s := &Subscriber{h: h, match: opts.Match, topics: opts.Topics, format: opts.Format, wake: make(chan struct{}, 1)}
+	s := &Subscriber{h: h, match: opts.Match, topics: opts.Topics, format: opts.Format, notifyFn: opts.Notify}
+	if s.notifyFn == nil {
+		s.wake = make(chan struct{}, 1)
+	}
 	h.formatUsers[s.format].Add(1)
 	h.stats.Subscribers.Add(1)
 	if !opts.Resume && !opts.Earliest {
@@ -146,6 +155,10 @@ func (s *Subscriber) enqueue(it *item) bool {
 }
 
 func (s *Subscriber) notify() {
+	if s.notifyFn != nil {
+		s.notifyFn()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:

@@ -1,0 +1,39 @@
+// Package netpoll watches many write-only connections with one goroutine.
+//
+// A server that streams to tens of thousands of mostly idle clients cannot
+// afford a goroutine blocked in Read per connection just to learn that the
+// client went away: its stack and read buffer cost more than everything
+// else the connection needs. A [Poller] instead registers each connection's
+// file descriptor with one epoll instance (edge-triggered) and calls back
+// when the connection becomes writable again or is closed by the peer.
+// Bytes a client sends on such a connection are read and discarded; a
+// client that sends more than a small bound is treated as closed.
+//
+// [TryWrite] writes without blocking, so a handful of goroutines can serve
+// every connection: a write that would block returns what it wrote, and
+// the Writable callback says when to try again.
+//
+// The poller needs Linux; elsewhere [New] returns an error that wraps
+// [errors.ErrUnsupported] and callers keep a goroutine per connection.
+package netpoll
+
+import "errors"
+
+// Event is what a Poller reports about a connection.
+type Event uint8
+
+const (
+	// Writable: the connection's send buffer has room again.
+	Writable Event = 1 << iota
+	// Closed: the peer closed the connection, it failed, or the peer sent
+	// more than the poller discards (see [MaxDiscard]).
+	Closed
+)
+
+// MaxDiscard is how many bytes a client may send on a watched connection
+// before the poller reports it Closed. An SSE client sends nothing after
+// its request.
+const MaxDiscard = 64 << 10
+
+// ErrClosed is returned by Watch after the poller was closed.
+var ErrClosed = errors.New("netpoll: poller closed")

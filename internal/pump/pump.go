@@ -1,0 +1,265 @@
+package pump
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ssehub/ssehub/internal/netpoll"
+)
+
+// Reasons a stream ends, passed to its onClose function.
+var (
+	// ErrClientGone: the client closed the connection or a write failed.
+	ErrClientGone = errors.New("pump: client went away")
+	// ErrWriteTimeout: the client accepted nothing for Options.WriteTimeout.
+	ErrWriteTimeout = errors.New("pump: write timed out")
+	// ErrShutdown: the pump was closed.
+	ErrShutdown = errors.New("pump: shut down")
+)
+
+// Source produces a stream's bytes. Next is called by one worker at a time.
+type Source interface {
+	// Next appends the bytes ready to send, about max at most (it may
+	// overshoot by one event), to dst and returns it; it returns dst
+	// unchanged when nothing is ready, and calls Wake when something is.
+	// An error ends the stream after the bytes returned with it.
+	Next(dst []byte, max int) ([]byte, error)
+}
+
+// Config describes a kind of stream; many streams may share one. It must
+// not change once used.
+type Config struct {
+	// Heartbeat is the idle time after which Ping is written; 0 = never.
+	Heartbeat time.Duration
+	// Ping is the heartbeat's bytes.
+	Ping []byte
+	// Chunked frames writes as HTTP/1.1 chunks and ends the stream with
+	// the last chunk: the response's headers said Transfer-Encoding: chunked.
+	Chunked bool
+}
+
+// Options tune a Pump. Zero values take the defaults.
+type Options struct {
+	// Workers write the streams; default GOMAXPROCS, at least 2.
+	Workers int
+	// WriteTimeout closes a stream whose client accepted none of its
+	// pending bytes for this long. Default 60 s.
+	WriteTimeout time.Duration
+}
+
+// Pump writes streams taken over from net/http.
+type Pump struct {
+	opts   Options
+	poller *netpoll.Poller
+	q      runq
+	wg     sync.WaitGroup // workers and ticker
+
+	mu      sync.Mutex
+	streams []*Stream // index is Stream.idx
+	closed  bool
+	drained sync.Cond // signalled as streams finish, for Close
+	tick    time.Duration
+	retick  chan struct{} // the tick got shorter
+	stop    chan struct{}
+}
+
+// New starts a pump: its poller, workers and ticker. It fails where
+// [netpoll.New] does (outside Linux).
+func New(opts Options) (*Pump, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = max(2, runtime.GOMAXPROCS(0))
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 60 * time.Second
+	}
+	poller, err := netpoll.New()
+	if err != nil {
+		return nil, fmt.Errorf("pump: %w", err)
+	}
+	p := &Pump{opts: opts, poller: poller, stop: make(chan struct{}), retick: make(chan struct{}, 1)}
+	p.q.cond.L = &p.q.mu
+	p.drained.L = &p.mu
+	p.tick = tickFor(opts.WriteTimeout)
+	p.wg.Add(opts.Workers + 1)
+	for range opts.Workers {
+		go p.work()
+	}
+	go p.ticker(p.tick)
+	return p, nil
+}
+
+// tickFor is how often the ticker must look to be on time for d: a
+// quarter of d, between 5 ms and 1 s.
+func tickFor(d time.Duration) time.Duration {
+	return min(time.Second, max(5*time.Millisecond, d/4))
+}
+
+// Add takes conn over and starts writing src to it; conn's response
+// headers must already be written. onClose is called once, from a worker,
+// after the stream ended and conn was closed, with the reason: one of this
+// package's errors, the error from Source.Next, or the cause given to
+// Close. Add fails, leaving conn open, when conn cannot be polled (it must
+// be a syscall.Conn: TLS connections are not) or the pump is closed.
+func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) (*Stream, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("pump: %T cannot be polled", conn)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("pump: %w", err)
+	}
+	s := &Stream{p: p, conn: conn, rc: rc, src: src, cfg: cfg, onClose: onClose}
+	s.lastWrite.Store(time.Now().UnixNano())
+	// Running until set up: a Wake or Close meanwhile is only noted.
+	s.state.Store(stateRunning)
+
+	if s.watch, err = p.poller.Watch(sc, s.polled); err != nil {
+		if errors.Is(err, netpoll.ErrClosed) {
+			err = ErrShutdown
+		}
+		return nil, fmt.Errorf("pump: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		s.watch.Stop()
+		return nil, fmt.Errorf("pump: %w", ErrShutdown)
+	}
+	s.idx = len(p.streams)
+	p.streams = append(p.streams, s)
+	if cfg.Heartbeat > 0 && tickFor(cfg.Heartbeat) < p.tick {
+		p.tick = tickFor(cfg.Heartbeat)
+		select {
+		case p.retick <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+	s.state.Store(stateIdle)
+	s.Wake() // a resuming Source has bytes before it ever calls Wake
+	return s, nil
+}
+
+// Len returns how many streams the pump writes.
+func (p *Pump) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.streams)
+}
+
+// Close ends every stream with ErrShutdown (their clients get the last
+// chunk, so they reconnect), waits until each onClose has run, and stops
+// the pump's goroutines. It is idempotent.
+func (p *Pump) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
+	for _, s := range p.streams {
+		s.Close(ErrShutdown, nil)
+	}
+	for len(p.streams) > 0 {
+		p.drained.Wait()
+	}
+	p.mu.Unlock()
+	p.q.close()
+	p.wg.Wait()
+	return p.poller.Close()
+}
+
+// remove forgets s, which has ended.
+func (p *Pump) remove(s *Stream) {
+	p.mu.Lock()
+	last := len(p.streams) - 1
+	p.streams[s.idx] = p.streams[last]
+	p.streams[s.idx].idx = s.idx
+	p.streams[last] = nil
+	p.streams = p.streams[:last]
+	if last == 0 {
+		p.streams = nil // let a burst's slice go
+	}
+	p.drained.Broadcast()
+	p.mu.Unlock()
+}
+
+// ticker sends heartbeats to idle streams and times out stuck writes.
+func (p *Pump) ticker(tick time.Duration) {
+	defer p.wg.Done()
+	t := time.NewTimer(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.retick:
+			t.Stop()
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		p.mu.Lock()
+		for _, s := range p.streams {
+			s.check(now)
+		}
+		next := p.tick
+		p.mu.Unlock()
+		t.Reset(next)
+	}
+}
+
+// runq is the queue of streams with work, each at most once.
+type runq struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	items   []*Stream
+	head    int
+	waiting int
+	closed  bool
+}
+
+func (q *runq) push(s *Stream) {
+	q.mu.Lock()
+	q.items = append(q.items, s)
+	if q.waiting > 0 {
+		q.cond.Signal()
+	}
+	q.mu.Unlock()
+}
+
+// pop returns the next stream, or nil once the queue is closed.
+func (q *runq) pop() *Stream {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.head == len(q.items) {
+		if q.closed {
+			return nil
+		}
+		q.waiting++
+		q.cond.Wait()
+		q.waiting--
+	}
+	s := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 1024 && q.head > len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return s
+}
+
+func (q *runq) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
