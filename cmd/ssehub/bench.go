@@ -50,6 +50,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Batch, "batch", 1, "publish: events per request (NDJSON) when > 1")
 	fs.IntVar(&cfg.Events, "events", 100000, "replay: events behind")
 	fs.IntVar(&cfg.Conns, "conns", 1000, "idle: connections")
+	fs.BoolVar(&cfg.H2C, "h2c", false, "subscribe over cleartext HTTP/2 (with --spawn, the hub gets --h2c)")
+	fs.IntVar(&cfg.PerConn, "per-conn", 1, "with --h2c: streams per HTTP/2 connection")
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's pid, for memory readings (default: read its /metrics)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -68,7 +70,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "ssehub bench: %v\n", err)
 			return 1
 		}
-		url, token, pid, stop, err := bench.Spawn(ctx, exe, *store, io.Discard)
+		url, token, pid, stop, err := bench.Spawn(ctx, exe, *store, cfg.H2C, io.Discard)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub bench: spawn: %v\n", err)
 			return 1

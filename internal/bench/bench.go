@@ -31,6 +31,8 @@ type Config struct {
 	Batch       int           // publish: events per request (NDJSON) when > 1
 	Events      int           // replay: how many events behind the client starts
 	Conns       int           // idle: connections to open
+	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
+	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
 	Progress    io.Writer     // progress lines (stderr)
 }
@@ -69,7 +71,7 @@ func cpu() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func newClient(conns int) *http.Client {
+func newClient(conns int, h2c bool) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -79,7 +81,40 @@ func newClient(conns int) *http.Client {
 		WriteBufferSize:     16 << 10,
 		ReadBufferSize:      4 << 10,
 	}
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	return &http.Client{Transport: tr}
+}
+
+// connections is how many connections n streams take: one each over
+// HTTP/1.1, PerConn each over HTTP/2.
+func connections(cfg *Config, n int) int {
+	if !cfg.H2C || cfg.PerConn <= 1 {
+		return n
+	}
+	return (n + cfg.PerConn - 1) / cfg.PerConn
+}
+
+// subClients returns the clients n subscribers use: one over HTTP/1.1
+// (its pool opens a connection per stream), or one per HTTP/2 connection.
+func subClients(cfg *Config, n int) []*http.Client {
+	if !cfg.H2C {
+		return []*http.Client{newClient(n, false)}
+	}
+	clients := make([]*http.Client, connections(cfg, n))
+	for i := range clients {
+		clients[i] = newClient(1, true)
+	}
+	return clients
+}
+
+func protocol(cfg *Config) string {
+	if cfg.H2C {
+		return "h2c"
+	}
+	return "http/1.1"
 }
 
 func (c *Config) req(ctx context.Context, method, path string, body io.Reader) *http.Request {
@@ -122,7 +157,7 @@ func padding(n int) []byte {
 
 // Spawn starts `exe serve` on a free loopback port with a fresh data dir
 // and returns its URL, admin token, pid and a stop function.
-func Spawn(ctx context.Context, exe, store string, stderr io.Writer) (url, token string, pid int, stop func(), err error) {
+func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer) (url, token string, pid int, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "ssehub-bench-")
 	if err != nil {
 		return "", "", 0, nil, err
@@ -133,6 +168,9 @@ func Spawn(ctx context.Context, exe, store string, stderr io.Writer) (url, token
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
 	if store != "" {
 		args = append(args, "--store", store)
+	}
+	if h2c {
+		args = append(args, "--h2c")
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token)

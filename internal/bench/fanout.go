@@ -76,7 +76,7 @@ func (p *publisher) run(ctx context.Context, rate float64) {
 }
 
 // subscribe opens n streams on topic and returns them once all are open.
-func subscribe(ctx context.Context, cfg *Config, client *http.Client, path string, n int, extra ...string) ([]*http.Response, error) {
+func subscribe(ctx context.Context, cfg *Config, clients []*http.Client, path string, n int, extra ...string) ([]*http.Response, error) {
 	resps := make([]*http.Response, n)
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 64)
@@ -91,7 +91,7 @@ func subscribe(ctx context.Context, cfg *Config, client *http.Client, path strin
 			for j := 0; j+1 < len(extra); j += 2 {
 				req.Header.Set(extra[j], extra[j+1])
 			}
-			resp, err := client.Do(req)
+			resp, err := clients[i*len(clients)/n].Do(req)
 			if err == nil && resp.StatusCode != 200 {
 				resp.Body.Close()
 				err = fmt.Errorf("subscribe: %s", resp.Status)
@@ -121,9 +121,8 @@ func subscribe(ctx context.Context, cfg *Config, client *http.Client, path strin
 // then waits for every subscriber to receive the last published event.
 func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("fanout")
-	subClient := newClient(cfg.Subscribers)
 	cfg.progress("fanout: connecting %d subscribers", cfg.Subscribers)
-	resps, err := subscribe(ctx, cfg, subClient, "/events?topic="+topic, cfg.Subscribers)
+	resps, err := subscribe(ctx, cfg, subClients(cfg, cfg.Subscribers), "/events?topic="+topic, cfg.Subscribers)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +148,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
-	pubClient := newClient(cfg.Publishers)
+	pubClient := newClient(cfg.Publishers, false)
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	pubs := make([]*publisher, cfg.Publishers)

@@ -43,7 +43,7 @@ func postBatch(ctx context.Context, cfg *Config, client *http.Client, body []byt
 // event per request, or Batch events per NDJSON request when Batch > 1.
 func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("publish")
-	client := newClient(cfg.Publishers)
+	client := newClient(cfg.Publishers, false)
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	cfg.progress("publish: %d publishers, batch %d, for %s", cfg.Publishers, max(cfg.Batch, 1), cfg.Duration)
@@ -120,7 +120,7 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 // is all of them behind catches up.
 func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("replay")
-	client := newClient(cfg.Publishers + 1)
+	client := newClient(cfg.Publishers+1, false)
 	pad := padding(cfg.PayloadSize)
 	const batch = 1000
 	cfg.progress("replay: publishing %d events", cfg.Events)
@@ -151,7 +151,7 @@ func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, errPublish
 	}
 	// Find the ids: the first page of the topic's history gives the first.
-	resps, err := subscribe(ctx, cfg, client, "/events?topic="+topic+"&last_event_id=earliest", 1)
+	resps, err := subscribe(ctx, cfg, []*http.Client{client}, "/events?topic="+topic+"&last_event_id=earliest", 1)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +185,9 @@ func Idle(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := newClient(cfg.Conns)
-	cfg.progress("idle: opening %d connections", cfg.Conns)
+	cfg.progress("idle: opening %d streams", cfg.Conns)
 	start := time.Now()
-	resps, err := subscribe(ctx, cfg, client, "/events?topic="+topic, cfg.Conns)
+	resps, err := subscribe(ctx, cfg, subClients(cfg, cfg.Conns), "/events?topic="+topic, cfg.Conns)
 	if err != nil {
 		return nil, err
 	}
@@ -204,10 +203,14 @@ func Idle(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Scenario: "idle"}
-	res.set("connections", cfg.Conns)
+	conns := connections(cfg, cfg.Conns)
+	res.set("protocol", protocol(cfg))
+	res.set("streams", cfg.Conns)
+	res.set("connections", conns)
 	res.set("open_s", opened.Seconds())
 	res.set("server_rss_before_mib", float64(before)/(1<<20))
 	res.set("server_rss_after_mib", float64(after)/(1<<20))
-	res.set("bytes_per_connection", (after-before)/int64(cfg.Conns))
+	res.set("bytes_per_stream", (after-before)/int64(cfg.Conns))
+	res.set("bytes_per_connection", (after-before)/int64(conns))
 	return res, nil
 }
