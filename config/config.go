@@ -48,6 +48,9 @@ type Server struct {
 	H2C bool `yaml:"h2c"`
 	// AccessLog logs every request, with tokens redacted.
 	AccessLog bool `yaml:"access_log"`
+	// GoroutinePerStream keeps net/http's goroutines for every stream
+	// instead of handing plain HTTP/1.1 streams to the shared writers.
+	GoroutinePerStream bool `yaml:"goroutine_per_stream"`
 }
 
 // Limits bound what one client can take; 0 is no limit. The admin token

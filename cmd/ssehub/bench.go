@@ -42,6 +42,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&cfg.Token, "token", os.Getenv("SSEHUB_TOKEN"), "token that may publish and subscribe")
 	spawn := fs.Bool("spawn", false, "start a hub on a temporary data dir for the run")
 	store := fs.String("store", "", "with --spawn: the store (bolt, memory)")
+	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config file for the hub")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "fanout: subscribers")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "concurrent publishers")
 	fs.IntVar(&cfg.PayloadSize, "payload", 64, "payload padding in bytes")
@@ -70,7 +71,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "ssehub bench: %v\n", err)
 			return 1
 		}
-		url, token, pid, stop, err := bench.Spawn(ctx, exe, *store, cfg.H2C, io.Discard)
+		var extra []string
+		if *hubConfig != "" {
+			extra = []string{"--config", *hubConfig}
+		}
+		url, token, pid, stop, err := bench.Spawn(ctx, exe, *store, cfg.H2C, io.Discard, extra...)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub bench: spawn: %v\n", err)
 			return 1

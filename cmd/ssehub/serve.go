@@ -49,6 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
 	selfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a certificate generated in memory (development)")
 	h2c := fs.Bool("h2c", false, "also serve cleartext HTTP/2 (prior knowledge)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -85,6 +86,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logger := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
+	}
+	if *pprofAddr != "" {
+		if err := startPprof(ctx, *pprofAddr, logger); err != nil {
+			logger.Error("serve failed", "err", err)
+			return 1
+		}
 	}
 	if err := serve(ctx, cfg, logger, stdout); err != nil {
 		logger.Error("serve failed", "err", err)
@@ -150,6 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		Hub: h, KV: kv, AdminHash: adminHash, Streams: streams,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, CORSOrigins: cfg.Server.CORSOrigins,
 		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog,
+		GoroutinePerStream: cfg.Server.GoroutinePerStream,
 		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
 			StreamsPerToken: cfg.Limits.StreamsPerToken, StreamsPerAddr: cfg.Limits.StreamsPerAddr,
 			MaxConnections: cfg.Limits.MaxConnections, MaxTopics: cfg.Limits.MaxTopics,

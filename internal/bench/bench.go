@@ -157,7 +157,8 @@ func padding(n int) []byte {
 
 // Spawn starts `exe serve` on a free loopback port with a fresh data dir
 // and returns its URL, admin token, pid and a stop function.
-func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer) (url, token string, pid int, stop func(), err error) {
+// Extra args (e.g. --config FILE) go to serve as they are.
+func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer, extra ...string) (url, token string, pid int, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "ssehub-bench-")
 	if err != nil {
 		return "", "", 0, nil, err
@@ -172,6 +173,7 @@ func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer) (
 	if h2c {
 		args = append(args, "--h2c")
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token)
 	cmd.Stderr = stderr
@@ -230,6 +232,27 @@ func rss(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// procCPU returns the CPU time pid has used, from /proc (0 when unknown).
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) in parentheses:
+	// state is field 3, utime 14 and stime 15, in clock ticks (100/s).
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // serverRSS reads the hub's memory from its pid, or its /metrics.

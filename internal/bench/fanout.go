@@ -127,6 +127,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 		return nil, err
 	}
 	recv := make([]*Receiver, len(resps))
+	seen := make([]atomic.Uint64, len(resps)) // each receiver's last id
 	var delivered atomic.Uint64
 	var target atomic.Uint64 // last published id, once publishing is over
 	target.Store(^uint64(0))
@@ -134,7 +135,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	for i, resp := range resps {
 		recv[i] = &Receiver{}
 		wg.Add(1)
-		go func(rc *Receiver, resp *http.Response) {
+		go func(rc *Receiver, resp *http.Response, seen *atomic.Uint64) {
 			defer wg.Done()
 			defer resp.Body.Close()
 			buf := make([]byte, 64<<10)
@@ -142,9 +143,10 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 			_ = rc.Consume(resp.Body, buf, func(rc *Receiver) bool {
 				delivered.Add(rc.Events - last)
 				last = rc.Events
+				seen.Store(rc.LastID)
 				return rc.LastID >= target.Load()
 			})
-		}(recv[i], resp)
+		}(recv[i], resp, &seen[i])
 	}
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
@@ -152,7 +154,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	pubs := make([]*publisher, cfg.Publishers)
-	cpu0, start := cpu(), time.Now()
+	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
 	var pwg sync.WaitGroup
 	for i := range pubs {
 		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic}
@@ -193,19 +195,41 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 		pubLat.Merge(&p.lat)
 	}
 	target.Store(maxID)
-	// Wait for the subscribers to drain, at most 30 s.
+	// Wait for the subscribers to drain, at most 30 s. One that had the
+	// last event before the target was known waits for no more: end it.
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		for _, r := range resps {
-			r.Body.Close()
+	var elapsed time.Duration
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	timeout := time.After(30 * time.Second)
+	closed := make([]bool, len(resps))
+	for elapsed == 0 {
+		select {
+		case <-done:
+			elapsed = time.Since(start)
+		case <-poll.C:
+			all := true
+			for i := range resps {
+				if !closed[i] && seen[i].Load() >= maxID {
+					closed[i] = true
+					resps[i].Body.Close()
+				}
+				all = all && closed[i]
+			}
+			if all {
+				elapsed = time.Since(start)
+			}
+		case <-timeout:
+			elapsed = time.Since(start)
 		}
-		<-done
 	}
-	elapsed := time.Since(start)
+	for _, r := range resps {
+		r.Body.Close()
+	}
+	<-done
 	cpuUsed := cpu() - cpu0
+	hubCPU := procCPU(cfg.PID) - hubCPU0
 
 	var lat Histogram
 	var events, dups uint64
@@ -233,5 +257,8 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("latency_max_ms", ms(lat.Max()))
 	res.set("publish_ack_p99_ms", ms(pubLat.Quantile(0.99)))
 	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
+	if cfg.PID != 0 {
+		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
+	}
 	return res, nil
 }

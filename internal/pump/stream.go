@@ -2,6 +2,7 @@ package pump
 
 import (
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,8 @@ const (
 	headRoom = 18
 	// maxPooled is the largest buffer returned to the pool.
 	maxPooled = 4 * writeChunk
+	// yieldEvery is how many streams a worker serves between yields.
+	yieldEvery = 8
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk+4096); return &b }}
@@ -123,10 +126,16 @@ func (s *Stream) check(now int64) {
 // work serves streams from the run queue until it is closed.
 func (p *Pump) work() {
 	defer p.wg.Done()
+	served := 0
 	for {
 		s := p.q.pop()
 		if s == nil {
 			return
+		}
+		if served++; served%yieldEvery == 0 {
+			// A busy worker never blocks (its writes don't): let the
+			// goroutines that publish have the processor now and then.
+			runtime.Gosched()
 		}
 		s.state.Store(stateRunning)
 		more := s.serve()
