@@ -122,32 +122,11 @@ func subscribe(ctx context.Context, cfg *Config, clients []*http.Client, path st
 func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("fanout")
 	cfg.progress("fanout: connecting %d subscribers", cfg.Subscribers)
-	resps, err := subscribe(ctx, cfg, subClients(cfg, cfg.Subscribers), "/events?topic="+topic, cfg.Subscribers)
+	subs, err := openSubscribers(ctx, cfg, "/events?topic="+topic, cfg.Subscribers)
 	if err != nil {
 		return nil, err
 	}
-	recv := make([]*Receiver, len(resps))
-	seen := make([]atomic.Uint64, len(resps)) // each receiver's last id
-	var delivered atomic.Uint64
-	var target atomic.Uint64 // last published id, once publishing is over
-	target.Store(^uint64(0))
-	var wg sync.WaitGroup
-	for i, resp := range resps {
-		recv[i] = &Receiver{}
-		wg.Add(1)
-		go func(rc *Receiver, resp *http.Response, seen *atomic.Uint64) {
-			defer wg.Done()
-			defer resp.Body.Close()
-			buf := make([]byte, 64<<10)
-			var last uint64
-			_ = rc.Consume(resp.Body, buf, func(rc *Receiver) bool {
-				delivered.Add(rc.Events - last)
-				last = rc.Events
-				seen.Store(rc.LastID)
-				return rc.LastID >= target.Load()
-			})
-		}(recv[i], resp, &seen[i])
-	}
+	delivered := &subs.delivered
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
 	pubClient := newClient(cfg.Publishers, false)
@@ -194,46 +173,29 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 		maxID = max(maxID, p.maxID.Load())
 		pubLat.Merge(&p.lat)
 	}
-	target.Store(maxID)
-	// Wait for the subscribers to drain, at most 30 s. One that had the
-	// last event before the target was known waits for no more: end it.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	var elapsed time.Duration
-	poll := time.NewTicker(time.Millisecond)
-	defer poll.Stop()
-	timeout := time.After(30 * time.Second)
-	closed := make([]bool, len(resps))
-	for elapsed == 0 {
-		select {
-		case <-done:
-			elapsed = time.Since(start)
-		case <-poll.C:
-			all := true
-			for i := range resps {
-				if !closed[i] && seen[i].Load() >= maxID {
-					closed[i] = true
-					resps[i].Body.Close()
-				}
-				all = all && closed[i]
+	// Wait for every subscriber to have the last event, at most 30 s.
+	timeout := time.Now().Add(30 * time.Second)
+	for time.Now().Before(timeout) {
+		all := true
+		for i := range subs.seen {
+			if subs.seen[i].Load() < maxID {
+				all = false
+				break
 			}
-			if all {
-				elapsed = time.Since(start)
-			}
-		case <-timeout:
-			elapsed = time.Since(start)
 		}
+		if all {
+			break
+		}
+		time.Sleep(time.Millisecond)
 	}
-	for _, r := range resps {
-		r.Body.Close()
-	}
-	<-done
+	elapsed := time.Since(start)
+	subs.close()
 	cpuUsed := cpu() - cpu0
 	hubCPU := procCPU(cfg.PID) - hubCPU0
 
 	var lat Histogram
 	var events, dups uint64
-	for _, rc := range recv {
+	for _, rc := range subs.recv {
 		lat.Merge(&rc.Latency)
 		events += rc.Events
 		dups += rc.Dups

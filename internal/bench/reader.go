@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"time"
 )
@@ -16,31 +15,18 @@ type Receiver struct {
 	LastID  uint64
 	Bytes   uint64
 	Latency Histogram
+
+	carry []byte // an incomplete line from the last Feed
+	chunk chunkState
 }
 
 // Consume reads an SSE stream in large chunks until it ends, stop returns
-// true (checked after each chunk) or the reader fails. It allocates nothing
-// per event: it looks only at "id:" lines and the "t" field of "data:" lines.
+// true (checked after each chunk) or the reader fails.
 func (rc *Receiver) Consume(r io.Reader, buf []byte, stop func(*Receiver) bool) error {
-	var carry int // bytes of an incomplete line kept at buf's start
 	for {
-		n, err := r.Read(buf[carry:])
+		n, err := r.Read(buf)
 		if n > 0 {
-			now := time.Now().UnixNano()
-			data := buf[:carry+n]
-			rc.Bytes += uint64(n)
-			for {
-				i := bytes.IndexByte(data, '\n')
-				if i < 0 {
-					break
-				}
-				rc.line(data[:i], now)
-				data = data[i+1:]
-			}
-			carry = copy(buf, data)
-			if carry == len(buf) {
-				return errors.New("bench: line longer than the read buffer")
-			}
+			rc.Feed(buf[:n], time.Now().UnixNano())
 			if stop != nil && stop(rc) {
 				return nil
 			}
@@ -52,6 +38,118 @@ func (rc *Receiver) Consume(r io.Reader, buf []byte, stop func(*Receiver) bool) 
 			return err
 		}
 	}
+}
+
+// Feed tallies the next bytes of the stream, received at now. It
+// allocates nothing per event: it looks only at "id:" lines and the "t"
+// field of "data:" lines, and keeps only an incomplete last line.
+func (rc *Receiver) Feed(data []byte, now int64) {
+	rc.Bytes += uint64(len(data))
+	if len(rc.carry) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			rc.carry = append(rc.carry, data...)
+			return
+		}
+		rc.carry = append(rc.carry, data[:i]...)
+		rc.line(rc.carry, now)
+		rc.carry = rc.carry[:0]
+		data = data[i+1:]
+	}
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		rc.line(data[:i], now)
+		data = data[i+1:]
+	}
+	rc.carry = append(rc.carry, data...)
+}
+
+// FeedChunked is Feed for a body still in HTTP/1.1 chunked framing. It
+// reports false once the last chunk has arrived.
+func (rc *Receiver) FeedChunked(data []byte, now int64) bool {
+	for len(data) > 0 {
+		var body []byte
+		body, data = rc.chunk.next(data)
+		if len(body) > 0 {
+			rc.Feed(body, now)
+		}
+		if rc.chunk.done {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkState decodes HTTP/1.1 chunked framing incrementally.
+type chunkState struct {
+	state  uint8  // chunkSize, chunkData or chunkCRLF
+	size   uint64 // the size line's value; then data bytes still to come
+	digits bool   // the size line has digits
+	ext    bool   // in a chunk extension, up to the line's end
+	crlf   int    // bytes of the CRLF after chunk data still to skip
+	done   bool   // the last chunk arrived
+}
+
+const (
+	chunkSize = iota
+	chunkData
+	chunkCRLF
+)
+
+// next consumes framing from data and returns the chunk data that
+// follows it (possibly empty) and the rest of data.
+func (c *chunkState) next(data []byte) (body, rest []byte) {
+	for len(data) > 0 {
+		switch c.state {
+		case chunkData:
+			n := min(uint64(len(data)), c.size)
+			if c.size -= n; c.size == 0 {
+				c.state, c.crlf = chunkCRLF, 2
+			}
+			return data[:n], data[n:]
+		case chunkCRLF:
+			data = data[1:]
+			if c.crlf--; c.crlf == 0 {
+				c.state = chunkSize
+			}
+		default:
+			b := data[0]
+			data = data[1:]
+			switch {
+			case b == '\n':
+				if !c.digits {
+					continue
+				}
+				if c.size == 0 {
+					c.done = true
+					return nil, nil
+				}
+				c.state, c.digits, c.ext = chunkData, false, false
+			case c.ext || b == '\r':
+			case b == ';':
+				c.ext = true
+			default:
+				c.size = c.size<<4 | uint64(unhex(b))
+				c.digits = true
+			}
+		}
+	}
+	return nil, nil
+}
+
+func unhex(b byte) byte {
+	switch {
+	case b >= '0' && b <= '9':
+		return b - '0'
+	case b >= 'a' && b <= 'f':
+		return b - 'a' + 10
+	case b >= 'A' && b <= 'F':
+		return b - 'A' + 10
+	}
+	return 0
 }
 
 func (rc *Receiver) line(l []byte, now int64) {

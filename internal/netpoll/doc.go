@@ -11,7 +11,8 @@
 //
 // [TryWrite] writes without blocking, so a handful of goroutines can serve
 // every connection: a write that would block returns what it wrote, and
-// the Writable callback says when to try again.
+// the Writable callback says when to try again. A load generator reading
+// many streams uses WatchRead and [TryRead] the same way.
 //
 // The poller needs Linux; elsewhere [New] returns an error that wraps
 // [errors.ErrUnsupported] and callers keep a goroutine per connection.
@@ -28,6 +29,9 @@ const (
 	// Closed: the peer closed the connection, it failed, or the peer sent
 	// more than the poller discards (see [MaxDiscard]).
 	Closed
+	// Readable: a connection watched with WatchRead has bytes, or its
+	// end, to read: read with [TryRead] until it would block.
+	Readable
 )
 
 // MaxDiscard is how many bytes a client may send on a watched connection

@@ -29,6 +29,7 @@ type Watch struct {
 	id        uint64
 	rc        syscall.RawConn
 	fn        func(Event)
+	read      bool // report Readable instead of draining
 	discarded int  // bytes read and dropped; poller goroutine only
 	closed    bool // Closed was reported; poller goroutine only
 }
@@ -59,6 +60,17 @@ func New() (*Poller, error) {
 // concurrently with itself, whenever c may be writable again and once when
 // c is closed; it must not block. Call Stop before closing c.
 func (p *Poller) Watch(c syscall.Conn, fn func(Event)) (*Watch, error) {
+	return p.watch(c, fn, false)
+}
+
+// WatchRead registers c for reading: fn gets Readable whenever c may have
+// bytes or its end to read (edge-triggered: read until TryRead would
+// block), from the poller's goroutine. Call Stop before closing c.
+func (p *Poller) WatchRead(c syscall.Conn, fn func(Event)) (*Watch, error) {
+	return p.watch(c, fn, true)
+}
+
+func (p *Poller) watch(c syscall.Conn, fn func(Event), read bool) (*Watch, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("netpoll: %w", err)
@@ -69,7 +81,7 @@ func (p *Poller) Watch(c syscall.Conn, fn func(Event)) (*Watch, error) {
 		return nil, ErrClosed
 	}
 	p.nextID++
-	w := &Watch{p: p, id: p.nextID, rc: rc, fn: fn}
+	w := &Watch{p: p, id: p.nextID, rc: rc, fn: fn, read: read}
 	// The event carries the watch's id, not the fd: a stale event for a
 	// closed fd whose number was reused cannot reach the new connection.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
@@ -152,6 +164,12 @@ func (p *Poller) loop() {
 			w := p.watches[id]
 			p.mu.Unlock()
 			if w == nil || w.closed {
+				continue
+			}
+			if w.read {
+				if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+					w.fn(Readable)
+				}
 				continue
 			}
 			closed := ev.Events&(unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0

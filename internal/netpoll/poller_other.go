@@ -22,6 +22,9 @@ func New() (*Poller, error) {
 // Watch is not supported here.
 func (p *Poller) Watch(c syscall.Conn, fn func(Event)) (*Watch, error) { return nil, ErrClosed }
 
+// WatchRead is not supported here.
+func (p *Poller) WatchRead(c syscall.Conn, fn func(Event)) (*Watch, error) { return nil, ErrClosed }
+
 // Stop does nothing.
 func (w *Watch) Stop() {}
 

@@ -242,3 +242,52 @@ func TestCloseEndsTheGoroutine(t *testing.T) {
 	}
 	t.Fatalf("goroutines: %d before, %d after Close", before, runtime.NumGoroutine())
 }
+
+// TestWatchRead reads everything a peer sends, in pieces, from the
+// poller's callback, then the end of stream.
+func TestWatchRead(t *testing.T) {
+	p := newPoller(t)
+	srv, cli := pair(t)
+	rc := rawConn(t, srv)
+	var got bytes.Buffer
+	eof := make(chan struct{})
+	buf := make([]byte, 1000)
+	w, err := p.WatchRead(srv, func(ev netpoll.Event) {
+		if ev != netpoll.Readable {
+			t.Errorf("event %d", ev)
+		}
+		for {
+			n, err := netpoll.TryRead(rc, buf)
+			got.Write(buf[:n])
+			if err == io.EOF {
+				close(eof)
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if n == 0 {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	want := bytes.Repeat([]byte("0123456789"), 10000)
+	for i := 0; i < len(want); i += 7777 {
+		cli.Write(want[i:min(i+7777, len(want))])
+		time.Sleep(time.Millisecond)
+	}
+	cli.Close()
+	select {
+	case <-eof:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no end of stream")
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read %d bytes, want %d", got.Len(), len(want))
+	}
+}
