@@ -37,7 +37,7 @@ func (s *Server) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
 	s.pumpMu.Lock()
 	defer s.pumpMu.Unlock()
 	if s.pump == nil && !s.noPump {
-		p, err := pump.New(pump.Options{WriteTimeout: s.WriteTimeout})
+		p, err := pump.New(pump.Options{WriteTimeout: s.WriteTimeout, Counters: &s.pumpCounters})
 		if err != nil {
 			s.Logger.Info("streams keep a goroutine each", "reason", err)
 			s.noPump = true

@@ -77,7 +77,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	s.next(t)
 	resp, b := th.do("GET", "/metrics", "", "")
 	body := string(b)
-	for _, want := range []string{"ssehub_published_events_total 1", "ssehub_deliveries_total 1", "ssehub_subscribers 1"} {
+	for _, want := range []string{"ssehub_published_events_total 1", "ssehub_deliveries_total 1", "ssehub_subscribers 1", "ssehub_stream_writes_total 1"} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/pump"
 )
 
 type metrics struct {
@@ -14,7 +15,7 @@ type metrics struct {
 }
 
 // newMetrics registers the hub's Prometheus metrics with reg (if any).
-func newMetrics(h *hub.Hub, reg prometheus.Registerer) *metrics {
+func newMetrics(h *hub.Hub, pc *pump.Counters, reg prometheus.Registerer) *metrics {
 	m := &metrics{commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ssehub_commit_seconds",
 		Help:    "Latency of appending a publish request's events durably to the log.",
@@ -35,6 +36,8 @@ func newMetrics(h *hub.Hub, reg prometheus.Registerer) *metrics {
 		counter("ssehub_catchups_total", "Times a live subscriber fell behind and caught up from the log.", func() float64 { return float64(st.CatchUps.Load()) }),
 		counter("ssehub_replays_total", "Subscriptions that started by replaying history.", func() float64 { return float64(st.Replays.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_subscribers", Help: "Open subscriptions."}, func() float64 { return float64(st.Subscribers.Load()) }),
+		counter("ssehub_stream_writes_total", "Writes to detached streams (each carries every event ready for that stream).", func() float64 { return float64(pc.Writes.Load()) }),
+		counter("ssehub_stream_write_bytes_total", "Bytes written to detached streams.", func() float64 { return float64(pc.Bytes.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_head_id", Help: "Id of the last event dispatched to live subscribers."}, func() float64 { return float64(h.Head()) }),
 	)
 	return m

@@ -96,7 +96,9 @@ type Server struct {
 
 	pumpMu sync.Mutex
 	pump   *pump.Pump // started by the first detached stream
-	noPump bool       // streams keep their goroutine
+	// pumpCounters count the detached streams' writes, across pumps.
+	pumpCounters pump.Counters
+	noPump       bool // streams keep their goroutine
 	// detaching counts handlers between pumpFor and the end of serveDetached.
 	detaching sync.WaitGroup
 }
@@ -140,7 +142,7 @@ func New(opts Options) *Server {
 		s.tokens = auth.NewStore(opts.KV)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.metrics = newMetrics(opts.Hub, opts.Registerer)
+	s.metrics = newMetrics(opts.Hub, &s.pumpCounters, opts.Registerer)
 	s.routes()
 	return s
 }

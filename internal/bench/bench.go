@@ -260,6 +260,12 @@ func (c *Config) serverRSS(ctx context.Context) (int64, error) {
 	if c.PID > 0 {
 		return rss(c.PID)
 	}
+	f, err := c.metric(ctx, "process_resident_memory_bytes")
+	return int64(f), err
+}
+
+// metric reads one unlabelled metric from the hub's /metrics.
+func (c *Config) metric(ctx context.Context, name string) (float64, error) {
 	resp, err := http.DefaultClient.Do(c.req(ctx, "GET", "/metrics", nil))
 	if err != nil {
 		return 0, err
@@ -267,10 +273,9 @@ func (c *Config) serverRSS(ctx context.Context) (int64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f), err
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in /metrics")
+	return 0, fmt.Errorf("no %s in /metrics", name)
 }

@@ -133,6 +133,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	pubs := make([]*publisher, cfg.Publishers)
+	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
 	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
 	var pwg sync.WaitGroup
 	for i := range pubs {
@@ -221,6 +222,10 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
+	}
+	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
+		// Only detached (HTTP/1.1) streams count their writes.
+		res.set("events_per_write", float64(events)/(writes1-writes0))
 	}
 	return res, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +51,14 @@ type Options struct {
 	// WriteTimeout closes a stream whose client accepted none of its
 	// pending bytes for this long. Default 60 s.
 	WriteTimeout time.Duration
+	// Counters, when set, receive the pump's counts; they may outlive it.
+	Counters *Counters
+}
+
+// Counters count a pump's work, read with atomic loads.
+type Counters struct {
+	Writes atomic.Uint64 // write system calls
+	Bytes  atomic.Uint64 // bytes written
 }
 
 // Pump writes streams taken over from net/http.
@@ -76,6 +85,9 @@ func New(opts Options) (*Pump, error) {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 60 * time.Second
+	}
+	if opts.Counters == nil {
+		opts.Counters = new(Counters)
 	}
 	poller, err := netpoll.New()
 	if err != nil {

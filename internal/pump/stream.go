@@ -227,7 +227,7 @@ func (s *Stream) frameCopy(b []byte) []byte {
 // write writes b without blocking; what the socket does not take is kept
 // pending. It reports false when the connection failed.
 func (s *Stream) write(b []byte) bool {
-	n, err := netpoll.TryWrite(s.rc, b)
+	n, err := s.tryWrite(b)
 	if err != nil {
 		s.Close(ErrClientGone, nil)
 		return false
@@ -245,10 +245,19 @@ func (s *Stream) write(b []byte) bool {
 	return true
 }
 
+// tryWrite writes b without blocking, and counts the write.
+func (s *Stream) tryWrite(b []byte) (int, error) {
+	n, err := netpoll.TryWrite(s.rc, b)
+	c := s.p.opts.Counters
+	c.Writes.Add(1)
+	c.Bytes.Add(uint64(n))
+	return n, err
+}
+
 // flushPending writes pending bytes. It reports done once none are left,
 // and failed when the connection failed.
 func (s *Stream) flushPending() (done, failed bool) {
-	n, err := netpoll.TryWrite(s.rc, s.pending)
+	n, err := s.tryWrite(s.pending)
 	if err != nil {
 		s.Close(ErrClientGone, nil)
 		return false, true
@@ -287,7 +296,7 @@ func (s *Stream) finish() {
 		if s.cfg.Chunked {
 			out = append(out, lastChunk...)
 		}
-		_, _ = netpoll.TryWrite(s.rc, out)
+		_, _ = s.tryWrite(out)
 	}
 	s.pending = nil
 	s.watch.Stop()
