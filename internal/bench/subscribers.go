@@ -122,8 +122,9 @@ func (s *subscribers) openPolled(ctx context.Context, cfg *Config, path string) 
 				errs <- err
 				return
 			}
+			nc := netpoll.NewConn(rc)
 			buf := bufs[i%len(pollers)]
-			if _, err := pollers[i%len(pollers)].WatchRead(c.(syscall.Conn), func(netpoll.Event) { s.drain(i, rc, buf) }); err != nil {
+			if _, err := pollers[i%len(pollers)].WatchRead(c.(syscall.Conn), func(netpoll.Event) { s.drain(i, nc, buf) }); err != nil {
 				errs <- err
 			}
 		}()
@@ -139,9 +140,9 @@ func (s *subscribers) openPolled(ctx context.Context, cfg *Config, path string) 
 }
 
 // drain reads what stream i has, from its poller's goroutine.
-func (s *subscribers) drain(i int, rc syscall.RawConn, buf []byte) {
+func (s *subscribers) drain(i int, nc *netpoll.Conn, buf []byte) {
 	for {
-		n, err := netpoll.TryRead(rc, buf)
+		n, err := nc.TryRead(buf)
 		if n > 0 {
 			before := s.recv[i].Events
 			more := s.recv[i].FeedChunked(buf[:n], time.Now().UnixNano())

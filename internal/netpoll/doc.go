@@ -9,10 +9,10 @@
 // Bytes a client sends on such a connection are read and discarded; a
 // client that sends more than a small bound is treated as closed.
 //
-// [TryWrite] writes without blocking, so a handful of goroutines can serve
+// [Conn.TryWrite] writes without blocking, so a handful of goroutines can serve
 // every connection: a write that would block returns what it wrote, and
 // the Writable callback says when to try again. A load generator reading
-// many streams uses WatchRead and [TryRead] the same way.
+// many streams uses WatchRead and [Conn.TryRead] the same way.
 //
 // The poller needs Linux; elsewhere [New] returns an error that wraps
 // [errors.ErrUnsupported] and callers keep a goroutine per connection.
@@ -30,7 +30,7 @@ const (
 	// more than the poller discards (see [MaxDiscard]).
 	Closed
 	// Readable: a connection watched with WatchRead has bytes, or its
-	// end, to read: read with [TryRead] until it would block.
+	// end, to read: read with [Conn.TryRead] until it would block.
 	Readable
 )
 

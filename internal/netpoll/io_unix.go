@@ -9,59 +9,89 @@ import (
 	"syscall"
 )
 
-// TryWrite writes as much of b to rc as the socket accepts now, without
+// Conn does non-blocking reads and writes on one connection, with no
+// allocation per call. It is not safe for concurrent use.
+type Conn struct {
+	rc    syscall.RawConn
+	b     []byte
+	n     int
+	err   error
+	write func(fd uintptr) bool
+	read  func(fd uintptr) bool
+}
+
+// NewConn returns a Conn for rc.
+func NewConn(rc syscall.RawConn) *Conn {
+	c := &Conn{rc: rc}
+	c.write = c.doWrite
+	c.read = c.doRead
+	return c
+}
+
+// TryWrite writes as much of b as the socket accepts now, without
 // blocking, and returns how many bytes it wrote. n < len(b) with a nil
 // error means the send buffer is full: wait for Writable and write the rest.
-func TryWrite(rc syscall.RawConn, b []byte) (n int, err error) {
-	var werr error
-	cerr := rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			m, e := syscall.Write(int(fd), b[n:])
-			if m > 0 {
-				n += m
-			}
-			if errors.Is(e, syscall.EINTR) {
-				continue
-			}
-			if e != nil && !errors.Is(e, syscall.EAGAIN) {
-				werr = e
-			}
-			if e != nil || m <= 0 {
-				break
-			}
-		}
-		return true // never wait in the runtime's poller
-	})
+func (c *Conn) TryWrite(b []byte) (n int, err error) {
+	c.b, c.n, c.err = b, 0, nil
+	cerr := c.rc.Write(c.write)
+	n, err = c.n, c.err
+	c.b, c.err = nil, nil
 	if cerr != nil {
 		return n, fmt.Errorf("netpoll: write: %w", cerr)
 	}
-	if werr != nil {
-		return n, fmt.Errorf("netpoll: write: %w", werr)
+	if err != nil {
+		return n, fmt.Errorf("netpoll: write: %w", err)
 	}
 	return n, nil
 }
 
-// TryRead reads what rc has now into b without blocking. It returns 0 and
-// a nil error when nothing is there yet, and io.EOF at the end of stream.
-func TryRead(rc syscall.RawConn, b []byte) (n int, err error) {
-	var rerr error
-	cerr := rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), b)
-			if !errors.Is(rerr, syscall.EINTR) {
-				return true // never wait in the runtime's poller
-			}
+func (c *Conn) doWrite(fd uintptr) bool {
+	for c.n < len(c.b) {
+		m, e := syscall.Write(int(fd), c.b[c.n:])
+		if m > 0 {
+			c.n += m
 		}
-	})
+		if errors.Is(e, syscall.EINTR) {
+			continue
+		}
+		if e != nil && !errors.Is(e, syscall.EAGAIN) {
+			c.err = e
+		}
+		if e != nil || m <= 0 {
+			break
+		}
+	}
+	return true // never wait in the runtime's poller
+}
+
+// TryRead reads what the connection has now into b without blocking. It
+// returns 0 and a nil error when nothing is there yet, and io.EOF at the
+// end of stream.
+func (c *Conn) TryRead(b []byte) (n int, err error) {
+	c.b, c.n, c.err = b, 0, nil
+	cerr := c.rc.Read(c.read)
+	n, err = c.n, c.err
+	c.b, c.err = nil, nil
 	switch {
 	case cerr != nil:
 		return 0, fmt.Errorf("netpoll: read: %w", cerr)
-	case errors.Is(rerr, syscall.EAGAIN):
+	case errors.Is(err, syscall.EAGAIN):
 		return 0, nil
-	case rerr != nil:
-		return 0, fmt.Errorf("netpoll: read: %w", rerr)
+	case err != nil:
+		return 0, fmt.Errorf("netpoll: read: %w", err)
 	case n == 0 && len(b) > 0:
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+func (c *Conn) doRead(fd uintptr) bool {
+	for {
+		n, e := syscall.Read(int(fd), c.b)
+		if errors.Is(e, syscall.EINTR) {
+			continue
+		}
+		c.n, c.err = max(n, 0), e
+		return true // never wait in the runtime's poller
+	}
 }

@@ -64,7 +64,7 @@ func (p *Poller) Watch(c syscall.Conn, fn func(Event)) (*Watch, error) {
 }
 
 // WatchRead registers c for reading: fn gets Readable whenever c may have
-// bytes or its end to read (edge-triggered: read until TryRead would
+// bytes or its end to read (edge-triggered: read until Conn.TryRead would
 // block), from the poller's goroutine. Call Stop before closing c.
 func (p *Poller) WatchRead(c syscall.Conn, fn func(Event)) (*Watch, error) {
 	return p.watch(c, fn, true)

@@ -15,7 +15,7 @@ import (
 )
 
 // pair returns both ends of a loopback TCP connection.
-func pair(t *testing.T) (server, client *net.TCPConn) {
+func pair(t testing.TB) (server, client *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,12 +65,12 @@ func waitFor(t *testing.T, ch chan netpoll.Event, want netpoll.Event) {
 	}
 }
 
-func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
+func rawConn(t testing.TB, c syscall.Conn) *netpoll.Conn {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rc
+	return netpoll.NewConn(rc)
 }
 
 func TestClosedWhenPeerCloses(t *testing.T) {
@@ -115,7 +115,7 @@ func TestTryWriteFillsThenWritable(t *testing.T) {
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB: more than loopback buffers hold
 	sent := 0
 	for sent < len(payload) {
-		n, err := netpoll.TryWrite(rc, payload[sent:])
+		n, err := rc.TryWrite(payload[sent:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestTryWriteFillsThenWritable(t *testing.T) {
 	}()
 	for sent < len(payload) {
 		waitFor(t, ch, netpoll.Writable)
-		n, err := netpoll.TryWrite(rc, payload[sent:])
+		n, err := rc.TryWrite(payload[sent:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestTryWriteAfterPeerReset(t *testing.T) {
 	rc := rawConn(t, srv)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := netpoll.TryWrite(rc, []byte("data")); err != nil {
+		if _, err := rc.TryWrite([]byte("data")); err != nil {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -257,7 +257,7 @@ func TestWatchRead(t *testing.T) {
 			t.Errorf("event %d", ev)
 		}
 		for {
-			n, err := netpoll.TryRead(rc, buf)
+			n, err := rc.TryRead(buf)
 			got.Write(buf[:n])
 			if err == io.EOF {
 				close(eof)

@@ -126,7 +126,7 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 	if err != nil {
 		return nil, fmt.Errorf("pump: %w", err)
 	}
-	s := &Stream{p: p, conn: conn, rc: rc, src: src, cfg: cfg, onClose: onClose}
+	s := &Stream{p: p, conn: conn, nc: netpoll.NewConn(rc), src: src, cfg: cfg, onClose: onClose}
 	s.lastWrite.Store(time.Now().UnixNano())
 	// Running until set up: a Wake or Close meanwhile is only noted.
 	s.state.Store(stateRunning)

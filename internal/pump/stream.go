@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/netpoll"
@@ -44,7 +43,7 @@ var lastChunk = []byte("0\r\n\r\n")
 type Stream struct {
 	p       *Pump
 	conn    net.Conn
-	rc      syscall.RawConn
+	nc      *netpoll.Conn
 	watch   *netpoll.Watch
 	src     Source
 	cfg     *Config
@@ -247,7 +246,7 @@ func (s *Stream) write(b []byte) bool {
 
 // tryWrite writes b without blocking, and counts the write.
 func (s *Stream) tryWrite(b []byte) (int, error) {
-	n, err := netpoll.TryWrite(s.rc, b)
+	n, err := s.nc.TryWrite(b)
 	c := s.p.opts.Counters
 	c.Writes.Add(1)
 	c.Bytes.Add(uint64(n))
