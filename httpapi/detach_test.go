@@ -22,10 +22,11 @@ import (
 // client side either, so goroutine counts show the server's alone.
 type rawStream struct {
 	conn net.Conn
+	body io.Reader // the body, chunked framing removed
 	dec  *sse.Decoder
 }
 
-func openRaw(t *testing.T, th *testHub, path string) *rawStream {
+func openRaw(t testing.TB, th *testHub, path string) *rawStream {
 	t.Helper()
 	u, _ := url.Parse(th.srv.URL)
 	c, err := net.Dial("tcp", u.Host)
@@ -43,7 +44,8 @@ func openRaw(t *testing.T, th *testHub, path string) *rawStream {
 	if resp.StatusCode != 200 || resp.TransferEncoding[0] != "chunked" {
 		t.Fatalf("status %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
 	}
-	return &rawStream{conn: c, dec: sse.NewDecoder(httputil.NewChunkedReader(br))}
+	body := httputil.NewChunkedReader(br)
+	return &rawStream{conn: c, body: body, dec: sse.NewDecoder(body)}
 }
 
 // TestIdleStreamsHoldNoGoroutines opens 300 idle HTTP/1.1 streams: handed

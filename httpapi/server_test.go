@@ -27,7 +27,7 @@ const adminToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 
 // testHub is a real hub over a real store behind a real HTTP server.
 type testHub struct {
-	t   *testing.T
+	t   testing.TB
 	log ssehub.Log
 	hub *hub.Hub
 	api *httpapi.Server
@@ -48,11 +48,11 @@ func withHot(n int) hubOption {
 	return func(_ *httpapi.Options, h *hub.Options) { h.HotEvents = n }
 }
 
-func newMemoryHub(t *testing.T, opts ...hubOption) *testHub {
+func newMemoryHub(t testing.TB, opts ...hubOption) *testHub {
 	return newTestHub(t, memory.New(memory.Options{}), opts...)
 }
 
-func newBoltHub(t *testing.T, opts ...hubOption) *testHub {
+func newBoltHub(t testing.TB, opts ...hubOption) *testHub {
 	l, err := bolt.Open(t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func newBoltHub(t *testing.T, opts ...hubOption) *testHub {
 	return newTestHub(t, l, opts...)
 }
 
-func newTestHub(t *testing.T, l ssehub.Log, opts ...hubOption) *testHub {
+func newTestHub(t testing.TB, l ssehub.Log, opts ...hubOption) *testHub {
 	t.Helper()
 	var ao httpapi.Options
 	var ho hub.Options
@@ -185,7 +185,7 @@ func TestPublishSubscribeLive(t *testing.T) {
 }
 
 func TestReplayFromLastEventID(t *testing.T) {
-	for name, mk := range map[string]func(*testing.T, ...hubOption) *testHub{"memory": newMemoryHub, "bolt": newBoltHub} {
+	for name, mk := range map[string]func(testing.TB, ...hubOption) *testHub{"memory": newMemoryHub, "bolt": newBoltHub} {
 		t.Run(name, func(t *testing.T) {
 			th := mk(t)
 			var ids []uint64
