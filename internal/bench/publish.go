@@ -47,7 +47,7 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	cfg.progress("publish: %d publishers, batch %d, for %s", cfg.Publishers, max(cfg.Batch, 1), cfg.Duration)
-	cpu0, start := cpu(), time.Now()
+	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
 	var events, requests, errs atomic.Uint64
 	var mu sync.Mutex
 	var lat Histogram
@@ -113,6 +113,9 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("ack_p99_ms", ms(lat.Quantile(0.99)))
 	res.set("ack_max_ms", ms(lat.Max()))
 	res.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
+	if cfg.PID != 0 {
+		res.set("hub_cpu_percent", 100*(procCPU(cfg.PID)-hubCPU0).Seconds()/elapsed.Seconds())
+	}
 	return res, nil
 }
 
@@ -157,7 +160,7 @@ func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	cfg.progress("replay: reading %d events from the start", cfg.Events)
 	rc := &Receiver{}
-	cpu0, start := cpu(), time.Now()
+	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
 	buf := make([]byte, 256<<10)
 	err = rc.Consume(resps[0].Body, buf, func(rc *Receiver) bool { return rc.Events >= uint64(cfg.Events) })
 	elapsed := time.Since(start)
@@ -173,6 +176,9 @@ func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("mb_per_s", float64(rc.Bytes)/elapsed.Seconds()/1e6)
 	res.set("duplicates", rc.Dups)
 	res.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
+	if cfg.PID != 0 {
+		res.set("hub_cpu_percent", 100*(procCPU(cfg.PID)-hubCPU0).Seconds()/elapsed.Seconds())
+	}
 	return res, nil
 }
 

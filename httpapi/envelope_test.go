@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseEnvelope pins what a publish envelope may hold.
+func TestParseEnvelope(t *testing.T) {
+	ok := []struct{ in, topic, typ, data, meta, key string }{
+		{`{"topic":"a.b","type":"t","data":{"x":[1,2]},"key":"k1","entity":"e","source":"s","meta":{"m":1}}`, "a.b", "t", `{"x":[1,2]}`, `{"m":1}`, "k1"},
+		{`{"topic":"a","data":"line\nbreak \u00e9"}`, "a", "", "line\nbreak é", "", ""},
+		{`{"topic":"a","data":null,"meta":null}`, "a", "", "", "", ""},
+		{` {"topic":"a","data":42} `, "a", "", "42", "", ""},
+		{`{"Topic":"a","DATA":true}`, "a", "", "true", "", ""}, // names match case-insensitively, as encoding/json did
+		{`{"topic":"a"}`, "a", "", "", "", ""},
+	}
+	for _, c := range ok {
+		ev, err := parseEnvelope([]byte(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		if ev.Topic != c.topic || ev.Type != c.typ || string(ev.Data) != c.data || string(ev.Meta) != c.meta || ev.Key != c.key {
+			t.Errorf("%s: got %+v", c.in, ev)
+		}
+	}
+	bad := []struct{ in, want string }{
+		{`{"topic":"a","bogus":1}`, "bogus"},
+		{`{"topic":"a"} {"topic":"b"}`, "invalid envelope"},
+		{`{"topic":"a","meta":[1]}`, "meta must be a JSON object"},
+		{`{"topic":1}`, "invalid envelope"},
+		{`{"topic":"a","data":{"x":}`, "invalid envelope"},
+		{``, "invalid envelope"},
+		{`[]`, "invalid envelope"},
+	}
+	for _, c := range bad {
+		if _, err := parseEnvelope([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.in, err, c.want)
+		}
+	}
+}
+
+func BenchmarkParseEnvelope(b *testing.B) {
+	line := []byte(`{"topic":"orders.eu","type":"created","key":"ord-1234","data":{"t":1763870000000000000,"p":"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"}}`)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseEnvelope(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
