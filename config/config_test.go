@@ -414,3 +414,13 @@ func TestDecodeAndValidationErrorsTogether(t *testing.T) {
 		t.Errorf("syntax error: %v", err)
 	}
 }
+
+func TestGoroutinePerStream(t *testing.T) {
+	c, err := config.Parse([]byte("server:\n  goroutine_per_stream: true\n"))
+	if err != nil || !c.Server.GoroutinePerStream {
+		t.Fatalf("%v %+v", err, c.Server)
+	}
+	if c := config.Default(); c.Server.GoroutinePerStream {
+		t.Fatal("streams keep a goroutine by default")
+	}
+}

@@ -168,3 +168,32 @@ func TestHeaderReadTimeout(t *testing.T) {
 		t.Fatalf("connection held %v (%v)", d, err)
 	}
 }
+
+// TestServePprof: --pprof serves Go's profiler on its own listener, and
+// the hub's own address does not.
+func TestServePprof(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	u, _, _ := startServe(t, "--store", "memory", "--data", t.TempDir(), "--pprof", addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("pprof: %d %.200s", resp.StatusCode, b)
+	}
+	resp, err = http.Get(u + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("the hub's address serves the profiler: %d", resp.StatusCode)
+	}
+}
