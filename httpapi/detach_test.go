@@ -59,7 +59,7 @@ func TestIdleStreamsHoldNoGoroutines(t *testing.T) {
 		atLeast int
 		atMost  int
 	}{
-		{"pump", func(*httpapi.Options, *hub.Options) {}, -20, 20},
+		{"pump", func(*httpapi.Options, *hub.Options) {}, -1000, 20}, // other tests' goroutines may still be ending
 		{"goroutine", goroutinePerStream, 300, 1 << 30},
 	} {
 		t.Run(c.name, func(t *testing.T) {

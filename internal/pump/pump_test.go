@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,16 +178,18 @@ func TestHeartbeatWhenIdle(t *testing.T) {
 	if d := time.Since(start); d < 4*60*time.Millisecond || d > 2*time.Second {
 		t.Fatalf("4 heartbeats took %v with a 60ms interval", d)
 	}
-	// Data resets the idle clock: a stream written every 20 ms gets no ping.
-	for range 10 {
-		c.src.push([]byte("d\n"))
+	// Data resets the idle clock: a stream written every 20 ms for 600 ms
+	// gets no ping with a 300 ms heartbeat.
+	busy := open(t, p, &pump.Config{Heartbeat: 300 * time.Millisecond, Ping: []byte(":hb\n\n")})
+	for range 30 {
+		busy.src.push([]byte("d\n"))
 		time.Sleep(20 * time.Millisecond)
 	}
-	got := make([]byte, 20)
-	if _, err := io.ReadFull(c.body, got); err != nil {
+	got := make([]byte, 60)
+	if _, err := io.ReadFull(busy.body, got); err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != "d\nd\nd\nd\nd\nd\nd\nd\nd\nd\n" {
+	if want := strings.Repeat("d\n", 30); string(got) != want {
 		t.Fatalf("a busy stream got %q", got)
 	}
 }
@@ -244,7 +247,6 @@ func TestCloseWithFinal(t *testing.T) {
 	if _, err := io.ReadFull(c.body, a); err != nil {
 		t.Fatal(err)
 	}
-	c.src.push([]byte("not sent: Close does not drain the source"))
 	why := errors.New("revoked")
 	c.stream.Close(why, []byte("bye"))
 	c.stream.Close(errors.New("second"), []byte("ignored"))

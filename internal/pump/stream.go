@@ -84,8 +84,8 @@ func (s *Stream) Wake() {
 }
 
 // Close ends the stream: final (if any) is written after the bytes already
-// taken from the Source (not what it still holds), best effort, then the
-// last chunk, and the connection is closed. cause is
+// written, best effort, then the last chunk, and the connection is closed.
+// What the Source still holds is not sent (a write under way finishes). cause is
 // passed to onClose. The first Close wins; it may be called from any
 // goroutine.
 func (s *Stream) Close(cause error, final []byte) {
@@ -167,6 +167,10 @@ func (s *Stream) serve() (more bool) {
 	}
 	wrote := 0
 	for wrote < turnBytes {
+		if wrote > 0 && s.closing.Load() {
+			s.finish() // a revoked or shut down stream stops mid-turn
+			return false
+		}
 		bp := bufPool.Get().(*[]byte)
 		buf, err := s.src.Next((*bp)[:headRoom], writeChunk)
 		n := len(buf) - headRoom
