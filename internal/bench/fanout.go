@@ -24,7 +24,9 @@ type publisher struct {
 	lat    Histogram
 }
 
-func (p *publisher) run(ctx context.Context, rate float64) {
+// With a rate, the first publish waits for offset, so that publishers
+// started together spread their publishes instead of sending in bursts.
+func (p *publisher) run(ctx context.Context, rate float64, offset time.Duration) {
 	pad := padding(p.cfg.PayloadSize)
 	body := make([]byte, 0, len(pad)+64)
 	var lat Histogram
@@ -33,7 +35,7 @@ func (p *publisher) run(ctx context.Context, rate float64) {
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) / rate)
 	}
-	next := time.Now()
+	next := time.Now().Add(offset)
 	for ctx.Err() == nil {
 		if interval > 0 {
 			if d := time.Until(next); d > 0 {
@@ -141,11 +143,12 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 		pwg.Add(1)
 		go func(p *publisher) {
 			defer pwg.Done()
-			rate := 0.0
+			rate, offset := 0.0, time.Duration(0)
 			if cfg.Rate > 0 {
 				rate = cfg.Rate / float64(cfg.Publishers)
+				offset = time.Duration(float64(i) * float64(time.Second) / cfg.Rate)
 			}
-			p.run(pctx, rate)
+			p.run(pctx, rate, offset)
 		}(pubs[i])
 	}
 	tick := time.NewTicker(time.Second)

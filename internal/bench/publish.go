@@ -59,7 +59,7 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 			defer wg.Done()
 			if cfg.Batch <= 1 {
 				p := &publisher{cfg: cfg, client: client, topic: topic}
-				p.run(pctx, 0)
+				p.run(pctx, 0, 0)
 				events.Add(p.acks.Load())
 				requests.Add(p.acks.Load())
 				errs.Add(p.errs.Load())
