@@ -98,8 +98,7 @@ func (s *Server) serveDetached(w http.ResponseWriter, r *http.Request, req *subs
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	cfg := &pump.Config{Heartbeat: req.stream.Heartbeat, Ping: heartbeatBytes(req.stream), Chunked: true}
-	ps, err := p.Add(conn, d, cfg, d.closed)
+	ps, err := p.Add(conn, d, req.stream.pumpConfig, d.closed)
 	if err != nil {
 		if !errors.Is(err, pump.ErrShutdown) {
 			s.Logger.Warn("a stream could not be detached; streams keep a goroutine each", "err", err)

@@ -41,6 +41,13 @@ type Stream struct {
 	Public bool
 	// CORSOrigins, when set, replace the server's allowed origins for this stream.
 	CORSOrigins []string
+
+	pumpConfig *pump.Config // how the pump writes it; set by New, shared by its connections
+}
+
+// withPumpConfig sets st's pump configuration from its heartbeat.
+func withPumpConfig(st *Stream) {
+	st.pumpConfig = &pump.Config{Heartbeat: st.Heartbeat, Ping: heartbeatBytes(st), Chunked: true}
 }
 
 // Options configure a Server.
@@ -143,6 +150,12 @@ func New(opts Options) *Server {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(opts.Hub, &s.pumpCounters, opts.Registerer)
+	withPumpConfig(&s.Events)
+	withPumpConfig(&s.TokenStream)
+	s.Streams = append([]Stream(nil), s.Streams...) // the caller's slice stays as it was
+	for i := range s.Streams {
+		withPumpConfig(&s.Streams[i])
+	}
 	s.routes()
 	return s
 }

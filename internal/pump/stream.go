@@ -198,7 +198,7 @@ func (s *Stream) serve() (more bool) {
 		}
 	}
 	if wrote == 0 && s.hbDue.Swap(false) && len(s.cfg.Ping) > 0 {
-		if !s.write(s.frameCopy(s.cfg.Ping)) {
+		if !s.writeFramed(s.cfg.Ping) {
 			s.finish()
 		}
 		return false
@@ -219,6 +219,19 @@ func (s *Stream) frame(buf []byte) []byte {
 	copy(buf[start:], hex)
 	buf[headRoom-2], buf[headRoom-1] = '\r', '\n'
 	return append(buf[start:], '\r', '\n')
+}
+
+// writeFramed writes b as one chunk from a pooled buffer (write keeps
+// what the socket does not take), so a heartbeat allocates nothing.
+func (s *Stream) writeFramed(b []byte) bool {
+	bp := bufPool.Get().(*[]byte)
+	buf := append((*bp)[:headRoom], b...)
+	ok := s.write(s.frame(buf))
+	if cap(buf) <= maxPooled {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	return ok
 }
 
 // frameCopy frames b into a new buffer.
