@@ -82,13 +82,17 @@ func (p Pattern) String() string { return p.text }
 // Exact reports whether p matches exactly one topic (then String is that topic).
 func (p Pattern) Exact() bool { return p.exact }
 
-// Match reports whether topic is selected by p.
+// isAll reports whether p is "*".
+func (p Pattern) isAll() bool { return !p.exact && p.prefix == "" }
+
+// Match reports whether topic is selected by p. No pattern matches a
+// system topic (see SysPrefix).
 func (p Pattern) Match(topic string) bool {
 	switch {
 	case p.exact:
 		return topic == p.text
 	case p.prefix == "":
-		return true
+		return !IsSys(topic)
 	default:
 		return strings.HasPrefix(topic, p.prefix)
 	}
@@ -98,7 +102,7 @@ func (p Pattern) Match(topic string) bool {
 // client pattern can be checked against a server-side boundary.
 func (p Pattern) Covers(q Pattern) bool {
 	switch {
-	case p.prefix == "" && !p.exact:
+	case p.isAll():
 		return true
 	case p.exact:
 		return q.exact && q.text == p.text
@@ -111,7 +115,8 @@ func (p Pattern) Covers(q Pattern) bool {
 	}
 }
 
-// Patterns is a union of patterns; the empty union matches nothing.
+// Patterns is a list of patterns as a client wrote them; [NewFilter] makes
+// the union a store and the hub use.
 type Patterns []Pattern
 
 // ParsePatterns parses each string with ParsePattern.
@@ -135,13 +140,4 @@ func (ps Patterns) Match(topic string) bool {
 		}
 	}
 	return false
-}
-
-// Strings returns the patterns as written.
-func (ps Patterns) Strings() []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
 }
