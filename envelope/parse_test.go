@@ -1,4 +1,4 @@
-package httpapi
+package envelope
 
 import (
 	"strings"
@@ -16,7 +16,7 @@ func TestParseEnvelope(t *testing.T) {
 		{`{"topic":"a"}`, "a", "", "", "", ""},
 	}
 	for _, c := range ok {
-		ev, err := parseEnvelope([]byte(c.in))
+		ev, err := Parse([]byte(c.in))
 		if err != nil {
 			t.Errorf("%s: %v", c.in, err)
 			continue
@@ -35,7 +35,7 @@ func TestParseEnvelope(t *testing.T) {
 		{`[]`, "invalid envelope"},
 	}
 	for _, c := range bad {
-		if _, err := parseEnvelope([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := Parse([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.in, err, c.want)
 		}
 	}
@@ -46,8 +46,25 @@ func BenchmarkParseEnvelope(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := parseEnvelope(line); err != nil {
+		if _, err := Parse(line); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParse: any body either parses to an event or is rejected with an
+// error; it never panics, and meta is always an object.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{`{"topic":"a","data":{"x":1}}`, `{"topic":"a","data":"str","meta":{"k":1}}`, `{"topic":1}`, `{`, `{"meta":[]}`, `null`, `{"topic":"a"} {"topic":"b"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := Parse(b)
+		if err == nil && ev == nil {
+			t.Fatal("nil event without error")
+		}
+		if err == nil && len(ev.Meta) > 0 && ev.Meta[0] != '{' {
+			t.Fatalf("meta %q accepted", ev.Meta)
+		}
+	})
 }
