@@ -178,9 +178,9 @@ func TestSendData(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	want := ": connected\n\n" +
 		"data: plain text\n\n" +
-		"id: 1\nevent: bytes\ndata: raw bytes\n\n" +
-		"id: 2\nevent: raw\ndata: {\"pre\":\"encoded\"}\n\n" +
-		"id: 3\nevent: point\ndata: {\"x\":1,\"s\":\"a\\u003cb\"}\n\n" +
+		"event: bytes\nid: 1\ndata: raw bytes\n\n" +
+		"event: raw\nid: 2\ndata: {\"pre\":\"encoded\"}\n\n" +
+		"event: point\nid: 3\ndata: {\"x\":1,\"s\":\"a\\u003cb\"}\n\n" +
 		"data: 42\n\n" +
 		"data: null\n\n" +
 		"data: two\ndata: lines\n\n" +
@@ -235,7 +235,7 @@ func TestCommentAndWriteEncoded(t *testing.T) {
 	srv := newServer(t, h)
 	body, _ := io.ReadAll(open(t, srv.Client(), srv.URL).Body)
 	want := ": connected\n\n: one\n: two\n" +
-		"id: 7\nevent: shared\ndata: once\n\nid: 7\nevent: shared\ndata: once\n\n" +
+		"event: shared\nid: 7\ndata: once\n\nevent: shared\nid: 7\ndata: once\n\n" +
 		"retry: 1000\ndata: r\n\n"
 	if string(body) != want {
 		t.Errorf("body\n%q\nwant\n%q", body, want)

@@ -52,12 +52,12 @@ func ExampleStart() {
 	// : connected
 	// retry: 2000
 	//
-	// id: 42
 	// event: count
+	// id: 42
 	// data: {"n":42}
 	//
-	// id: 43
 	// event: count
+	// id: 43
 	// data: {"n":43}
 }
 

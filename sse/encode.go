@@ -38,11 +38,12 @@ func ValidateType(typ string) error {
 }
 
 // AppendEvent appends the wire form of ev to dst and returns the extended
-// buffer. The fields are written in the order id, event, retry, data, and the
-// event ends with a blank line:
+// buffer. The fields are written in the order event, id, retry, data (the
+// order the seed systems' documentation shows: Inboxclaw, BoilStream and
+// Hantera all write "event:" first), and the event ends with a blank line:
 //
-//	id: <ID>          (only if ID is non-empty)
 //	event: <Type>     (only if Type is non-empty)
+//	id: <ID>          (only if ID is non-empty)
 //	retry: <ms>       (only if Retry is positive; rounded up to whole ms)
 //	data: <line>      (one per line of Data; at least one)
 //
@@ -82,14 +83,14 @@ func AppendEvent(dst []byte, ev *Event) ([]byte, error) {
 	}
 	dst = slices.Grow(dst, n)
 
-	if ev.ID != "" {
-		dst = append(dst, "id: "...)
-		dst = append(dst, ev.ID...)
-		dst = append(dst, '\n')
-	}
 	if ev.Type != "" {
 		dst = append(dst, "event: "...)
 		dst = append(dst, ev.Type...)
+		dst = append(dst, '\n')
+	}
+	if ev.ID != "" {
+		dst = append(dst, "id: "...)
+		dst = append(dst, ev.ID...)
 		dst = append(dst, '\n')
 	}
 	if ev.Retry > 0 {

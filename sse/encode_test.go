@@ -17,7 +17,7 @@ func TestAppendEvent(t *testing.T) {
 		{"data only", Event{Data: []byte("hello")}, "data: hello\n\n"},
 		{"empty data", Event{}, "data:\n\n"},
 		{"all fields", Event{ID: "7", Type: "update", Data: []byte("{}"), Retry: 3 * time.Second},
-			"id: 7\nevent: update\nretry: 3000\ndata: {}\n\n"},
+			"event: update\nid: 7\nretry: 3000\ndata: {}\n\n"}, // the seeds' order
 		{"lines", Event{Data: []byte("a\nb\nc")}, "data: a\ndata: b\ndata: c\n\n"},
 		{"trailing newline", Event{Data: []byte("a\n")}, "data: a\ndata:\n\n"},
 		{"only newline", Event{Data: []byte("\n")}, "data:\ndata:\n\n"},

@@ -28,8 +28,8 @@ func ExampleAppendEvent() {
 	_, err = sse.AppendEvent(nil, &sse.Event{ID: "a\nb"})
 	fmt.Println(err)
 	// Output:
-	// id: 42
 	// event: price
+	// id: 42
 	// retry: 2000
 	// data: {"sym":"ACME",
 	// data:  "px":12.5}
