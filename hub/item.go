@@ -1,28 +1,84 @@
 package hub
 
 import (
+	"strconv"
 	"sync/atomic"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/format"
 )
 
-// item is one live event with its encodings, shared by every subscriber and
-// the hot tier. The event is immutable once the item is published.
-type item struct {
-	ev  ssehub.Event
-	enc [numFormats]atomic.Pointer[[]byte]
+// An encoding is how a subscriber renders events: a format and whether its
+// ids carry the log's epoch. Each event is encoded at most once per
+// encoding and the bytes are shared by every subscriber using it.
+type encoding uint8
+
+func encodingOf(formatIndex int, epochIDs bool) encoding {
+	e := encoding(formatIndex) << 1
+	if epochIDs {
+		e |= 1
+	}
+	return e
 }
 
-// bytes returns the event's SSE bytes in format f, encoding them on first
+func (e encoding) format() format.Format { return format.ByIndex(int(e >> 1)) }
+func (e encoding) epochIDs() bool        { return e&1 != 0 }
+
+// numEncodings bounds the encoding values.
+const numEncodings = format.MaxFormats * 2
+
+// appendID appends ev's id as its SSE id field text in encoding e.
+func (h *Hub) appendID(dst []byte, id uint64, e encoding) []byte {
+	dst = strconv.AppendUint(dst, id, 10)
+	if e.epochIDs() {
+		dst = append(dst, '@')
+		dst = append(dst, h.epoch...)
+	}
+	return dst
+}
+
+// encode appends ev in encoding e to dst.
+func (h *Hub) encode(dst []byte, ev *ssehub.Event, e encoding) []byte {
+	var idBuf [48]byte
+	return e.format().Encode(dst, ev, string(h.appendID(idBuf[:0], ev.ID, e)))
+}
+
+// item is one live event with its encodings, shared by every subscriber and
+// the hot tier. The event is owned (the log's Follow hands it over) and
+// never modified.
+type item struct {
+	ev  *ssehub.Event
+	enc atomic.Pointer[encoded]
+}
+
+// encoded is an immutable list of an item's encodings, replaced as a whole
+// when one is added (most items have one or two).
+type encoded struct {
+	keys  []encoding
+	bytes [][]byte
+}
+
+// bytes returns the event's bytes in encoding e, encoding them on first
 // use. Concurrent first uses may encode twice; both results are identical
-// and one wins, so callers always share one slice afterwards.
-func (it *item) bytes(f Format) []byte {
-	if p := it.enc[f].Load(); p != nil {
-		return *p
+// and one wins, so callers share one slice afterwards.
+func (it *item) bytes(h *Hub, e encoding) []byte {
+	for {
+		old := it.enc.Load()
+		if old != nil {
+			for i, k := range old.keys {
+				if k == e {
+					return old.bytes[i]
+				}
+			}
+		}
+		b := h.encode(nil, it.ev, e)
+		next := &encoded{keys: []encoding{e}, bytes: [][]byte{b}}
+		if old != nil {
+			next.keys = append(append(make([]encoding, 0, len(old.keys)+1), old.keys...), e)
+			next.bytes = append(append(make([][]byte, 0, len(old.bytes)+1), old.bytes...), b)
+		}
+		if it.enc.CompareAndSwap(old, next) {
+			return b
+		}
 	}
-	b, _ := AppendSSE(nil, nil, &it.ev, f)
-	if it.enc[f].CompareAndSwap(nil, &b) {
-		return b
-	}
-	return *it.enc[f].Load()
 }

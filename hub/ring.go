@@ -42,16 +42,9 @@ func (r *ring) add(it *item) {
 	r.mu.Unlock()
 }
 
-// covers reports whether every event with an id greater than after is in
-// the ring (or no such event exists yet).
-func (r *ring) covers(after uint64) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.n > 0 && r.at(0).ev.ID <= after+1
-}
-
 // collect appends to dst the items with after < id <= upto, at most max of
-// them, and reports whether the ring still covered after when called.
+// them, and reports whether the ring held every event after `after` when
+// called (its oldest item is at most after+1, or it holds nothing newer).
 func (r *ring) collect(dst []*item, after, upto uint64, max int) ([]*item, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -3,146 +3,303 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/format"
+	"github.com/ssehub/ssehub/sse"
 )
+
+// Credential is the token a subscription was made with: the hub ends the
+// subscription when the token is revoked or expires.
+type Credential struct {
+	ID        string
+	ExpiresAt time.Time // zero: never
+}
+
+// Resume is where a subscription starts, as a client asked.
+type Resume struct {
+	// Set reports that the client gave a position; otherwise the
+	// subscription is live only.
+	Set bool
+	// Earliest starts from the oldest retained event.
+	Earliest bool
+	// After starts after this id.
+	After uint64
+	// Epoch is the log epoch the id came with ("42@k3x9"), or "" for a
+	// plain id, which is taken to be of the current log.
+	Epoch string
+}
+
+// ErrBadID is wrapped by ParseResume's errors.
+var ErrBadID = errors.New("not an event id")
+
+// ParseResume parses a Last-Event-ID: "" (live only), "earliest", a
+// decimal id, or an id with its log's epoch, "42@k3x9".
+func ParseResume(s string) (Resume, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return Resume{}, nil
+	case "earliest":
+		return Resume{Set: true, Earliest: true}, nil
+	}
+	idText, epoch, qualified := strings.Cut(s, "@")
+	id, err := strconv.ParseUint(idText, 10, 64)
+	if err != nil || (qualified && !validEpoch(epoch)) {
+		return Resume{}, fmt.Errorf("%w: %q (want a decimal number, an id@epoch, or \"earliest\")", ErrBadID, s)
+	}
+	return Resume{Set: true, After: id, Epoch: epoch}, nil
+}
+
+func validEpoch(e string) bool {
+	if e == "" || len(e) > 32 {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // SubscribeOptions describe one subscription.
 type SubscribeOptions struct {
-	// Match selects the topics.
-	Match ssehub.Matcher
-	// Topics are the topics the subscriber asked for by exact name: when one
-	// is deregistered the subscription ends with ErrGone.
+	// Context, when set, ends the subscription's reads from the log when
+	// done; Close ends them too.
+	Context context.Context
+	// Filter selects the topics.
+	Filter ssehub.Filter
+	// Topics are the topics the subscriber asked for by exact name: when
+	// one is deregistered the subscription ends with ErrGone. Nil means
+	// Filter's exact topics.
 	Topics []string
-	// Format is how events are rendered.
-	Format Format
-	// Resume starts from After (events with greater ids) instead of live.
-	Resume bool
-	After  uint64
-	// Earliest starts from the oldest retained event (implies Resume).
-	Earliest bool
+	// Format renders events; it must be registered (package format).
+	// Nil means format.Envelope.
+	Format format.Format
+	// EpochIDs sends ids with the log's epoch ("42@k3x9"), so that a
+	// client resuming against a recreated log is recognised.
+	EpochIDs bool
+	// From is where to start; the zero value is live only.
+	From Resume
+	// Credential, when set, ends the subscription when the token is revoked
+	// (on any node) or expires.
+	Credential *Credential
 	// Notify, when set, is called instead of waking Wait whenever Next may
 	// have something new: a writer serving many subscribers uses it to
 	// schedule this one. It is called with the hub's lock held and must
-	// not block. Such a subscriber does not use Wait.
+	// not block. Such a subscriber does not use Wait, and its reads from
+	// the log run in the hub's pool of readers instead of inside Next.
 	Notify func()
+	// OnEnd, when set, is called once if the hub ends the subscription
+	// because its credential was revoked or expired, so that the caller can
+	// cut the stream at once (Next returns the same error). It is called
+	// with the hub's lock held and must not block.
+	OnEnd func(error)
 }
 
-// readChunk bounds how many hot-tier items one catch-up step copies out.
-const readChunk = 4096
-
-var (
-	errStopBytes = errors.New("stop: batch full")
-	errStopRange = errors.New("stop: end of range")
-)
-
-// Subscriber is one subscription. Its Next method is called from a single
-// goroutine (the connection's writer); the hub's dispatcher only ever
-// appends to its bounded queue, so a slow subscriber never slows others.
+// Subscriber is one subscription. Its Next and Wait methods are called
+// from one goroutine at a time (the connection's writer); the hub's
+// dispatcher only ever appends to its bounded queue, so a slow subscriber
+// never slows others.
 type Subscriber struct {
-	h      *Hub
-	match  ssehub.Matcher
-	topics []string
-	format Format
+	h       *Hub
+	ctx     context.Context
+	cancel  context.CancelFunc
+	filter  ssehub.Filter
+	topics  []string
+	enc     encoding
+	session format.Session
+	token   *Credential
+	onEnd   func(error)
+	expiry  *time.Timer
 
-	// Owned by the Next goroutine.
+	// Owned by the goroutine calling Next.
 	pos       uint64 // every matching event up to pos has been delivered
-	attached  bool   // receiving live events through the queue
+	attached  bool   // in the hub's index, receiving live events through the queue
 	catchUpTo uint64 // when attached, events up to here come from the hot tier or log
-	gap       []byte // a pending gap event
-	scratch   []byte
-	items     []*item
-	spare     []*item
+	started   bool
+	lagged    bool    // the queue overflowed: catch up once pending is written
+	pre       []byte  // bytes due before anything else (a gap event)
+	pending   []*item // taken from the queue, not written yet
+	items     []*item // scratch for the hot tier
 	timer     *time.Timer
 
 	mu       sync.Mutex
 	queue    []*item
+	held     int // len(pending), for the queue bound
 	lagging  bool
-	isGone   bool
+	ended    error // why the hub ended the subscription
+	urgent   bool  // ended by its credential: send nothing more
 	closed   bool
-	wake     chan struct{} // nil when notifyFn is set
+	read     *readState // a catch-up read from the log, running or done
+	wake     chan struct{}
 	notifyFn func()
 	once     sync.Once
 }
 
-// Subscribe registers a subscription. The caller must Close it.
-func (h *Hub) Subscribe(opts SubscribeOptions) *Subscriber {
-	s := &Subscriber{h: h, match: opts.Match, topics: opts.Topics, format: opts.Format, notifyFn: opts.Notify}
+// Subscribe registers a subscription. It fails with a *GoneError when a
+// topic it names is deregistered, with ErrRevoked or ErrExpired for a dead
+// credential, or when the log cannot report its position. The caller must
+// Close a subscription it got.
+func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscriber, error) {
+	f := opts.Format
+	if f == nil {
+		f = format.Envelope
+	}
+	_, fi, ok := format.Lookup(f.Name())
+	if !ok || format.ByIndex(fi) != f {
+		return nil, fmt.Errorf("hub: format %q is not registered", f.Name())
+	}
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s := &Subscriber{h: h, filter: opts.Filter, topics: opts.Topics, enc: encodingOf(fi, opts.EpochIDs),
+		token: opts.Credential, onEnd: opts.OnEnd, notifyFn: opts.Notify}
+	if s.topics == nil {
+		s.topics = opts.Filter.ExactTopics()
+	}
+	if s.token != nil && !s.token.ExpiresAt.IsZero() && !time.Now().Before(s.token.ExpiresAt) {
+		return nil, ErrExpired
+	}
+	var pos ssehub.Position
+	if opts.From.Set {
+		var err error
+		if pos, err = h.store.Bounds(ctx); err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(ctx)
 	if s.notifyFn == nil {
 		s.wake = make(chan struct{}, 1)
 	}
-	h.formatUsers[s.format].Add(1)
+	if sf, ok := f.(format.SessionFormat); ok {
+		s.session = sf.NewSession(format.SessionInfo{Context: s.ctx, Filter: s.filter})
+	}
+
+	h.mu.Lock()
+	if err := h.registerLocked(s); err != nil {
+		h.mu.Unlock()
+		s.cancel()
+		return nil, err
+	}
+	if !opts.From.Set {
+		h.idx.add(s)
+		s.attached = true
+		s.pos = h.lastID.Load()
+		s.catchUpTo = s.pos
+	}
+	h.mu.Unlock()
+	h.encUsers[s.enc].Add(1)
 	h.stats.Subscribers.Add(1)
-	if !opts.Resume && !opts.Earliest {
-		// Live only: attach now; attach cannot fail with ErrGone here
-		// because callers check Gone first, and if it races, Next reports it.
-		if joined, err := h.attach(s); err == nil {
-			s.pos, s.catchUpTo, s.attached = joined, joined, true
-		} else {
-			s.markGone()
-		}
-		return s
+
+	if opts.From.Set {
+		h.stats.Replays.Add(1)
+		s.start(opts.From, pos)
 	}
-	h.stats.Replays.Add(1)
-	first, head := h.log.Bounds()
+	if s.token != nil && !s.token.ExpiresAt.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(s.token.ExpiresAt), func() {
+			h.mu.Lock()
+			h.idx.remove(s)
+			s.end(ErrExpired, true)
+			h.mu.Unlock()
+		})
+	}
+	return s, nil
+}
+
+// start sets where a resuming subscription begins, and the gap event it
+// gets first when the events after the client's id cannot all be sent.
+func (s *Subscriber) start(from Resume, pos ssehub.Position) {
 	switch {
-	case opts.Earliest:
-		s.pos = first - 1
-	case opts.After > head:
+	case from.Earliest:
+		s.pos = pos.First - 1
+	case from.Epoch != "" && from.Epoch != s.h.epoch:
+		// An id of another instance of the log: none of the events now in
+		// the log can have been seen, so send them all.
+		s.setGap(from, pos, "epoch")
+		s.pos = pos.First - 1
+	case from.After > pos.Head:
 		// An id beyond the head can only come from a log that lost its
-		// history (a memory store restarted, a data dir replaced): none of
-		// the events now in the log can have been seen, so send them all.
-		s.setGap(opts.After, first)
-		s.pos = first - 1
-	case opts.After+1 < first:
-		s.setGap(opts.After, first)
-		s.pos = first - 1
+		// history (a memory store restarted, a data dir replaced).
+		s.setGap(from, pos, "unknown_id")
+		s.pos = pos.First - 1
+	case from.After+1 < pos.First:
+		s.setGap(from, pos, "retention")
+		s.pos = pos.First - 1
 	default:
-		s.pos = opts.After
+		s.pos = from.After
 	}
-	return s
 }
 
-func (s *Subscriber) setGap(lastEventID, earliest uint64) {
-	g := append(s.gap[:0], "event: gap\ndata: {\"last_event_id\":\""...)
-	g = strconv.AppendUint(g, lastEventID, 10)
-	g = append(g, "\",\"earliest\":\""...)
-	g = strconv.AppendUint(g, earliest, 10)
-	s.gap = append(g, "\"}\n\n"...)
+// setGap sets the gap event:
+//
+//	event: gap
+//	data: {"last_event_id":"41","earliest":"1000","reason":"retention"}
+//
+// earliest is the oldest event the stream continues with; reason is
+// "retention" (events were removed), "epoch" (the id is of another
+// instance of the log) or "unknown_id" (the log never assigned it).
+func (s *Subscriber) setGap(from Resume, pos ssehub.Position, reason string) {
+	last := strconv.FormatUint(from.After, 10)
+	if from.Epoch != "" {
+		last += "@" + from.Epoch
+	}
+	s.pre = appendGap(s.pre, last, pos.First, reason)
 }
 
-// Pos returns the id up to which every matching event has been delivered.
-func (s *Subscriber) Pos() uint64 { return s.pos }
+func appendGap(dst []byte, last string, earliest uint64, reason string) []byte {
+	data := make([]byte, 0, 96)
+	data = append(data, `{"last_event_id":"`...)
+	data = append(data, last...)
+	data = append(data, `","earliest":"`...)
+	data = strconv.AppendUint(data, earliest, 10)
+	data = append(data, `","reason":"`...)
+	data = append(data, reason...)
+	data = append(data, `"}`...)
+	out, _ := sse.AppendEvent(dst, &sse.Event{Type: "gap", Data: data})
+	return out
+}
 
 // Close ends the subscription and frees its resources. It is idempotent.
 func (s *Subscriber) Close() {
 	s.once.Do(func() {
-		s.h.detach(s)
+		s.h.mu.Lock()
+		s.h.unregisterLocked(s)
+		s.h.mu.Unlock()
 		s.mu.Lock()
 		s.closed = true
 		s.queue = nil
 		s.mu.Unlock()
+		s.cancel()
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
 		if s.timer != nil {
 			s.timer.Stop()
 		}
-		s.h.formatUsers[s.format].Add(-1)
+		s.h.encUsers[s.enc].Add(-1)
 		s.h.stats.Subscribers.Add(-1)
 	})
 }
 
 // enqueue is called by the dispatcher with the hub lock held. It reports
-// false when the subscriber must be detached (its queue overflowed, or it is
-// closed); an overflowed subscriber catches up from the log by itself.
+// false when the subscriber must leave the index (its queue overflowed, or
+// it ended); an overflowed subscriber catches up from the log by itself.
 func (s *Subscriber) enqueue(it *item) bool {
 	s.mu.Lock()
-	if s.closed || s.isGone {
+	if s.closed || s.ended != nil {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.h.opts.QueueSize {
+	if len(s.queue)+s.held >= s.h.opts.QueueSize {
 		s.lagging = true
 		s.mu.Unlock()
 		s.notify()
@@ -165,15 +322,24 @@ func (s *Subscriber) notify() {
 	}
 }
 
-func (s *Subscriber) markGone() {
+// end ends the subscription with err, once; urgent means nothing more is
+// sent (a dead credential), otherwise what is due is sent first. Called
+// with the hub's lock held.
+func (s *Subscriber) end(err error, urgent bool) {
 	s.mu.Lock()
-	s.isGone = true
+	first := s.ended == nil && !s.closed
+	if first {
+		s.ended, s.urgent = err, urgent
+	}
 	s.mu.Unlock()
+	if !first {
+		return
+	}
 	s.notify()
+	if urgent && s.onEnd != nil {
+		s.onEnd(err)
+	}
 }
-
-// gone is called by the hub (lock held) when a topic s asked for is deregistered.
-func (s *Subscriber) gone() { s.markGone() }
 
 func (s *Subscriber) wantsExact(topic string) bool {
 	for _, t := range s.topics {
@@ -184,68 +350,125 @@ func (s *Subscriber) wantsExact(topic string) bool {
 	return false
 }
 
-// Next appends the SSE bytes of the events that are ready to dst, up to
-// about maxBytes, and returns it; it returns dst unchanged when nothing is
-// ready (call Wait, then Next again). While the subscriber is catching up it
-// reads the hot tier or the log. It returns ErrGone, after any bytes still
-// due, when a topic the subscription named was deregistered. Next and Wait
-// are called from one goroutine.
-func (s *Subscriber) Next(ctx context.Context, dst []byte, maxBytes int) ([]byte, error) {
+// attach puts s in the index and returns the id of the last event
+// dispatched before: s receives every later matching event through its
+// queue.
+func (h *Hub) attach(s *Subscriber) (uint64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.mu.Lock()
+	ended, closed := s.ended, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return 0, ErrClosed
+	case ended != nil:
+		return 0, ended
+	}
+	h.idx.add(s)
+	return h.lastID.Load(), nil
+}
+
+// Next appends the SSE bytes of the events that are ready to dst and
+// returns it: at most maxBytes, or one event when a single event is larger
+// (so one write is at most max(maxBytes, one event)); it returns dst
+// unchanged when nothing is ready (call Wait, or wait for Notify, then Next
+// again). While the subscriber catches up it reads the hot tier or the log.
+// It returns an error when the subscription ended: ErrGone (a *GoneError)
+// after the bytes still due; ErrRevoked or ErrExpired at once.
+func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 	n0 := len(dst)
-	if s.gap != nil {
-		dst = append(dst, s.gap...)
-		s.gap = nil
+	room := func() int { return maxBytes - (len(dst) - n0) }
+	if !s.started {
+		s.started = true
+		if s.session != nil {
+			dst = s.session.Start(dst)
+		}
+	}
+	if len(s.pre) > 0 {
+		dst = append(dst, s.pre...)
+		s.pre = s.pre[:0]
 	}
 	for {
-		if !s.attached {
-			target := s.h.lastID.Load()
-			if s.pos < target {
+		s.mu.Lock()
+		ended, urgent := s.ended, s.urgent
+		s.mu.Unlock()
+		if urgent {
+			return dst, ended
+		}
+		if room() <= 0 {
+			return dst, nil
+		}
+		if !s.attached || s.pos < s.catchUpTo {
+			upto := s.catchUpTo
+			if !s.attached {
+				upto = s.h.lastID.Load()
+			}
+			if s.pos < upto {
+				var wait bool
 				var err error
-				if dst, err = s.readRange(ctx, dst, target, maxBytes); err != nil || len(dst) > n0 {
+				before := len(dst)
+				if dst, wait, err = s.catchUp(dst, upto, room()); err != nil || wait || len(dst) > before {
 					return dst, err
 				}
 				continue
 			}
-			joined, err := s.h.attach(s)
-			if err != nil {
-				return dst, err
-			}
-			s.attached, s.catchUpTo = true, joined
-			continue
-		}
-		if s.pos < s.catchUpTo {
-			var err error
-			if dst, err = s.readRange(ctx, dst, s.catchUpTo, maxBytes); err != nil || len(dst) > n0 {
-				return dst, err
+			if !s.attached {
+				joined, err := s.h.attach(s)
+				if err != nil {
+					return dst, err
+				}
+				s.attached, s.catchUpTo = true, joined
 			}
 			continue
 		}
 
+		// Live: what the dispatcher queued.
 		s.mu.Lock()
-		q := s.queue
-		s.queue = s.spare[:0]
-		lag, gone := s.lagging, s.isGone
-		s.lagging = false
+		if len(s.queue) > 0 {
+			s.pending = append(s.pending, s.queue...)
+			clear(s.queue)
+			s.queue = s.queue[:0]
+		}
+		if s.lagging {
+			s.lagged, s.lagging = true, false
+		}
+		s.held = len(s.pending)
 		s.mu.Unlock()
-		delivered := 0
-		for i, it := range q {
-			if it.ev.ID > s.pos {
-				dst = append(dst, it.bytes(s.format)...)
-				s.pos = it.ev.ID
-				delivered++
+		delivered, i := 0, 0
+		for ; i < len(s.pending); i++ {
+			it := s.pending[i]
+			if it.ev.ID <= s.pos {
+				continue
 			}
-			q[i] = nil
+			b := it.bytes(s.h, s.enc)
+			if len(dst) > n0 && len(b) > room() {
+				break // the next write takes it
+			}
+			if s.session != nil {
+				dst = s.session.Before(dst, it.ev)
+			}
+			dst = append(dst, b...)
+			s.pos = it.ev.ID
+			delivered++
 		}
-		s.spare = q[:0]
+		rest := copy(s.pending, s.pending[i:])
+		clear(s.pending[rest:])
+		s.pending = s.pending[:rest]
+		s.mu.Lock()
+		s.held = rest
+		s.mu.Unlock()
 		s.h.stats.Deliveries.Add(uint64(delivered))
-		if gone {
-			return dst, ErrGone
-		}
-		if !lag {
+		switch {
+		case rest > 0:
+			return dst, nil
+		case ended != nil:
+			return dst, ended
+		case !s.lagged:
 			return dst, nil
 		}
-		// The dispatcher detached us; catch up from the last delivered id.
-		s.attached = false
+		// The dispatcher left us out; catch up from the last delivered id.
+		s.lagged, s.attached = false, false
 		s.h.stats.CatchUps.Add(1)
 		if len(dst) > n0 {
 			return dst, nil
@@ -257,11 +480,11 @@ func (s *Subscriber) Next(ctx context.Context, dst []byte, maxBytes int) ([]byte
 // nothing to send (false; idle <= 0 waits forever), or ctx is done. It holds
 // no buffer while it waits, so an idle subscriber costs little memory.
 func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error) {
-	if s.gap != nil || !s.attached || s.pos < s.catchUpTo {
+	if !s.started || len(s.pre) > 0 || len(s.pending) > 0 || s.lagged || !s.attached || s.pos < s.catchUpTo {
 		return true, nil
 	}
 	s.mu.Lock()
-	ready := len(s.queue) > 0 || s.lagging || s.isGone
+	ready := len(s.queue) > 0 || s.lagging || s.ended != nil
 	s.mu.Unlock()
 	if ready {
 		return true, nil
@@ -291,61 +514,4 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 	}
 }
 
-// readRange appends matching events with s.pos < id <= upto from the hot
-// tier, or from the log when the hot tier no longer has them, stopping
-// after about maxBytes. It advances s.pos over everything it scanned.
-func (s *Subscriber) readRange(ctx context.Context, dst []byte, upto uint64, maxBytes int) ([]byte, error) {
-	if items, ok := s.h.hot.collect(s.items[:0], s.pos, upto, readChunk); ok {
-		delivered := 0
-		full := false
-		for i, it := range items {
-			if s.match.Match(it.ev.Topic) {
-				dst = append(dst, it.bytes(s.format)...)
-				delivered++
-			}
-			s.pos = it.ev.ID
-			items[i] = nil
-			if len(dst) >= maxBytes {
-				full = true
-				break
-			}
-		}
-		if !full && len(items) < readChunk {
-			s.pos = upto
-		}
-		s.items = items[:0]
-		s.h.stats.Deliveries.Add(uint64(delivered))
-		return dst, nil
-	}
-
-	first, _ := s.h.log.Bounds()
-	if s.pos+1 < first {
-		// Retention removed events this subscriber had not received yet.
-		s.setGap(s.pos, first)
-		dst = append(dst, s.gap...)
-		s.gap = nil
-		s.pos = first - 1
-	}
-	delivered := 0
-	err := s.h.log.Read(ctx, s.pos, s.match, func(ev *ssehub.Event) error {
-		if ev.ID > upto {
-			return errStopRange
-		}
-		dst, s.scratch = AppendSSE(dst, s.scratch, ev, s.format)
-		s.pos = ev.ID
-		delivered++
-		if len(dst) >= maxBytes {
-			return errStopBytes
-		}
-		return nil
-	})
-	s.h.stats.Deliveries.Add(uint64(delivered))
-	switch {
-	case err == nil, errors.Is(err, errStopRange):
-		s.pos = max(s.pos, upto)
-		return dst, nil
-	case errors.Is(err, errStopBytes):
-		return dst, nil
-	}
-	return dst, err
-}
+func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
