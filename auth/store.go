@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -158,24 +159,25 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Token, error) {
 	return t, nil
 }
 
-// Check returns nil when t may be used for purpose on every topic of
-// topics (patterns the request names), else ErrPurpose or ErrScope.
-func Check(t *Token, purpose Purpose, patterns ssehub.Patterns) error {
+// Check returns nil when t may be used for purpose on every topic f
+// matches (the topics a request names), else ErrPurpose or ErrScope.
+func Check(t *Token, purpose Purpose, f ssehub.Filter) error {
 	if !t.Purpose.Allows(purpose) {
 		return ErrPurpose
 	}
-	scope := t.Patterns()
-	for _, p := range patterns {
-		covered := false
-		for _, s := range scope {
-			if s.Covers(p) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			return fmt.Errorf("%w: %s", ErrScope, p)
-		}
+	if !t.Scope().Covers(f) {
+		return fmt.Errorf("%w: %s", ErrScope, outside(t.Scope(), f))
 	}
 	return nil
+}
+
+// outside names the patterns of f that scope does not cover.
+func outside(scope, f ssehub.Filter) string {
+	var out []string
+	for _, p := range f.Patterns() {
+		if !scope.Covers(ssehub.NewFilter(p)) {
+			out = append(out, p.String())
+		}
+	}
+	return strings.Join(out, ",")
 }

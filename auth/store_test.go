@@ -29,13 +29,13 @@ func TestCreateLookupRevoke(t *testing.T) {
 	if err != nil || got.ID != tok.ID || got.Label != "dash" {
 		t.Fatalf("lookup: %+v %v", got, err)
 	}
-	if err := auth.Check(&got, auth.PurposeStream, ssehub.Patterns{ssehub.MustPattern("orders.created")}); err != nil {
+	if err := auth.Check(&got, auth.PurposeStream, ssehub.MustFilter("orders.created")); err != nil {
 		t.Errorf("in scope: %v", err)
 	}
-	if err := auth.Check(&got, auth.PurposeStream, ssehub.Patterns{ssehub.MustPattern("*")}); !errors.Is(err, auth.ErrScope) {
+	if err := auth.Check(&got, auth.PurposeStream, ssehub.All()); !errors.Is(err, auth.ErrScope) {
 		t.Errorf("wider pattern: %v", err)
 	}
-	if err := auth.Check(&got, auth.PurposePublish, nil); !errors.Is(err, auth.ErrPurpose) {
+	if err := auth.Check(&got, auth.PurposePublish, ssehub.Filter{}); !errors.Is(err, auth.ErrPurpose) {
 		t.Errorf("wrong purpose: %v", err)
 	}
 	for _, bad := range []string{"", "abc", strings.ToUpper(secret), secret + "0", strings.Repeat("g", 64)} {

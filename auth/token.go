@@ -69,7 +69,19 @@ type Token struct {
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
-// Patterns returns the token's topic scope.
+// Scope returns the topics the token may be used for.
+func (t *Token) Scope() ssehub.Filter {
+	if len(t.Topics) == 0 {
+		return ssehub.All()
+	}
+	f, err := ssehub.ParseFilter(t.Topics...)
+	if err != nil {
+		return ssehub.Filter{} // a corrupt record matches nothing
+	}
+	return f
+}
+
+// Patterns returns the token's topic scope as patterns.
 func (t *Token) Patterns() ssehub.Patterns {
 	if len(t.Topics) == 0 {
 		return ssehub.Patterns{ssehub.MustPattern("*")}

@@ -70,15 +70,7 @@ func Start(w http.ResponseWriter, r *http.Request, opts Options) (*Emitter, erro
 		return nil, err
 	}
 	h := w.Header()
-	h.Del("Content-Length")
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	if r.ProtoMajor == 1 {
-		h.Set("Connection", "keep-alive")
-	} else {
-		h.Del("Connection")
-	}
+	SetHeaders(h, r)
 	opts.setCORS(h, r)
 
 	rc := http.NewResponseController(w)

@@ -104,28 +104,7 @@ func (o Options) origins() []string {
 
 // setCORS sets the CORS response headers for r. The options are valid.
 func (o Options) setCORS(h http.Header, r *http.Request) {
-	origins := o.origins()
-	if len(origins) == 0 {
-		return
-	}
-	if origins[0] == "*" {
-		h.Set("Access-Control-Allow-Origin", "*")
-		return
-	}
-	h.Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return
-	}
-	for _, allowed := range origins {
-		if strings.EqualFold(origin, allowed) {
-			h.Set("Access-Control-Allow-Origin", origin)
-			if o.CORSCredentials {
-				h.Set("Access-Control-Allow-Credentials", "true")
-			}
-			return
-		}
-	}
+	CORS{Origins: o.origins(), Credentials: o.CORSCredentials}.Apply(h, r)
 }
 
 // logger returns the logger for callback errors.
