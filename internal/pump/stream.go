@@ -53,6 +53,7 @@ type Stream struct {
 	state        atomic.Uint32
 	closing      atomic.Bool
 	hbDue        atomic.Bool
+	armed        atomic.Bool // a write is under way or bytes are pending: Writable wakes the stream
 	lastWrite    atomic.Int64 // unix ns
 	pendingSince atomic.Int64 // unix ns; 0 when nothing is pending
 
@@ -103,7 +104,7 @@ func (s *Stream) polled(ev netpoll.Event) {
 	switch {
 	case ev&netpoll.Closed != 0:
 		s.Close(ErrClientGone, nil)
-	case ev&netpoll.Writable != 0 && s.pendingSince.Load() != 0:
+	case ev&netpoll.Writable != 0 && s.armed.Load():
 		s.Wake()
 	}
 }
@@ -257,12 +258,19 @@ func (s *Stream) write(b []byte) bool {
 		if s.pendingSince.Load() == 0 || n > 0 {
 			s.pendingSince.Store(now)
 		}
+	} else {
+		s.armed.Store(false) // nothing pending: no Writable is needed
 	}
 	return true
 }
 
 // tryWrite writes b without blocking, and counts the write.
 func (s *Stream) tryWrite(b []byte) (int, error) {
+	// Armed before the system call: the Writable that a short write leads
+	// to must find it set, however soon it comes.
+	if !s.armed.Load() {
+		s.armed.Store(true)
+	}
 	n, err := s.nc.TryWrite(b)
 	c := s.p.opts.Counters
 	c.Writes.Add(1)
@@ -290,6 +298,7 @@ func (s *Stream) flushPending() (done, failed bool) {
 	}
 	s.pending = nil
 	s.pendingSince.Store(0)
+	s.armed.Store(false)
 	return true, false
 }
 
