@@ -68,6 +68,10 @@ type Pump struct {
 	q      runq
 	wg     sync.WaitGroup // workers and ticker
 
+	// stopping is set when Close begins: a closing stream then gets one
+	// try at its last bytes instead of waiting for its client.
+	stopping atomic.Bool
+
 	mu      sync.Mutex
 	streams []*Stream // index is Stream.idx
 	closed  bool
@@ -166,9 +170,11 @@ func (p *Pump) Len() int {
 }
 
 // Close ends every stream with ErrShutdown (their clients get the last
-// chunk, so they reconnect), waits until each onClose has run, and stops
-// the pump's goroutines. It is idempotent.
+// chunk, so they reconnect, where their sockets take it at once: Close
+// does not wait for slow clients), waits until each onClose has run, and
+// stops the pump's goroutines. It is idempotent.
 func (p *Pump) Close() error {
+	p.stopping.Store(true)
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true

@@ -473,13 +473,14 @@ func runStress(t *testing.T, o stressOpts) {
 	if n := p.Len(); n != 0 {
 		t.Fatalf("Len = %d after every stream ended", n)
 	}
-	if o.live {
-		pings := 0
-		for _, res := range results {
-			pings += res.pings
+	pings, finals := 0, 0
+	for _, res := range results {
+		pings += res.pings
+		if res.final {
+			finals++
 		}
-		t.Logf("%d heartbeats in between", pings)
 	}
+	t.Logf("%d heartbeats in between; %d streams revoked before their end", pings, finals)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
