@@ -279,3 +279,37 @@ func TestWritableWhenWatched(t *testing.T) {
 	defer w.Stop()
 	waitFor(t, ch, netpoll.Writable)
 }
+
+// TestMaxDiscardOption: a poller made with Options.MaxDiscard closes a
+// connection whose peer sent more than that, and not one that sent that
+// much.
+func TestMaxDiscardOption(t *testing.T) {
+	p, err := netpoll.NewWithOptions(netpoll.Options{MaxDiscard: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv, cli := pair(t)
+	f := newFlag()
+	w, err := p.Watch(srv, f.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for range 10 {
+		cli.Write(make([]byte, 10))
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if f.closed.Load() != 0 {
+		t.Fatal("100 bytes closed a connection allowed 100")
+	}
+	cli.Write([]byte("x"))
+	deadline := time.Now().Add(5 * time.Second)
+	for f.closed.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("101 bytes did not close a connection allowed 100 within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

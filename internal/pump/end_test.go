@@ -181,3 +181,40 @@ func TestPumpCloseDoesNotWaitForStalledClients(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxClientBytes: a client may send Options.MaxClientBytes on its
+// stream, which then goes on; one byte more ends it with ErrClientGone.
+func TestMaxClientBytes(t *testing.T) {
+	p := newPump(t, pump.Options{MaxClientBytes: 100})
+	c := open(t, p, &pump.Config{Chunked: true})
+	if _, err := c.client.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.src.push([]byte("still here"))
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(c.body, b); err != nil || string(b) != "still here" {
+		t.Fatalf("after 100 bytes: %q, %v", b, err)
+	}
+	if _, err := c.client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitClosed(t, pump.ErrClientGone)
+
+	// The default is 64 KiB.
+	d := newPump(t, pump.Options{})
+	c = open(t, d, &pump.Config{Chunked: true})
+	if _, err := c.client.Write(make([]byte, 32<<10)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	c.src.push([]byte("still here"))
+	if _, err := io.ReadFull(c.body, b); err != nil || string(b) != "still here" {
+		t.Fatalf("default, after 32 KiB: %q, %v", b, err)
+	}
+	select {
+	case err := <-c.closed:
+		t.Fatalf("default, after 32 KiB: closed with %v", err)
+	default:
+	}
+}

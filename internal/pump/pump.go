@@ -51,6 +51,11 @@ type Options struct {
 	// WriteTimeout closes a stream whose client accepted none of its
 	// pending bytes for this long. Default 60 s.
 	WriteTimeout time.Duration
+	// MaxClientBytes is how many bytes a client may send on a stream
+	// once the pump has it (they are read and dropped: an SSE client
+	// sends nothing after its request) before the stream ends with
+	// ErrClientGone. Default netpoll.MaxDiscard, 64 KiB.
+	MaxClientBytes int
 	// Counters, when set, receive the pump's counts; they may outlive it.
 	Counters *Counters
 }
@@ -93,7 +98,10 @@ func New(opts Options) (*Pump, error) {
 	if opts.Counters == nil {
 		opts.Counters = new(Counters)
 	}
-	poller, err := netpoll.New()
+	if opts.MaxClientBytes <= 0 {
+		opts.MaxClientBytes = netpoll.MaxDiscard
+	}
+	poller, err := netpoll.NewWithOptions(netpoll.Options{MaxDiscard: opts.MaxClientBytes})
 	if err != nil {
 		return nil, fmt.Errorf("pump: %w", err)
 	}
