@@ -129,6 +129,11 @@ func tickFor(d time.Duration) time.Duration {
 // package's errors, the error from Source.Next, or the cause given to
 // Close. Add fails, leaving conn open, when conn cannot be polled (it must
 // be a syscall.Conn: TLS connections are not) or the pump is closed.
+//
+// Add wakes the stream once, for what src had before. A Source that
+// reaches the Stream only through what Add returns cannot wake it until
+// it has stored it: it must call Wake again after storing it, or bytes
+// that came meanwhile wait for the next wake-up.
 func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) (*Stream, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
