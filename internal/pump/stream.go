@@ -13,57 +13,63 @@ import (
 
 // How a stream is scheduled, and why no wake-up is lost.
 //
-// The state word (state) moves so; only the transitions shown exist:
+// The state word (state) moves so; no other transition exists:
 //
-//	idle    -> queued   Wake (CAS), which then pushes the stream on the run queue
-//	queued  -> running  the worker that popped it (Store)
-//	running -> dirty    Wake (CAS): serve again before going idle
-//	running -> idle     the worker, when serve has nothing more (CAS; fails if dirty)
-//	running, dirty -> queued  the worker: woken meanwhile, or its turn used up; then pushed
-//	running -> done     finish, on the worker; done is final
+//	idle -> queued            Wake (CAS), which then pushes the stream on the run queue
+//	queued -> running         the worker that popped it (Store)
+//	running -> dirty          Wake (CAS): serve again before going idle
+//	running -> idle           the worker, when serve has nothing more (CAS: fails if dirty)
+//	running, dirty -> queued  the worker: woken meanwhile or turn used up; then pushed
+//	running, dirty -> done    finish, on the worker; done is final
 //
-// So a stream is on the run queue at most once and served by one worker at
-// a time (Add holds it at running until it is set up, then stores idle and
-// wakes it once). Every cause of work is recorded before Wake is called:
-// bytes in the Source (its own state), Close (cause, then closing; abort
-// first when the stream must end at once), a heartbeat due (hbDue), the
-// socket writable while bytes are pending (the kernel). Wake then finds the
-// stream idle (it queues it), queued (a serve that has not started yet will
-// see the record), running (it marks it dirty, so the worker's CAS to idle
-// fails and it serves again) or dirty/done (nothing to add). With the
-// atomics sequentially consistent, a serve that starts after Wake's load
-// sees every record made before it: no edge can be lost between a record
-// and a worker going idle. The edges one by one:
+// Add holds a new stream at running (or dirty) while it registers it, then
+// stores idle and wakes it once, which covers whatever came meanwhile. So
+// a stream is on the run queue at most once and served by one worker at a
+// time. Every cause of work is recorded before Wake is called: bytes in
+// the Source (its own state), Close (cause, then closing; abort before
+// them when the stream must end at once), a heartbeat due (hbDue), the
+// socket writable while bytes are pending (the kernel's state). Wake then
+// finds the stream idle (it queues it), queued (a serve that has not
+// started yet will see the record), running (it marks it dirty: the
+// worker's CAS to idle fails and it serves again) or dirty or done
+// (nothing to add). Go's atomics and mutexes are sequentially consistent,
+// so a serve that starts after Wake's load sees every record made before
+// it: nothing is lost between a record and a worker going idle. Edge by
+// edge:
 //
-//   - Writable vs pending bytes (the bug this layout fixes: the pending
-//     time used to be recorded after the short write, and the poller
-//     dropped a Writable that came in between). armed is set before every
-//     write system call and cleared only by the worker once nothing is
-//     pending. The kernel reports EPOLLOUT (edge-triggered) only for room
-//     made after a short write or EAGAIN, that is after armed was set, so
-//     polled always finds armed and wakes the stream; the write itself is
-//     the readiness check made after arming. A Writable that comes during
-//     the write, or after everything was written, costs one spare serve.
+//   - Writable vs pending bytes. armed is set before every write system
+//     call and cleared only by the worker once nothing is pending. A short
+//     write or EAGAIN marks the socket, and the kernel reports EPOLLOUT
+//     (edge-triggered) for room made after that, so after armed was set:
+//     polled always finds it and wakes the stream. The write is itself the
+//     readiness check made after arming. A Writable during a write, or once
+//     all is written, costs one spare serve. (The pending time used to be
+//     the mark, recorded after the short write, and the poller dropped a
+//     Writable that came in between: the stream stalled until the write
+//     timeout.)
 //   - Close vs a running worker: serve looks at abort and closing when it
 //     starts and before each Next, so a Close during a write stops the turn
-//     at the next write, and a Close after the last look marks the stream
-//     dirty.
-//   - hbDue vs serve: the ticker stores hbDue, then wakes; serve clears it
-//     only when it writes (the ping or data). A serve that returns early
-//     leaves bytes pending, so a Writable (above) brings the next serve.
+//     before the next one, and a Close after the last look makes the
+//     stream dirty (or queued).
+//   - hbDue vs serve: the ticker stores hbDue, then wakes. Every serve that
+//     gets past pending bytes clears it, writing the ping if it wrote
+//     nothing else; one that does not leaves bytes pending, and their
+//     Writable (above) brings the next serve.
 //   - pendingSince vs the ticker: only the worker writes it, the ticker only
 //     reads it to time a stream out (abort, Close, Wake). No wake-up waits
 //     on it; at worst a stream times out as its client takes a byte.
 //   - Closed vs finish: the poller sets abort and closes (then wakes);
-//     finish stops the watch before closing the fd. A Closed after finish
+//     finish stops the watch before it closes the fd. A Closed after finish
 //     finds the stream done. The poller reports Closed once per watch.
 //   - The end: the tail (final bytes, last chunk) goes into pending after
-//     what the Source returned and is written like any pending bytes, so it
-//     waits for Writable too, bounded by the write timeout; on shutdown it
-//     gets one try (Pump.Close must not wait for slow clients).
+//     what the Source returned and is written like any pending bytes, so
+//     it is woken by Writable and bounded by the write timeout; on shutdown
+//     it gets one try (Pump.Close does not wait for slow clients).
 //   - The run queue: push and pop hold its mutex, and pop waits on its
-//     condition only with the queue empty, so a push always reaches a
+//     condition only while the queue is empty, so every push reaches a
 //     worker.
+//   - The Source's own wake-ups need the Stream: one that finds the Stream
+//     only through what Add returns must Wake after storing it (see Add).
 const (
 	stateIdle    = iota // waiting for Wake
 	stateQueued         // in the run queue
