@@ -110,6 +110,10 @@ func (s *Server) serveDetached(w http.ResponseWriter, r *http.Request, req *subs
 		return
 	}
 	d.ps.Store(ps)
+	// The subscriber's Notify (wake) had no stream to wake until now, and
+	// Add's own Wake may have been served before an event came: wake it
+	// again, or that event waits for the next one or a heartbeat.
+	ps.Wake()
 	if cause := d.revoked.Load(); cause != nil {
 		ps.Close(*cause, errorEvent("UNAUTHORIZED", (*cause).Error()))
 	}

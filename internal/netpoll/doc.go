@@ -27,17 +27,25 @@ const (
 	// Writable: the connection's send buffer has room again.
 	Writable Event = 1 << iota
 	// Closed: the peer closed the connection, it failed, or the peer sent
-	// more than the poller discards (see [MaxDiscard]).
+	// more than the poller discards (see [Options.MaxDiscard]).
 	Closed
 	// Readable: a connection watched with WatchRead has bytes, or its
 	// end, to read: read with [Conn.TryRead] until it would block.
 	Readable
 )
 
-// MaxDiscard is how many bytes a client may send on a watched connection
-// before the poller reports it Closed. An SSE client sends nothing after
-// its request.
+// MaxDiscard is the default of [Options.MaxDiscard]: how many bytes a
+// client may send on a watched connection before the poller reports it
+// Closed. An SSE client sends nothing after its request.
 const MaxDiscard = 64 << 10
+
+// Options tune a Poller. Zero values take the defaults.
+type Options struct {
+	// MaxDiscard is how many bytes a peer may send on a connection
+	// watched with Watch (they are read and dropped) before the poller
+	// reports it Closed; zero or less means [MaxDiscard] (64 KiB).
+	MaxDiscard int
+}
 
 // ErrClosed is returned by Watch after the poller was closed.
 var ErrClosed = errors.New("netpoll: poller closed")

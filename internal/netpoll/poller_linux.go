@@ -13,8 +13,9 @@ import (
 
 // Poller watches connections with one epoll instance and one goroutine.
 type Poller struct {
-	epfd   int
-	wakefd int // an eventfd that ends the loop
+	epfd       int
+	wakefd     int // an eventfd that ends the loop
+	maxDiscard int
 
 	mu      sync.Mutex
 	watches map[uint64]*Watch
@@ -34,8 +35,16 @@ type Watch struct {
 	closed    bool // Closed was reported; poller goroutine only
 }
 
-// New starts a poller and its goroutine. Close stops it.
-func New() (*Poller, error) {
+// New starts a poller with the default options and its goroutine. Close
+// stops it.
+func New() (*Poller, error) { return NewWithOptions(Options{}) }
+
+// NewWithOptions starts a poller tuned by opts, and its goroutine. Close
+// stops it.
+func NewWithOptions(opts Options) (*Poller, error) {
+	if opts.MaxDiscard <= 0 {
+		opts.MaxDiscard = MaxDiscard
+	}
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("netpoll: epoll_create1: %w", err)
@@ -51,7 +60,7 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("netpoll: epoll_ctl: %w", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, watches: map[uint64]*Watch{}, done: make(chan struct{})}
+	p := &Poller{epfd: epfd, wakefd: wakefd, maxDiscard: opts.MaxDiscard, watches: map[uint64]*Watch{}, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -104,13 +113,15 @@ func (p *Poller) watch(c syscall.Conn, fn func(Event), read bool) (*Watch, error
 func (w *Watch) Stop() {
 	p := w.p
 	p.mu.Lock()
-	_, ok := p.watches[w.id]
-	delete(p.watches, w.id)
-	p.mu.Unlock()
-	if ok {
-		// If the conn is already closed its fd left the epoll set by itself.
-		_ = w.rc.Control(func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	defer p.mu.Unlock()
+	if _, ok := p.watches[w.id]; !ok {
+		return
 	}
+	delete(p.watches, w.id)
+	// With p.mu held, as Watch adds it: Close cannot have closed epfd
+	// (its number may be another file's by then). If the conn is already
+	// closed its fd left the epoll set by itself.
+	_ = w.rc.Control(func(fd uintptr) { _ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 }
 
 // Len returns how many connections are watched.
@@ -189,7 +200,8 @@ func (p *Poller) loop() {
 }
 
 // drain reads and drops what the peer sent, until the socket is empty. It
-// reports true at end of stream, on an error, or past MaxDiscard bytes.
+// reports true at end of stream, on an error, or past the poller's
+// MaxDiscard bytes.
 func (w *Watch) drain(buf []byte) bool {
 	for {
 		var n int
@@ -208,7 +220,7 @@ func (w *Watch) drain(buf []byte) bool {
 		case rerr != nil, n == 0:
 			return true
 		}
-		if w.discarded += n; w.discarded > MaxDiscard {
+		if w.discarded += n; w.discarded > w.p.maxDiscard {
 			return true
 		}
 	}

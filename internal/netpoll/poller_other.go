@@ -15,7 +15,10 @@ type Poller struct{}
 type Watch struct{}
 
 // New returns an error that wraps errors.ErrUnsupported.
-func New() (*Poller, error) {
+func New() (*Poller, error) { return NewWithOptions(Options{}) }
+
+// NewWithOptions returns an error that wraps errors.ErrUnsupported.
+func NewWithOptions(opts Options) (*Poller, error) {
 	return nil, fmt.Errorf("netpoll: %w: needs Linux epoll", errors.ErrUnsupported)
 }
 

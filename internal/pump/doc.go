@@ -12,7 +12,9 @@
 // frames them as an HTTP/1.1 chunk and writes without blocking. A client
 // that cannot take the bytes keeps them pending (at most one write's worth)
 // until its socket drains, and is closed after Options.WriteTimeout; it
-// never holds a worker. One [netpoll.Poller] goroutine reports when a
+// never holds a worker. A stream that ends (its Source returned an error,
+// or Close was called) writes what is pending, its final bytes and the
+// last chunk the same way before its connection is closed. One [netpoll.Poller] goroutine reports when a
 // client closes its connection, and one ticker sends heartbeats to idle
 // streams and enforces the write timeout.
 package pump

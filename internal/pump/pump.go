@@ -51,6 +51,11 @@ type Options struct {
 	// WriteTimeout closes a stream whose client accepted none of its
 	// pending bytes for this long. Default 60 s.
 	WriteTimeout time.Duration
+	// MaxClientBytes is how many bytes a client may send on a stream
+	// once the pump has it (they are read and dropped: an SSE client
+	// sends nothing after its request) before the stream ends with
+	// ErrClientGone. Default netpoll.MaxDiscard, 64 KiB.
+	MaxClientBytes int
 	// Counters, when set, receive the pump's counts; they may outlive it.
 	Counters *Counters
 }
@@ -67,6 +72,10 @@ type Pump struct {
 	poller *netpoll.Poller
 	q      runq
 	wg     sync.WaitGroup // workers and ticker
+
+	// stopping is set when Close begins: a closing stream then gets one
+	// try at its last bytes instead of waiting for its client.
+	stopping atomic.Bool
 
 	mu      sync.Mutex
 	streams []*Stream // index is Stream.idx
@@ -89,7 +98,10 @@ func New(opts Options) (*Pump, error) {
 	if opts.Counters == nil {
 		opts.Counters = new(Counters)
 	}
-	poller, err := netpoll.New()
+	if opts.MaxClientBytes <= 0 {
+		opts.MaxClientBytes = netpoll.MaxDiscard
+	}
+	poller, err := netpoll.NewWithOptions(netpoll.Options{MaxDiscard: opts.MaxClientBytes})
 	if err != nil {
 		return nil, fmt.Errorf("pump: %w", err)
 	}
@@ -117,6 +129,11 @@ func tickFor(d time.Duration) time.Duration {
 // package's errors, the error from Source.Next, or the cause given to
 // Close. Add fails, leaving conn open, when conn cannot be polled (it must
 // be a syscall.Conn: TLS connections are not) or the pump is closed.
+//
+// Add wakes the stream once, for what src had before. A Source that
+// reaches the Stream only through what Add returns cannot wake it until
+// it has stored it: it must call Wake again after storing it, or bytes
+// that came meanwhile wait for the next wake-up.
 func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) (*Stream, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -166,9 +183,11 @@ func (p *Pump) Len() int {
 }
 
 // Close ends every stream with ErrShutdown (their clients get the last
-// chunk, so they reconnect), waits until each onClose has run, and stops
-// the pump's goroutines. It is idempotent.
+// chunk, so they reconnect, where their sockets take it at once: Close
+// does not wait for slow clients), waits until each onClose has run, and
+// stops the pump's goroutines. It is idempotent.
 func (p *Pump) Close() error {
+	p.stopping.Store(true)
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
