@@ -167,6 +167,23 @@ func AppendComment(dst []byte, text string) []byte {
 	return appendLines(dst, "", b, bytes.IndexByte(b, '\r') >= 0)
 }
 
+// AppendTightComment is AppendComment without the space after the colon:
+// ":keepalive", the bytes Hantera sends as its keep-alive. The two are the
+// same to every client.
+func AppendTightComment(dst []byte, text string) []byte {
+	for {
+		i := strings.IndexAny(text, "\r\n")
+		if i < 0 {
+			return append(append(append(dst, ':'), text...), '\n')
+		}
+		dst = append(append(append(dst, ':'), text[:i]...), '\n')
+		if text[i] == '\r' && i+1 < len(text) && text[i+1] == '\n' {
+			i++
+		}
+		text = text[i+1:]
+	}
+}
+
 // Encoder writes events to an io.Writer, reusing one buffer. It is not safe
 // for concurrent use.
 type Encoder struct {

@@ -197,3 +197,11 @@ func TestEncoder(t *testing.T) {
 		t.Fatalf("wrote %q", got)
 	}
 }
+
+func TestAppendTightComment(t *testing.T) {
+	for in, want := range map[string]string{"keepalive": ":keepalive\n", "a\nb": ":a\n:b\n", "": ":\n", " x": ": x\n"} {
+		if got := string(AppendTightComment([]byte("data: x\n"), in)); got != "data: x\n"+want {
+			t.Errorf("%q: %q, want %q", in, got, "data: x\n"+want)
+		}
+	}
+}
