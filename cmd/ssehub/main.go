@@ -35,21 +35,34 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
+		return 2
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		if len(args) > 1 && args[0] == "help" { // ssehub help CMD [SUB]: its help
+			return run(ctx, append(append([]string(nil), args[1:]...), "--help"), stdout, stderr)
 		}
+		usage(stderr)
 		return 0
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "ssehub: unknown command %q\n\n", args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "ssehub: unknown command %q\n", args[0])
+		fmt.Fprintln(stderr, "run 'ssehub --help' for the commands")
 		return 2
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	code := c.run(ctx, args[1:], stdout, stderr)
+	if c.name == "serve" && code == 2 && len(args) > 1 && isHelp(args[1]) {
+		// serve returns 2 when its flags ask for help; with -h first,
+		// that can only be the help request, which is not an error.
+		return 0
+	}
+	return code
 }
+
+// isHelp reports whether arg is one of the flags that ask for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 // parseInterspersed parses fs from args where flags may come before or
 // after the positional arguments, which it returns. After "--" every
@@ -82,5 +95,6 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'ssehub <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'ssehub <command> --help' (or 'ssehub help <command>') for a command's flags and examples.")
+	fmt.Fprintln(w, "The client commands read $SSEHUB_SERVER (default "+defaultServer+") and $SSEHUB_TOKEN.")
 }

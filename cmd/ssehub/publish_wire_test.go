@@ -158,7 +158,8 @@ func TestPublishServerAnswers(t *testing.T) {
 		status       int
 		answer, want string
 	}{
-		{401, `{"error":{"code":"unauthorized","message":"unknown token"}}`, "ssehub publish: 401 Unauthorized unauthorized: unknown token\n"},
+		{401, `{"error":{"code":"unauthorized","message":"unknown token"}}`, "ssehub publish: 401 Unauthorized unauthorized: unknown token\n" +
+			"ssehub publish: no token was sent: pass a publish or admin token with --token or set SSEHUB_TOKEN\n"},
 		{413, `{"error":{"code":"too_large","message":"body over 1048576 bytes"}}`, "ssehub publish: 413 Request Entity Too Large too_large: body over 1048576 bytes\n"},
 		{502, "bad gateway from a proxy\n", "ssehub publish: 502 Bad Gateway: bad gateway from a proxy\n"},
 		{200, "<html>", "ssehub publish: unexpected answer \"<html>\"\n"},

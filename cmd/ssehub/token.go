@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,13 +25,48 @@ func init() {
 
 const tokenUsage = `usage:
   ssehub token create --purpose stream|publish|ingest|admin [--topic PATTERN]... [--ttl 8h] [--label L]
-  ssehub token list
+  ssehub token list [--purpose P]
   ssehub token revoke ID
 
-Over the API of a running hub (--server, default $SSEHUB_SERVER or http://localhost:8080,
-with the admin token from --token or $SSEHUB_TOKEN), or with --data DIR directly against the
-data directory of a stopped hub.
+Manages the hub's tokens: over the API of a running hub (--server, default
+$SSEHUB_SERVER or ` + defaultServer + `, with the admin token from --token or
+$SSEHUB_TOKEN), or with --data DIR directly in the data directory of a
+stopped hub. Run 'ssehub token SUBCOMMAND --help' for a subcommand's flags.
 `
+
+// tokenHelp is each subcommand's help; their flags follow it.
+var tokenHelp = map[string]string{
+	"create": `usage: ssehub token create --purpose stream|publish|ingest|admin [--topic PATTERN]... [--ttl DURATION] [--label L] [flags]
+
+Creates a token and prints it on stdout, once: only its hash is kept. A
+stream token may subscribe, a publish (alias ingest) token may publish, an
+admin token may do everything, including managing tokens. --topic limits it
+to topic patterns (default every topic); --ttl makes it expire (default
+never). Needs the admin token (--token or $SSEHUB_TOKEN), or --data DIR.
+
+Examples:
+  ssehub token create --purpose stream --topic 'orders.*' --ttl 8h --label dashboard
+  ssehub token create --purpose publish --topic orders.created --topic orders.paid
+  ssehub token create --purpose admin --json
+  ssehub token create --purpose publish --data ./data    # the hub is stopped
+`,
+	"list": `usage: ssehub token list [--purpose stream|publish|ingest|admin] [flags]
+
+Lists the tokens (never their secrets) with their purpose, topics, label,
+creation and expiry times and state (active, expired, revoked). Needs the
+admin token (--token or $SSEHUB_TOKEN), or --data DIR.
+`,
+	"revoke": `usage: ssehub token revoke ID [flags]
+
+Revokes the token with id ID (tok_…, as 'ssehub token list' shows it);
+streams open with it are closed. Needs the admin token (--token or
+$SSEHUB_TOKEN), or --data DIR.
+`,
+}
+
+// maxTTL bounds --ttl: a longer lifetime is surely a typo, and a token
+// that should never expire is made by leaving --ttl out.
+const maxTTL = 100 * 365 * 24 * time.Hour
 
 type stringList []string
 
@@ -40,65 +74,127 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, tokenUsage)
-		return 2
+		return usageError(stderr, "token", "missing subcommand: create, list or revoke")
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("token "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("SSEHUB_SERVER", "http://localhost:8080"), "hub URL")
-	token := fs.String("token", os.Getenv("SSEHUB_TOKEN"), "admin token")
-	data := fs.String("data", "", "data directory of a stopped hub (instead of --server)")
-	var topics stringList
-	purpose := fs.String("purpose", "", "stream, publish (alias ingest) or admin")
-	fs.Var(&topics, "topic", "topic pattern the token may use (repeatable; default every topic)")
-	ttl := fs.Duration("ttl", 0, "lifetime, e.g. 8h (default: no expiry)")
-	label := fs.String("label", "", "a label to recognise the token by")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args[1:])
-	if err != nil {
-		return 2
+	switch sub {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, tokenUsage)
+		return 0
 	}
+	help, ok := tokenHelp[sub]
+	if !ok {
+		return usageError(stderr, "token", "unknown subcommand %q: want create, list or revoke", sub)
+	}
+	name := "token " + sub
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	server := envStringVar(fs, "server", "SSEHUB_SERVER", defaultServer, "hub `URL`; host:port means http://host:port (default $SSEHUB_SERVER, else "+defaultServer+")")
+	token := envStringVar(fs, "token", "SSEHUB_TOKEN", "", "the hub's admin `TOKEN` (default $SSEHUB_TOKEN)")
+	data := fs.String("data", "", "work in the data `DIR` of a stopped hub instead of over --server")
+	jsonOut := fs.Bool("json", false, "print JSON, one object a line")
+	var (
+		topics  stringList
+		purpose *string
+		ttl     *time.Duration
+		label   *string
+	)
+	switch sub {
+	case "create":
+		purpose = fs.String("purpose", "", "what the token may do (required): `PURPOSE` stream, publish (alias ingest) or admin")
+		fs.Var(&topics, "topic", "topic `PATTERN` the token may use, e.g. orders.* (repeatable; default every topic)")
+		ttl = fs.Duration("ttl", 0, "lifetime, a `DURATION` from 1s to 100 years (876000h), e.g. 8h or 720h (default: never expires)")
+		label = fs.String("label", "", "a `LABEL` to recognise the token by in 'ssehub token list'")
+	case "list":
+		purpose = fs.String("purpose", "", "list only tokens of `PURPOSE` stream, publish (alias ingest) or admin (default all)")
+	}
+	pos, code, ok := parseArgs(fs, args[1:], name, true, help, stderr)
+	if !ok {
+		return code
+	}
+	tok, _ := token.Get()
+	stderr = newRedactWriter(stderr, tok)
+
+	var want auth.Purpose // create's purpose, or list's filter
+	if purpose != nil && *purpose != "" {
+		p, err := auth.ParsePurpose(*purpose)
+		if err != nil {
+			return usageError(stderr, name, "--purpose: %v", err)
+		}
+		want = p
+	}
+	switch sub {
+	case "create":
+		if len(pos) != 0 {
+			return usageError(stderr, name, "unexpected argument %q: the token's settings are flags", pos[0])
+		}
+		if want == "" {
+			return usageError(stderr, name, "--purpose is required: stream (subscribe), publish (alias ingest) or admin")
+		}
+		ttlSet := false
+		fs.Visit(func(f *flag.Flag) { ttlSet = ttlSet || f.Name == "ttl" })
+		if ttlSet && (*ttl <= 0 || *ttl > maxTTL) {
+			return usageError(stderr, name, "--ttl %v: want a lifetime from 1s to 100 years (876000h), e.g. 8h or 720h; leave --ttl out for a token that never expires", *ttl)
+		}
+	case "list":
+		if len(pos) != 0 {
+			return usageError(stderr, name, "unexpected argument %q", pos[0])
+		}
+	case "revoke":
+		if len(pos) != 1 {
+			return usageError(stderr, name, "want exactly one token ID (tok_…, see 'ssehub token list'), got %d arguments", len(pos))
+		}
+	}
+
 	var tc tokenClient
 	if *data != "" {
 		l, err := bolt.Open(*data, bolt.Options{OpenTimeout: time.Second})
 		if err != nil {
-			fmt.Fprintf(stderr, "ssehub token: open %s: %v (is a hub running on it? then use --server)\n", *data, err)
+			fmt.Fprintf(stderr, "ssehub %s: open %s: %v (is a hub running on it? then use --server)\n", name, *data, err)
 			return 1
 		}
 		defer l.Close()
 		tc = offlineTokens{auth.NewStore(l)}
 	} else {
-		tc = apiTokens{server: strings.TrimRight(*server, "/"), token: *token}
+		base, err := hubURL(server)
+		if err != nil {
+			return usageError(stderr, name, "%v", err)
+		}
+		tc = apiTokens{server: base, token: tok}
 	}
 
 	var out []auth.Info
+	var err error
 	switch sub {
 	case "create":
-		if len(pos) != 0 || *purpose == "" {
-			fmt.Fprint(stderr, tokenUsage)
-			return 2
-		}
 		var t auth.Info
-		t, err = tc.create(ctx, *purpose, topics, *ttl, *label)
+		t, err = tc.create(ctx, string(want), topics, *ttl, *label)
 		out = []auth.Info{t}
 	case "list":
 		out, err = tc.list(ctx)
-	case "revoke":
-		if len(pos) != 1 {
-			fmt.Fprint(stderr, tokenUsage)
-			return 2
+		if want != "" {
+			kept := out[:0]
+			for _, t := range out {
+				if auth.Purpose(t.Purpose) == want {
+					kept = append(kept, t)
+				}
+			}
+			out = kept
 		}
+	case "revoke":
 		var t auth.Info
 		t, err = tc.revoke(ctx, pos[0])
 		out = []auth.Info{t}
-	default:
-		fmt.Fprintf(stderr, "ssehub token: unknown subcommand %q\n\n%s", sub, tokenUsage)
-		return 2
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ssehub token %s: %v\n", sub, err)
+		fmt.Fprintf(stderr, "ssehub %s: %v\n", name, err)
+		var he *hubAnswerError
+		if errors.As(err, &he) {
+			if h := tokenHint(he.status, he.body, tok != "", "the admin token ('ssehub serve' prints it at its first start)"); h != "" {
+				fmt.Fprintf(stderr, "ssehub %s: %s\n", name, h)
+			}
+		}
 		return 1
 	}
 	if *jsonOut {
@@ -134,13 +230,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 type tokenClient interface {
 	create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (auth.Info, error)
 	list(ctx context.Context) ([]auth.Info, error)
@@ -168,26 +257,32 @@ func (a apiTokens) do(ctx context.Context, method, path string, body any, out an
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return connectError(a.server, err, refusedHint)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode/100 != 2 {
-		return httpError(resp, b)
+		return &hubAnswerError{status: resp.StatusCode, body: b, err: hubError(resp, b)}
 	}
-	return json.Unmarshal(b, out)
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("unexpected answer from %s%s: %w", a.server, path, err)
+	}
+	return nil
 }
 
-// httpError turns a hub's JSON error response into an error.
-func httpError(resp *http.Response, body []byte) error {
-	var e struct {
-		Error struct{ Code, Message string }
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-		return fmt.Errorf("%s %s: %s", resp.Status, e.Error.Code, e.Error.Message)
-	}
-	return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+// hubAnswerError is a hub's refusal of an API request, kept with its
+// status and body for hints.
+type hubAnswerError struct {
+	status int
+	body   []byte
+	err    error
 }
+
+// Error is the hub's answer: status, code and message.
+func (e *hubAnswerError) Error() string { return e.err.Error() }
+
+// Unwrap returns the described answer.
+func (e *hubAnswerError) Unwrap() error { return e.err }
 
 func (a apiTokens) create(ctx context.Context, purpose string, topics []string, ttl time.Duration, label string) (auth.Info, error) {
 	var t auth.Info

@@ -3,9 +3,15 @@
 // id and resumes the numbering after the client's Last-Event-ID; / is a page
 // that shows the ticks with the browser's EventSource.
 //
-//	go run ./examples/clock                        # then open http://localhost:8080
-//	ssehub tail http://localhost:8080/events       # or watch the raw events
-//	curl -H 'Accept: application/json' localhost:8080/events   # one JSON answer
+// It listens on localhost:8081 by default, so that it runs beside an ssehub
+// hub on its default :8080; -addr picks another address. It logs
+// "listening" only once the port is bound, and exits 1 with a clear message
+// when it cannot be (for example when another server has the port).
+//
+//	go run ./examples/clock                        # then open http://localhost:8081
+//	ssehub tail http://localhost:8081/events       # or watch the raw events
+//	curl -H 'Accept: application/json' localhost:8081/events   # one JSON answer
+//	go run ./examples/clock -addr localhost:9000   # another port
 package main
 
 import (
@@ -13,6 +19,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,15 +33,45 @@ import (
 	"github.com/ssehub/ssehub/emitter"
 )
 
-func main() {
-	addr := flag.String("addr", "localhost:8080", "address to listen on")
-	flag.Parse()
+// defaultAddr is the clock's address unless -addr says otherwise: not the
+// hub's :8080, so both run at once.
+const defaultAddr = "localhost:8081"
 
+func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves the clock until ctx ends and returns the exit code: 0 after a
+// clean shutdown, 1 when it cannot listen or serve, 2 on bad flags. Logs go
+// to logw.
+func run(ctx context.Context, args []string, logw io.Writer) int {
+	fs := flag.NewFlagSet("clock", flag.ContinueOnError)
+	fs.SetOutput(logw)
+	addr := fs.String("addr", defaultAddr, "`address` to listen on, host:port (port 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(logw, "clock: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(logw, nil))
+
+	// Bind first: "listening" is logged only once it is true.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		logger.Error(fmt.Sprintf("clock: cannot listen on %s (is another server using it? choose another address with -addr)", *addr), "err", err)
+		return 1
+	}
 	srv := &http.Server{
-		Addr:    *addr,
-		Handler: newMux(time.Second),
+		Handler:           newMux(time.Second),
+		ReadHeaderTimeout: 10 * time.Second,
 		// Streams use the request context, so they end when ctx does and
 		// Shutdown need not wait for them.
 		BaseContext: func(net.Listener) context.Context { return ctx },
@@ -44,11 +82,12 @@ func main() {
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	slog.Info("clock: listening", "url", "http://"+*addr+"/")
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		slog.Error("clock: serve", "err", err)
-		os.Exit(1)
+	logger.Info("clock: listening", "url", "http://"+ln.Addr().String()+"/")
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("clock: serve", "err", err)
+		return 1
 	}
+	return 0
 }
 
 // newMux returns the clock's routes, ticking every interval.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +93,99 @@ func TestJSONAndPage(t *testing.T) {
 	}
 	if resp = get(t, srv.URL+"/nothing"); resp.StatusCode != 404 {
 		t.Errorf("/nothing: %d, want 404", resp.StatusCode)
+	}
+}
+
+// lockedBuffer collects the clock's log while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDefaultAddrIsNotTheHubs: the clock and an ssehub hub (:8080) run
+// side by side with their defaults.
+func TestDefaultAddrIsNotTheHubs(t *testing.T) {
+	if _, port, _ := net.SplitHostPort(defaultAddr); port == "8080" {
+		t.Fatalf("default address %s is the hub's port", defaultAddr)
+	}
+}
+
+// TestPortTakenFailsBeforeListening: when the address is taken, the clock
+// exits 1 with a message naming it, and never logs "listening".
+func TestPortTakenFailsBeforeListening(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var log lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(t.Context(), []string{"-addr", taken.Addr().String()}, &log) }()
+	select {
+	case code := <-done:
+		out := log.String()
+		if code != 1 || strings.Contains(out, "listening") ||
+			!strings.Contains(out, "cannot listen on "+taken.Addr().String()) || !strings.Contains(out, "address already in use") ||
+			!strings.Contains(out, "-addr") {
+			t.Fatalf("exit %d, log:\n%s", code, out)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the clock serves on a taken port")
+	}
+}
+
+// TestListeningMeansBound: "listening" is logged with the bound address,
+// which answers at once, and a canceled context stops the clock cleanly.
+func TestListeningMeansBound(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &log) }()
+	re := regexp.MustCompile(`listening" url=(http://127\.0\.0\.1:\d+/)`)
+	var url string
+	for deadline := time.Now().Add(5 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if m := re.FindStringSubmatch(log.String()); m != nil {
+			url = m[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("no listening line with a port:\n%s", log.String())
+	}
+	resp := get(t, url+"events", "Accept", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %sevents: %d", url, resp.StatusCode)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after cancel:\n%s", code, log.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the clock did not stop")
+	}
+}
+
+// TestBadFlags: a bad flag or argument exits 2, -h exits 0.
+func TestBadFlags(t *testing.T) {
+	for args, want := range map[string]int{"-nope": 2, "extra": 2, "-h": 0} {
+		var log lockedBuffer
+		if code := run(t.Context(), []string{args}, &log); code != want {
+			t.Errorf("%s: exit %d, want %d; %s", args, code, want, log.String())
+		}
 	}
 }
