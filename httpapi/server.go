@@ -1,0 +1,213 @@
+// Package httpapi composes the hub's HTTP surface. A Server owns what every
+// endpoint shares: authentication (tokens, the admin token, the token
+// cookie and its CSRF check), limits, CORS, the access log with secrets
+// redacted, JSON errors, health and metrics. Features register their routes
+// on it: package httpapi/stream serves SSE streams and history pages,
+// httpapi/publish the publish endpoints, httpapi/admin topics and tokens.
+// Adding an endpoint is one feature package and one line in the list of
+// features a program passes to New.
+//
+// Handlers are thin: they parse and check a request, then call the hub.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/emitter"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// A Feature adds routes to a Server.
+type Feature interface {
+	// Register adds the feature's routes (with Server.Route) and anything
+	// it runs (with Server.OnShutdown). It is called once, by New.
+	Register(s *Server) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Hub is the hub the endpoints act on.
+	Hub *hub.Hub
+	// Tokens keeps the issued tokens; nil means only the admin token works.
+	Tokens *auth.Store
+	// AdminHash is the SHA-256 of the admin token.
+	AdminHash [32]byte
+	// CORSOrigins are the origins allowed to read responses from a browser;
+	// "*" is any origin, without credentials.
+	CORSOrigins []string
+	// Limits bound what one client may take.
+	Limits Limits
+	// AccessLog logs each request, with secrets redacted, at info level.
+	AccessLog bool
+	// Logger receives the server's logs; default slog.Default().
+	Logger *slog.Logger
+	// Registerer, when set, receives the Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics; default prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+	// Features add the endpoints, in order.
+	Features []Feature
+}
+
+// Server serves the hub over HTTP.
+type Server struct {
+	opts    Options
+	hub     *hub.Hub
+	mux     *http.ServeMux
+	limits  *Limiter
+	cors    emitter.CORS
+	ctx     context.Context // canceled by Shutdown: every stream ends
+	cancel  context.CancelFunc
+	metrics *metrics
+
+	mu       sync.Mutex
+	routes   map[string]bool // paths routed, for 405s
+	shutdown []func()
+}
+
+// New returns a server for opts with its features registered.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Gatherer == nil {
+		opts.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &Server{opts: opts, hub: opts.Hub, mux: http.NewServeMux(), limits: newLimiter(opts.Limits),
+		cors: emitter.CORS{Origins: opts.CORSOrigins, Credentials: true}, routes: map[string]bool{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s, opts.Registerer)
+	s.Route("/healthz", Methods{"GET": s.handleHealth})
+	s.Route("/readyz", Methods{"GET": s.handleReady})
+	s.Route("/metrics", Methods{"GET": s.metricsHandler().ServeHTTP})
+	s.sessionRoutes()
+	for _, f := range opts.Features {
+		if err := f.Register(s); err != nil {
+			return nil, fmt.Errorf("httpapi: %T: %w", f, err)
+		}
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Never echo the path: it may hold a token.
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path")
+	})
+	return s, nil
+}
+
+// Methods maps HTTP methods to the handlers of one path.
+type Methods map[string]http.HandlerFunc
+
+// Route serves path (a net/http ServeMux pattern without a method) with a
+// handler per method; every other method gets 405 with an Allow header.
+// GET routes answer HEAD as well.
+func (s *Server) Route(path string, m Methods) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var allow []string
+	for method, h := range m {
+		s.mux.HandleFunc(method+" "+path, h)
+		allow = append(allow, method)
+		if method == http.MethodGet {
+			allow = append(allow, http.MethodHead)
+		}
+	}
+	sort.Strings(allow)
+	if !s.routes[path] {
+		s.routes[path] = true
+		list := strings.Join(allow, ", ")
+		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", list)
+			WriteError(w, http.StatusMethodNotAllowed, CodeMethod, "method "+r.Method+" is not allowed here; use "+list)
+		})
+	}
+}
+
+// OnShutdown adds fn to what Shutdown runs, after the server's context is
+// canceled; a feature that runs something (a pump of streams) stops it there.
+func (s *Server) OnShutdown(fn func()) {
+	s.mu.Lock()
+	s.shutdown = append(s.shutdown, fn)
+	s.mu.Unlock()
+}
+
+// Hub returns the hub.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Tokens returns the token store, or nil.
+func (s *Server) Tokens() *auth.Store { return s.opts.Tokens }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.opts.Logger }
+
+// Limiter returns the server's limits.
+func (s *Server) Limiter() *Limiter { return s.limits }
+
+// CORS returns the server's cross-origin policy.
+func (s *Server) CORS() emitter.CORS { return s.cors }
+
+// Context is canceled when the server shuts down.
+func (s *Server) Context() context.Context { return s.ctx }
+
+// Registerer returns where metrics are registered, or nil.
+func (s *Server) Registerer() prometheus.Registerer { return s.opts.Registerer }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.AccessLog {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, start: time.Now()}
+		defer func() {
+			if !rec.detached { // a detached stream logs when it ends
+				s.LogRequest(r, rec.status, rec.start)
+			}
+		}()
+		w = rec
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		s.preflight(w, r)
+		return
+	}
+	s.cors.Apply(w.Header(), r)
+	s.mux.ServeHTTP(w, r)
+}
+
+// Shutdown ends every open stream, so clients reconnect elsewhere or later,
+// and runs the features' shutdown functions. The http.Server's own Shutdown
+// then waits for the handlers to return.
+func (s *Server) Shutdown() {
+	s.cancel()
+	s.mu.Lock()
+	fns := s.shutdown
+	s.shutdown = nil
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// ObserveCommit records one append's latency; pass it as hub.Options.OnCommit.
+func (s *Server) ObserveCommit(d time.Duration, events int) {
+	s.metrics.observeCommit(d, events)
+}
+
+// preflight answers a CORS preflight for an allowed origin: GET streams,
+// POST publishes and DELETE, with the headers those need.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	s.cors.Apply(w.Header(), r)
+	if w.Header().Get("Access-Control-Allow-Origin") == "" {
+		WriteError(w, http.StatusForbidden, CodeForbidden, "origin not allowed")
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Idempotency-Key, Cache-Control, "+CSRFHeader)
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,181 @@
+package stream
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/pump"
+)
+
+// A detached stream is an SSE stream served by the feature's pump instead
+// of its own goroutine: after the headers and the first bytes the handler
+// hijacks the HTTP/1.1 connection and returns, so an idle stream holds
+// neither net/http's two goroutines nor their buffers.
+type detached struct {
+	f      *Feature
+	sub    *hub.Subscriber
+	ps     atomic.Pointer[pump.Stream]
+	logEnd func() // writes the access log line, if on
+	// ended is why the hub cut the stream (revoked or expired token), if it did.
+	ended atomic.Pointer[error]
+
+	mu      sync.Mutex // held while the stream is set up; onClose waits for it
+	release func()     // the limits'
+}
+
+// pumpFor returns the pump that may serve r's stream, or nil when r must
+// keep its goroutine: HTTP/2 and TLS connections, a writer that cannot be
+// hijacked, a system without epoll, or a server shutting down.
+func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
+	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || !canHijack(w) {
+		return nil
+	}
+	f.pumpMu.Lock()
+	defer f.pumpMu.Unlock()
+	if f.pump == nil && !f.noPump {
+		p, err := pump.New(pump.Options{WriteTimeout: f.opts.WriteTimeout, Counters: &f.counters,
+			Workers: f.opts.Workers, MaxClientBytes: f.opts.MaxClientBytes})
+		if err != nil {
+			f.s.Logger().Info("streams keep a goroutine each", "reason", err)
+			f.noPump = true
+			return nil
+		}
+		f.pump = p
+	}
+	if f.pump != nil {
+		f.detaching.Add(1) // done when serveDetached returns
+	}
+	return f.pump
+}
+
+// canHijack reports whether w, or a writer it wraps, is an http.Hijacker.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		if _, ok := w.(http.Hijacker); ok {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+}
+
+// serveDetached serves req's stream from p. release frees its place in the
+// limits; it is called when the stream ends.
+func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *request, p *pump.Pump, release func()) {
+	defer f.detaching.Done()
+	d := &detached{f: f, release: release}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	opts := req.opts
+	opts.Context = f.s.Context()
+	opts.Notify = d.wake
+	opts.OnEnd = d.cut
+	sub, err := f.s.Hub().Subscribe(opts)
+	if err != nil {
+		release()
+		f.writeSubscribeError(w, err)
+		return
+	}
+	d.sub = sub
+	d.logEnd = f.s.Detach(w, r)
+	rc := http.NewResponseController(w)
+	if !f.write(w, rc, f.startStream(w, r, req.endpoint)) {
+		d.end()
+		return
+	}
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		// canHijack said it could: end this response, and let the client's
+		// reconnection find a goroutine.
+		f.s.Logger().Warn("hijacking a stream failed; streams keep a goroutine each", "err", err)
+		f.disablePump()
+		d.end()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	ps, err := p.Add(conn, d, req.endpoint.pumpConfig, d.closed)
+	if err != nil {
+		if !errors.Is(err, pump.ErrShutdown) {
+			f.s.Logger().Warn("a stream could not be detached; streams keep a goroutine each", "err", err)
+			f.disablePump()
+		}
+		_, _ = conn.Write([]byte("0\r\n\r\n"))
+		_ = conn.Close()
+		d.end()
+		return
+	}
+	d.ps.Store(ps)
+	// The subscriber's Notify had no stream to wake until now, and Add's
+	// own Wake may have been served before an event came: wake it again,
+	// or that event waits for the next one or a heartbeat.
+	ps.Wake()
+	if cause := d.ended.Load(); cause != nil {
+		ps.Close(*cause, endEvent(*cause))
+	}
+}
+
+// cut is the subscriber's OnEnd: its token was revoked or expired, so the
+// stream ends now with an error event, even if its client is backed up.
+func (d *detached) cut(cause error) {
+	d.ended.CompareAndSwap(nil, &cause)
+	if ps := d.ps.Load(); ps != nil {
+		ps.Close(cause, endEvent(cause))
+	}
+}
+
+// wake is the subscriber's Notify.
+func (d *detached) wake() {
+	if ps := d.ps.Load(); ps != nil {
+		ps.Wake()
+	}
+}
+
+// Next implements pump.Source.
+func (d *detached) Next(dst []byte, max int) ([]byte, error) {
+	out, err := d.sub.Next(dst, max)
+	if err != nil && !errors.Is(err, hub.ErrRevoked) && !errors.Is(err, hub.ErrExpired) {
+		out = append(out, endEvent(err)...) // a cut stream gets its event from cut
+	}
+	return out, err
+}
+
+// closed is the pump's onClose.
+func (d *detached) closed(error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.end()
+}
+
+// end frees what the stream held, with d.mu held.
+func (d *detached) end() {
+	d.sub.Close()
+	d.release()
+	if d.logEnd != nil {
+		d.logEnd()
+	}
+}
+
+func (f *Feature) disablePump() {
+	f.pumpMu.Lock()
+	f.noPump = true
+	f.pumpMu.Unlock()
+}
+
+// closePump ends every detached stream; no stream is detached afterwards.
+func (f *Feature) closePump() {
+	f.pumpMu.Lock()
+	p := f.pump
+	f.pump, f.noPump = nil, true
+	f.pumpMu.Unlock()
+	f.detaching.Wait() // handlers handing a stream over finish first
+	if p != nil {
+		_ = p.Close()
+	}
+}

@@ -1,0 +1,108 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/envelope"
+	"github.com/ssehub/ssehub/httpapi"
+)
+
+// defaultPageEvents is a page's size without ?limit=.
+const defaultPageEvents = 100
+
+var errPageFull = errors.New("page full")
+
+// servePage answers a subscribe URL asked for JSON: a page of history
+//
+//	{"events":[envelope…],"next":"<id>"}
+//
+// after ?after= (default: from the oldest retained event), at most ?limit=
+// events and about MaxPageBytes bytes. next is the id to pass as after for
+// the following page. The page is written as it is read, so a page of big
+// events never sits in memory whole. A live-only stream (replay: false)
+// has no history: 406.
+func (f *Feature) servePage(w http.ResponseWriter, r *http.Request, req *request) {
+	if !req.endpoint.Replay {
+		httpapi.WriteError(w, http.StatusNotAcceptable, httpapi.CodeNotAccept,
+			"this stream is live only (replay: false): it has no history to page; ask for text/event-stream")
+		return
+	}
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadID, fmt.Sprintf("after %.40q is not an event id", v))
+			return
+		}
+		after = n
+	}
+	limit := min(defaultPageEvents, f.opts.MaxPageEvents)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > f.opts.MaxPageEvents {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", f.opts.MaxPageEvents))
+			return
+		}
+		limit = n
+	}
+	h := f.s.Hub()
+	pos, err := h.Bounds(r.Context())
+	if err != nil {
+		f.s.Logger().Error("page bounds", "err", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "the store cannot serve history now")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Vary", "Accept")
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, 32<<10)
+	buf = append(buf, `{"events":[`...)
+	n, written, next := 0, 0, after
+	full := false
+	err = h.History(r.Context(), after, req.opts.Filter, func(ev *ssehub.Event) error {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		start := len(buf)
+		buf = envelope.Append(buf, ev)
+		written += len(buf) - start
+		next = ev.ID
+		n++
+		if len(buf) >= 32<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		if n >= limit || written >= f.opts.MaxPageBytes {
+			full = true
+			return errPageFull
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		if n == 0 && len(buf) == len(`{"events":[`) {
+			f.s.Logger().Error("page read", "err", err)
+			w.Header().Del("Vary")
+			httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "reading the log failed")
+			return
+		}
+		// Part of the page went out: end it cleanly where the read stopped,
+		// so next resumes exactly there.
+		f.s.Logger().Error("page read", "err", err)
+		full = true
+	}
+	if !full && pos.Head > next {
+		next = pos.Head // everything up to the head was scanned
+	}
+	buf = append(buf, `],"next":"`...)
+	buf = strconv.AppendUint(buf, next, 10)
+	buf = append(buf, "\"}\n"...)
+	_, _ = w.Write(buf)
+	_ = rc.Flush()
+}

@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub/emitter"
+)
+
+// writeChunk is how many bytes one write to a subscriber carries at most
+// (or one event, when an event is larger).
+const writeChunk = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk+4096); return &b }}
+
+// serveSSE streams req to the client until it goes away, the server shuts
+// down, its token ends or a topic it named is deregistered. A plain
+// HTTP/1.1 stream is handed to the pump after its headers (see detach.go);
+// others keep this goroutine.
+func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request) {
+	release, ok := f.s.Limiter().OpenStream(w, r, req.who)
+	if !ok {
+		return
+	}
+	if p := f.pumpFor(w, r); p != nil {
+		f.serveDetached(w, r, req, p, release)
+		return
+	}
+	defer release()
+	e := req.endpoint
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := context.AfterFunc(f.s.Context(), func() { cancel(nil) })
+	defer stop()
+
+	req.opts.Context = ctx
+	req.opts.OnEnd = cancel // a revoked or expired token ends the stream at once
+	sub, err := f.s.Hub().Subscribe(req.opts)
+	if err != nil {
+		f.writeSubscribeError(w, err)
+		return
+	}
+	defer sub.Close()
+	rc := http.NewResponseController(w)
+	if !f.write(w, rc, f.startStream(w, r, e)) {
+		return
+	}
+	heartbeat := e.pumpConfig.Ping
+	for {
+		ready, err := sub.Wait(ctx, e.Heartbeat)
+		if err != nil {
+			if end := endEvent(context.Cause(ctx)); end != nil {
+				f.write(w, rc, end)
+			}
+			return
+		}
+		if !ready {
+			if !f.write(w, rc, heartbeat) {
+				return
+			}
+			continue
+		}
+		bp := bufPool.Get().(*[]byte)
+		buf, err := sub.Next((*bp)[:0], writeChunk)
+		if err != nil {
+			buf = append(buf, endEvent(err)...)
+		}
+		ok := len(buf) == 0 || f.write(w, rc, buf)
+		if cap(buf) <= 4*writeChunk {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		if !ok || err != nil {
+			return
+		}
+	}
+}
+
+// startStream sets a stream's headers, writes the status, and returns the
+// stream's first bytes: its hello and retry.
+func (f *Feature) startStream(w http.ResponseWriter, r *http.Request, e *Endpoint) []byte {
+	emitter.SetHeaders(w.Header(), r)
+	w.WriteHeader(http.StatusOK)
+	return e.hello
+}
+
+// write sends b and flushes it, bounded by the write timeout.
+func (f *Feature) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteTimeout))
+	if len(b) > 0 {
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+	}
+	return rc.Flush() == nil
+}
+

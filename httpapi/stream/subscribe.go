@@ -1,0 +1,148 @@
+package stream
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/emitter"
+	"github.com/ssehub/ssehub/format"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// request is a checked subscribe request.
+type request struct {
+	endpoint *Endpoint
+	who      *httpapi.Principal // nil on a public stream
+	opts     hub.SubscribeOptions
+}
+
+// handleEvents serves GET /events?topic=P&topic=P2.
+func (f *Feature) handleEvents(w http.ResponseWriter, r *http.Request) {
+	who, ok := f.s.Authenticate(w, r)
+	if !ok {
+		return
+	}
+	raw := httpapi.SplitPatterns(r.URL.Query()["topic"])
+	if len(raw) == 0 {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, "at least one ?topic= pattern is required (e.g. ?topic=orders.* or ?topic=*)")
+		return
+	}
+	filter, err := f.s.ParseFilter(raw)
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, err.Error())
+		return
+	}
+	if !f.s.Permit(w, who, auth.PurposeStream, filter) {
+		return
+	}
+	e := f.opts.Events
+	if v := r.URL.Query().Get("format"); v != "" {
+		if e.Format, err = format.Parse(v); err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
+			return
+		}
+	}
+	f.subscribe(w, r, &request{endpoint: &e, who: who,
+		opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
+}
+
+// handleStream serves a configured stream; ?event_type= narrows its match,
+// never widens it.
+func (f *Feature) handleStream(w http.ResponseWriter, r *http.Request, e *Endpoint) {
+	if e.CORSOrigins != nil {
+		emitter.CORS{Origins: e.CORSOrigins, Credentials: true}.Apply(w.Header(), r)
+	}
+	filter, topics := e.Match, e.Match.ExactTopics()
+	if raw := httpapi.SplitPatterns(r.URL.Query()["event_type"]); len(raw) > 0 {
+		narrow, err := f.s.ParseFilter(raw)
+		if err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, err.Error())
+			return
+		}
+		filter = filter.Intersect(narrow)
+		topics = append(topics, narrow.ExactTopics()...)
+	}
+	var who *httpapi.Principal
+	if !e.Public {
+		var ok bool
+		if who, ok = f.s.Authenticate(w, r); !ok || !f.s.Permit(w, who, auth.PurposeStream, filter) {
+			return
+		}
+	}
+	f.subscribe(w, r, &request{endpoint: e, who: who, opts: hub.SubscribeOptions{Filter: filter, Topics: topics}})
+}
+
+// handleTokenStream serves GET /stream/{token} (BoilStream style): the
+// token in the path streams the topics of its own scope.
+func (f *Feature) handleTokenStream(w http.ResponseWriter, r *http.Request) {
+	who, ok := f.s.AuthenticateSecret(w, r, r.PathValue("token"))
+	if !ok {
+		return
+	}
+	filter := who.Scope()
+	if !f.s.Permit(w, who, auth.PurposeStream, filter) {
+		return
+	}
+	e := f.opts.TokenStream
+	f.subscribe(w, r, &request{endpoint: &e, who: who, opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
+}
+
+// subscribe serves a checked request as SSE, or as a JSON page of history
+// when the client prefers JSON.
+func (f *Feature) subscribe(w http.ResponseWriter, r *http.Request, req *request) {
+	e := req.endpoint
+	req.opts.Format, req.opts.EpochIDs = e.Format, e.EpochIDs
+	req.opts.Credential = req.who.Credential()
+	for _, t := range req.opts.Topics {
+		if f.s.Hub().Gone(t) {
+			writeGone(w, t)
+			return
+		}
+	}
+	if emitter.WantsJSON(r) {
+		f.servePage(w, r, req)
+		return
+	}
+	if e.Replay {
+		from, err := hub.ParseResume(emitter.LastEventID(r))
+		if err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadID, "Last-Event-ID: "+err.Error())
+			return
+		}
+		req.opts.From = from
+	}
+	f.serveSSE(w, r, req)
+}
+
+func writeGone(w http.ResponseWriter, topic string) {
+	httpapi.WriteError(w, http.StatusGone, httpapi.CodeGone, (&hub.GoneError{Topic: topic}).Error())
+}
+
+// writeSubscribeError answers a subscription the hub refused.
+func (f *Feature) writeSubscribeError(w http.ResponseWriter, err error) {
+	var gone *hub.GoneError
+	switch {
+	case errors.As(err, &gone):
+		writeGone(w, gone.Topic)
+	case errors.Is(err, hub.ErrRevoked), errors.Is(err, hub.ErrExpired):
+		httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, err.Error())
+	default:
+		f.s.Logger().Error("subscribe", "err", err)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "the store cannot serve this stream now")
+	}
+}
+
+// endEvent is the last event of a stream the hub ended, or nil.
+func endEvent(err error) []byte {
+	var gone *hub.GoneError
+	switch {
+	case errors.As(err, &gone):
+		return errorEvent(httpapi.CodeGone, gone.Error())
+	case errors.Is(err, hub.ErrRevoked), errors.Is(err, hub.ErrExpired):
+		return errorEvent("UNAUTHORIZED", err.Error())
+	}
+	return nil
+}
+
