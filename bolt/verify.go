@@ -225,6 +225,9 @@ type walker struct {
 	// buckets from the root, e.g. ["events"]); an error it returns is
 	// damage of that value.
 	kv func(path []string, k, v []byte) error
+	// onPage, when set, is called for every page read (tests use it to
+	// find the pages of a bucket).
+	onPage func(path []string, p *page)
 }
 
 func (w *walker) mark(id uint64, overflow uint32) error {
@@ -278,6 +281,9 @@ func (w *walker) walkPage(path []string, id uint64, lo, hi []byte, depth int) ([
 	}
 	if err := w.mark(id, p.overflow); err != nil {
 		return nil, w.damage(path, err)
+	}
+	if w.onPage != nil {
+		w.onPage(path, p)
 	}
 	if err := elems(p.b, p.count); err != nil {
 		return nil, w.damage(path, fmt.Errorf("page %d: %w", id, err))
