@@ -1,17 +1,22 @@
-// Package bolt is the default embedded ssehub.Log: a go.etcd.io/bbolt file
-// in the data directory, written by one goroutine that commits everything
-// queued in one transaction (group commit) and acknowledges each append
-// only once that transaction is durable.
+// Package bolt is the default embedded ssehub.Store: a go.etcd.io/bbolt
+// file in the data directory, written by one goroutine that commits
+// everything queued in one transaction (group commit) and acknowledges each
+// append only once that transaction is durable.
+//
+// Importing the package registers the "bolt" driver with
+// ssehub.RegisterDriver.
 package bolt
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,23 +31,41 @@ var (
 	bucketEvents = []byte("events")
 	bucketMeta   = []byte("meta")
 	bucketTopics = []byte("topics")
+	bucketIndex  = []byte("topicidx")
 	bucketDedupe = []byte("dedupe")
 	keyHead      = []byte("head")
 	keyBytes     = []byte("bytes")
+	keyCount     = []byte("count")
+	keyFirst     = []byte("first")
+	keyEpoch     = []byte("epoch")
+	keySchema    = []byte("schema")
+)
+
+// schema 2 added the per-topic index, the event count and pruned topics.
+const schema = 2
+
+// Defaults of Options.
+const (
+	DefaultMaxBatch    = 10_000
+	DefaultOpenTimeout = 3 * time.Second
 )
 
 // Options tune a bolt log.
 type Options struct {
-	// Retention bounds the history kept; zero fields are no limit.
+	// Retention bounds the history kept; zero fields are no limit. Count and
+	// byte bounds hold whenever an Append returns; age is applied once a
+	// second.
 	Retention ssehub.Retention
 	// DedupeWindow is how long an idempotency key is remembered; default 2 minutes.
 	DedupeWindow time.Duration
-	// MaxBatch bounds the events committed in one transaction; default 10000.
+	// MaxBatch bounds the events of one Append and of one commit; default
+	// DefaultMaxBatch. Capabilities reports it, lowered to
+	// Retention.MaxEvents when that is smaller.
 	MaxBatch int
 	// NoSync skips fsync on commit: for tests only, it gives up durability.
 	NoSync bool
 	// OpenTimeout bounds the wait for the file lock another process holds;
-	// default 0 waits forever.
+	// default DefaultOpenTimeout, negative waits until the context ends.
 	OpenTimeout time.Duration
 	// Logger receives the store's logs; default slog.Default().
 	Logger *slog.Logger
@@ -50,6 +73,7 @@ type Options struct {
 
 type appendReq struct {
 	events []*ssehub.Event
+	size   int64 // the events' Event.Size
 	res    []ssehub.AppendResult
 	err    error
 	done   chan struct{}
@@ -60,13 +84,16 @@ type dedupeEntry struct {
 	at int64 // unix nanos
 }
 
-// Log is the bbolt-backed ssehub.Log; it also implements ssehub.Topics and
-// ssehub.KV.
+// Log is the bbolt-backed ssehub.Store; it also implements
+// ssehub.StatsReporter.
 type Log struct {
-	db   *bbolt.DB
-	opts Options
-	reqs chan *appendReq
-	quit chan struct{}
+	db       *bbolt.DB
+	dir      string
+	opts     Options
+	maxBatch int
+	epoch    string
+	reqs     chan *appendReq
+	quit     chan struct{}
 
 	txMu sync.Mutex // serialises the writer's and the janitor's transactions with their in-memory effects
 
@@ -75,8 +102,9 @@ type Log struct {
 	wg         sync.WaitGroup
 
 	mu     sync.RWMutex
-	first  uint64 // oldest retained id
+	first  uint64 // oldest retained id; head+1 when none
 	head   uint64
+	count  int64 // retained events
 	bytes  int64
 	recent []*ssehub.Event // the last committed events, for followers
 	notify chan struct{}
@@ -89,13 +117,30 @@ type Log struct {
 // recentMax bounds the committed events kept in memory for followers.
 const recentMax = 8192
 
+// testHookPut, when set by a test, is called for each event inside the
+// commit's transaction; an error fails the transaction as a failing Put
+// would.
+var testHookPut func(*ssehub.Event) error
+
 // Open opens (creating if needed) the log in dir.
 func Open(dir string, opts Options) (*Log, error) {
+	return OpenContext(context.Background(), dir, opts)
+}
+
+// OpenContext opens (creating if needed) the log in dir. It waits at most
+// opts.OpenTimeout for a lock another process holds, and returns early with
+// ctx's error when ctx ends. A damaged file is refused with an error
+// wrapping ErrCorrupt: the file is checked before bbolt maps it, since bbolt
+// can crash the process on a damaged page (see docs/storage.md).
+func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if opts.DedupeWindow <= 0 {
 		opts.DedupeWindow = 2 * time.Minute
 	}
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 10000
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.OpenTimeout == 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -103,27 +148,126 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: %w", err)
 	}
-	db, err := bbolt.Open(filepath.Join(dir, FileName), 0o600, &bbolt.Options{
-		Timeout: opts.OpenTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, NoSync: opts.NoSync,
-	})
+	db, err := openDB(ctx, dir, opts.OpenTimeout, opts.NoSync, false)
 	if err != nil {
+		return nil, err
+	}
+	l := &Log{db: db, dir: dir, opts: opts, reqs: make(chan *appendReq, 1024), quit: make(chan struct{}),
+		notify: make(chan struct{}), dedupe: map[string]dedupeEntry{}}
+	l.maxBatch = opts.MaxBatch
+	if r := opts.Retention.MaxEvents; r > 0 && r < int64(l.maxBatch) {
+		l.maxBatch = int(r)
+	}
+	if err := l.init(ctx); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", dir, err)
 	}
-	l := &Log{db: db, opts: opts, reqs: make(chan *appendReq, 1024), quit: make(chan struct{}),
-		notify: make(chan struct{}), dedupe: map[string]dedupeEntry{}}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketEvents, bucketMeta, bucketTopics, bucketDedupe} {
+	l.wg.Add(2)
+	go l.writer()
+	go l.janitor()
+	return l, nil
+}
+
+// openDB locks, checks and opens the file of dir.
+func openDB(ctx context.Context, dir string, timeout time.Duration, noSync, readOnly bool) (*bbolt.DB, error) {
+	path := filepath.Join(dir, FileName)
+	flag := os.O_RDWR | os.O_CREATE
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: %w", err)
+	}
+	if err := lockFile(ctx, f, !readOnly, timeout); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bolt: data directory %s: %w", dir, err)
+	}
+	if err := verifyFile(ctx, f); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("bolt: open %s: %w", dir, err)
+		}
+		return nil, fmt.Errorf("bolt: %s: %w (run 'ssehub check --data %s'; 'ssehub salvage --data %s --out NEWDIR' copies what is readable)",
+			path, err, dir, dir)
+	}
+	return boltOpen(path, f, noSync, readOnly)
+}
+
+// boltOpen hands the locked, checked file to bbolt. The recover is a
+// second line only: a panic in bbolt's own goroutines cannot be recovered,
+// which is why verifyFile runs first.
+func boltOpen(path string, f *os.File, noSync, readOnly bool) (db *bbolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f.Close()
+			db, err = nil, fmt.Errorf("bolt: %s: %w: %v", path, ErrCorrupt, r)
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType, NoSync: noSync, ReadOnly: readOnly,
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil },
+	})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// newEpoch returns 12 random lower-case letters and digits.
+func newEpoch() string { return strings.ToLower(rand.Text()[:12]) }
+
+func getU64(b *bbolt.Bucket, k []byte) (uint64, bool) {
+	if v := b.Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v), true
+	}
+	return 0, false
+}
+
+// init creates the buckets, migrates an older file and loads the state.
+func (l *Log) init(ctx context.Context) error {
+	var version uint64
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketEvents, bucketMeta, bucketTopics, bucketIndex, bucketDedupe} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keyHead); len(v) == 8 {
-			l.head = binary.BigEndian.Uint64(v)
+		if v := meta.Get(keyEpoch); len(v) > 0 {
+			l.epoch = string(v)
+		} else {
+			// A file without an epoch (new, or from before epochs) gets
+			// one now and keeps it.
+			l.epoch = newEpoch()
+			if err := meta.Put(keyEpoch, []byte(l.epoch)); err != nil {
+				return err
+			}
 		}
-		if v := meta.Get(keyBytes); len(v) == 8 {
-			l.bytes = int64(binary.BigEndian.Uint64(v))
+		version, _ = getU64(meta, keySchema)
+		if version == 0 {
+			if k, _ := tx.Bucket(bucketEvents).Cursor().First(); k == nil {
+				version = schema // a new file: nothing to migrate
+				return meta.Put(keySchema, itob(schema))
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if version < schema {
+		if err := l.migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return l.db.View(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		l.head, _ = getU64(meta, keyHead)
+		b, _ := getU64(meta, keyBytes)
+		c, _ := getU64(meta, keyCount)
+		l.bytes, l.count = int64(b), int64(c)
 		l.first = l.head + 1
 		if k, _ := tx.Bucket(bucketEvents).Cursor().First(); k != nil {
 			l.first = binary.BigEndian.Uint64(k)
@@ -135,23 +279,138 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil
 		})
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bolt: init: %w", err)
+}
+
+// migrate brings a schema 1 file to schema 2: it builds the per-topic
+// index and the event count, and rebuilds the topics bucket from the
+// retained events (dropping topics with none), in transactions of
+// migrateChunk events. A crash part-way leaves the schema at 1, so the
+// next open starts over.
+func (l *Log) migrate(ctx context.Context) error {
+	const migrateChunk = 50_000
+	l.opts.Logger.Info("bolt: building the per-topic index (once, for a file from an older version)", "dir", l.dir)
+	start := time.Now()
+	if err := l.db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bucketIndex, bucketTopics} {
+			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	l.wg.Add(2)
-	go l.writer()
-	go l.janitor()
-	return l, nil
+	topics := map[string]*ssehub.TopicInfo{}
+	var after, count uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := 0
+		err := l.db.Update(func(tx *bbolt.Tx) error {
+			idx := tx.Bucket(bucketIndex)
+			idx.FillPercent = 0.9
+			c := tx.Bucket(bucketEvents).Cursor()
+			for k, v := c.Seek(itob(after + 1)); k != nil && n < migrateChunk; k, v = c.Next() {
+				id := binary.BigEndian.Uint64(k)
+				after = id
+				n++
+				count++
+				tb, _, err := topicOf(v)
+				if err != nil {
+					l.opts.Logger.Error("bolt: damaged event record left out of the index", "id", id)
+					continue
+				}
+				if ssehub.IsSys(string(tb)) {
+					continue
+				}
+				if err := idx.Put(indexKey(tb, id), nil); err != nil {
+					return err
+				}
+				ti := topics[string(tb)]
+				if ti == nil {
+					ti = &ssehub.TopicInfo{Topic: string(tb)}
+					topics[ti.Topic] = ti
+				}
+				ti.Events++
+				ti.LastID = id
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n < migrateChunk {
+			break
+		}
+	}
+	err := l.db.Update(func(tx *bbolt.Tx) error {
+		tb := tx.Bucket(bucketTopics)
+		for _, ti := range topics {
+			if err := tb.Put([]byte(ti.Topic), topicValue(ti.Events, ti.LastID)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyCount, itob(count)); err != nil {
+			return err
+		}
+		return meta.Put(keySchema, itob(schema))
+	})
+	l.opts.Logger.Info("bolt: index built", "events", count, "topics", len(topics), "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// indexKey is the per-topic index key of an event: topic \x00 id.
+func indexKey(topic []byte, id uint64) []byte {
+	k := make([]byte, 0, len(topic)+9)
+	k = append(k, topic...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// check refuses, before anything is queued, what bbolt or the bounds would
+// refuse inside the transaction, so that one request's event never fails
+// the other requests committed with it.
+func (l *Log) check(events []*ssehub.Event) (int64, error) {
+	if len(events) > l.maxBatch {
+		return 0, fmt.Errorf("%w: a batch holds at most %d events, this one %d", ssehub.ErrTooLarge, l.maxBatch, len(events))
+	}
+	var size int64
+	for i, e := range events {
+		switch {
+		case e.Topic == "":
+			return 0, fmt.Errorf("event %d: %w: empty", i, ssehub.ErrInvalidTopic)
+		case strings.IndexByte(e.Topic, 0) >= 0:
+			return 0, fmt.Errorf("event %d: %w: contains a NUL byte", i, ssehub.ErrInvalidTopic)
+		case len(e.Topic)+9 > bbolt.MaxKeySize:
+			return 0, fmt.Errorf("%w: event %d: topic of %d bytes is longer than the store's %d", ssehub.ErrTooLarge, i, len(e.Topic), bbolt.MaxKeySize-9)
+		case e.Key != "" && len(e.Topic)+1+len(e.Key) > bbolt.MaxKeySize:
+			return 0, fmt.Errorf("%w: event %d: idempotency key of %d bytes (with its topic, %d) is longer than the store's %d",
+				ssehub.ErrTooLarge, i, len(e.Key), len(e.Topic)+1+len(e.Key), bbolt.MaxKeySize)
+		}
+		if n := encodedLen(e); n > bbolt.MaxValueSize {
+			return 0, fmt.Errorf("%w: event %d takes %d bytes, more than the store's %d", ssehub.ErrTooLarge, i, n, bbolt.MaxValueSize)
+		}
+		size += int64(e.Size())
+	}
+	if m := l.opts.Retention.MaxBytes; m > 0 && size > m {
+		return 0, fmt.Errorf("%w: the batch takes %d bytes, more than the retained maximum (max_bytes) of %d", ssehub.ErrTooLarge, size, m)
+	}
+	return size, nil
 }
 
 // Append implements ssehub.Log: the events are committed with whatever
 // else is queued, and Append returns once that commit is durable.
 func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
-	if len(events) > l.opts.MaxBatch {
-		return nil, fmt.Errorf("%w: a batch holds at most %d events", ssehub.ErrTooLarge, l.opts.MaxBatch)
+	size, err := l.check(events)
+	if err != nil {
+		return nil, err
 	}
-	req := &appendReq{events: events, done: make(chan struct{})}
+	req := &appendReq{events: events, size: size, done: make(chan struct{})}
 	l.sendMu.RLock()
 	if l.sendClosed {
 		l.sendMu.RUnlock()
@@ -168,66 +427,168 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 	return req.res, req.err
 }
 
-// writer is the single goroutine that commits appends.
+// writer is the single goroutine that commits appends. A group holds at
+// most MaxBatch events and at most Retention.MaxBytes bytes, so every
+// event of a group is retained when it commits; a request that does not
+// fit waits for the next group.
 func (l *Log) writer() {
 	defer l.wg.Done()
 	var batch []*appendReq
+	var carry *appendReq
 	buf := make([]byte, 0, 4096)
+	maxBytes := l.opts.Retention.MaxBytes
 	for {
-		var first *appendReq
-		select {
-		case first = <-l.reqs:
-		case <-l.quit:
-			// Finish what is queued, then stop.
-			for {
-				select {
-				case r := <-l.reqs:
-					l.commit([]*appendReq{r}, &buf)
-				default:
-					return
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-l.reqs:
+			case <-l.quit:
+				// Finish what is queued, then stop.
+				for {
+					select {
+					case r := <-l.reqs:
+						l.commitAll([]*appendReq{r}, &buf)
+					default:
+						return
+					}
 				}
 			}
 		}
 		batch = append(batch[:0], first)
-		n := len(first.events)
+		n, size := len(first.events), first.size
 	drain:
-		for n < l.opts.MaxBatch {
+		for n < l.maxBatch {
 			select {
 			case r := <-l.reqs:
+				if n+len(r.events) > l.maxBatch || maxBytes > 0 && size+r.size > maxBytes {
+					carry = r
+					break drain
+				}
 				batch = append(batch, r)
 				n += len(r.events)
+				size += r.size
 			default:
 				break drain
 			}
 		}
-		l.commit(batch, &buf)
+		l.commitAll(batch, &buf)
+		if carry != nil {
+			select {
+			case <-l.quit:
+				l.commitAll([]*appendReq{carry}, &buf)
+				carry = nil
+			default:
+			}
+		}
 		if cap(buf) > 16<<20 {
 			buf = make([]byte, 0, 4096) // do not keep a huge batch's arena
 		}
 	}
 }
 
-// commit writes a group of requests in one transaction and answers each.
-func (l *Log) commit(batch []*appendReq, buf *[]byte) {
+// commitAll commits a group; if its transaction fails, each request is
+// retried in a transaction of its own, so that only a failing request gets
+// an error. Each request stays all-or-nothing and is acknowledged only once
+// durable.
+func (l *Log) commitAll(batch []*appendReq, buf *[]byte) {
+	err := l.commit(batch, buf)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].res, batch[0].err = nil, err
+		close(batch[0].done)
+		return
+	}
+	l.opts.Logger.Warn("bolt: group commit failed, committing its appends one by one", "appends", len(batch), "err", err)
+	for _, req := range batch {
+		if err := l.commit([]*appendReq{req}, buf); err != nil {
+			req.res, req.err = nil, err
+			close(req.done)
+		}
+	}
+}
+
+// txState is the log's state as a transaction changes it; it becomes the
+// log's only once the transaction commits.
+type txState struct {
+	first, head  uint64
+	count, bytes int64
+	topics       map[string]*ssehub.TopicInfo // touched topics
+	tb           *bbolt.Bucket
+}
+
+func (l *Log) newTxState(tx *bbolt.Tx) *txState {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return &txState{first: l.first, head: l.head, count: l.count, bytes: l.bytes,
+		topics: map[string]*ssehub.TopicInfo{}, tb: tx.Bucket(bucketTopics)}
+}
+
+func (s *txState) topic(name []byte) *ssehub.TopicInfo {
+	ti := s.topics[string(name)]
+	if ti == nil {
+		ti = &ssehub.TopicInfo{Topic: string(name)}
+		if v := s.tb.Get(name); len(v) == 16 {
+			ti.Events, ti.LastID = int64(binary.BigEndian.Uint64(v)), binary.BigEndian.Uint64(v[8:])
+		}
+		s.topics[ti.Topic] = ti
+	}
+	return ti
+}
+
+// flush writes the touched topics and the totals; a topic with no retained
+// event is removed from the bucket.
+func (s *txState) flush(tx *bbolt.Tx) error {
+	for _, ti := range s.topics {
+		var err error
+		if ti.Events <= 0 {
+			err = s.tb.Delete([]byte(ti.Topic))
+		} else {
+			err = s.tb.Put([]byte(ti.Topic), topicValue(ti.Events, ti.LastID))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	for k, v := range map[string]uint64{"head": s.head, "bytes": uint64(max(s.bytes, 0)), "count": uint64(max(s.count, 0)), "first": s.first} {
+		if err := meta.Put([]byte(k), itob(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Log) apply(s *txState) {
+	l.first, l.head, l.count, l.bytes = s.first, s.head, max(s.count, 0), max(s.bytes, 0)
+}
+
+// commit writes a group of requests in one transaction, with the
+// retention it makes due, and answers each request once it is durable. On
+// error nothing is stored and no request is answered.
+func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 	now := time.Now().UTC()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
-	l.mu.RLock()
-	head, size := l.head, l.bytes
-	l.mu.RUnlock()
 	var committed []*ssehub.Event
+	var st *txState
 	newKeys := map[string]dedupeEntry{}
-	topics := map[string]*ssehub.TopicInfo{}
 	*buf = (*buf)[:0]
+	results := make([][]ssehub.AppendResult, len(batch))
 	err := l.db.Update(func(tx *bbolt.Tx) error {
+		st = l.newTxState(tx)
 		evb := tx.Bucket(bucketEvents)
 		evb.FillPercent = 1.0
-		tb := tx.Bucket(bucketTopics)
+		idx := tx.Bucket(bucketIndex)
 		db := tx.Bucket(bucketDedupe)
 		l.dmu.Lock()
 		defer l.dmu.Unlock()
-		for _, req := range batch {
-			req.res = make([]ssehub.AppendResult, len(req.events))
+		appended := 0
+		for ri, req := range batch {
+			res := make([]ssehub.AppendResult, len(req.events))
+			results[ri] = res
 			for i, in := range req.events {
 				var dk string
 				if in.Key != "" {
@@ -237,72 +598,73 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) {
 						e, ok = l.dedupe[dk]
 					}
 					if ok && now.UnixNano()-e.at <= int64(l.opts.DedupeWindow) {
-						req.res[i] = ssehub.AppendResult{ID: e.id, Duplicate: true}
+						res[i] = ssehub.AppendResult{ID: e.id, Duplicate: true}
 						continue
 					}
 				}
-				head++
+				if testHookPut != nil {
+					if err := testHookPut(in); err != nil {
+						return err
+					}
+				}
+				st.head++
+				id := st.head
 				ev := *in
-				ev.ID, ev.Time = head, now
+				ev.ID, ev.Time = id, now
 				// bbolt keeps a reference to the value until commit: each
 				// record gets its own bytes in the arena (a grown arena
 				// leaves earlier records in the old array, still valid).
 				start := len(*buf)
 				*buf = encodeEvent(*buf, &ev)
-				if err := evb.Put(itob(head), (*buf)[start:len(*buf):len(*buf)]); err != nil {
-					return err
+				if err := evb.Put(itob(id), (*buf)[start:len(*buf):len(*buf)]); err != nil {
+					return fmt.Errorf("event %d: %w", i, err)
 				}
-				ev.Data = append([]byte(nil), in.Data...)
-				if in.Meta != nil {
-					ev.Meta = append([]byte(nil), in.Meta...)
-				}
+				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
 				committed = append(committed, &ev)
-				size += int64(ev.Size())
-				ti := topics[ev.Topic]
-				if ti == nil {
-					ti = &ssehub.TopicInfo{Topic: ev.Topic}
-					if v := tb.Get([]byte(ev.Topic)); len(v) == 16 {
-						ti.Events, ti.LastID = int64(binary.BigEndian.Uint64(v)), binary.BigEndian.Uint64(v[8:])
-					}
-					topics[ev.Topic] = ti
+				st.bytes += int64(ev.Size())
+				st.count++
+				if st.first > id {
+					st.first = id
 				}
-				ti.Events++
-				ti.LastID = head
+				if !ssehub.IsSys(ev.Topic) {
+					if err := idx.Put(indexKey([]byte(ev.Topic), id), nil); err != nil {
+						return fmt.Errorf("event %d: %w", i, err)
+					}
+					ti := st.topic([]byte(ev.Topic))
+					ti.Events++
+					ti.LastID = id
+				}
 				if dk != "" {
-					e := dedupeEntry{head, now.UnixNano()}
+					e := dedupeEntry{id, now.UnixNano()}
 					newKeys[dk] = e
 					if err := db.Put([]byte(dk), dedupeValue(e)); err != nil {
-						return err
+						return fmt.Errorf("event %d: %w", i, err)
 					}
 				}
-				req.res[i] = ssehub.AppendResult{ID: head}
+				res[i] = ssehub.AppendResult{ID: id}
+				appended++
 			}
 		}
-		for _, ti := range topics {
-			if err := tb.Put([]byte(ti.Topic), topicValue(ti.Events, ti.LastID)); err != nil {
-				return err
-			}
+		// Count and byte retention, in the same transaction: the bounds
+		// hold when the appends are acknowledged, and the writer pays for
+		// the removal (back-pressure). At most deleteChunk more than were
+		// appended are removed, so a log far over its bounds (retention
+		// lowered at a restart) catches up over several commits.
+		if _, err := l.trim(tx, st, now, appended+deleteChunk, false); err != nil {
+			return fmt.Errorf("retention: %w", err)
 		}
-		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyHead, itob(head)); err != nil {
-			return err
-		}
-		return meta.Put(keyBytes, itob(uint64(size)))
+		return st.flush(tx)
 	})
 	if err != nil {
-		err = fmt.Errorf("bolt: commit: %w", err)
-		for _, req := range batch {
-			req.res, req.err = nil, err
-			close(req.done)
-		}
-		return
+		return fmt.Errorf("bolt: commit: %w", err)
 	}
 	l.dmu.Lock()
 	for k, e := range newKeys {
 		l.dedupe[k] = e
 	}
 	l.dmu.Unlock()
-	for _, req := range batch {
+	for ri, req := range batch {
+		req.res = results[ri]
 		for i, r := range req.res {
 			if !r.Duplicate {
 				req.events[i].ID, req.events[i].Time = r.ID, now
@@ -310,7 +672,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) {
 		}
 	}
 	l.mu.Lock()
-	l.head, l.bytes = head, size
+	l.apply(st)
 	l.recent = append(l.recent, committed...)
 	if len(l.recent) > recentMax {
 		l.recent = append(l.recent[:0:0], l.recent[len(l.recent)-recentMax/2:]...)
@@ -321,6 +683,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) {
 	for _, req := range batch {
 		close(req.done)
 	}
+	return nil
 }
 
 func dedupeValue(e dedupeEntry) []byte {
@@ -337,12 +700,20 @@ func topicValue(events int64, last uint64) []byte {
 	return b[:]
 }
 
-// Bounds implements ssehub.Log.
-func (l *Log) Bounds() (first, head uint64) {
+// Bounds implements ssehub.Log; it answers from memory.
+func (l *Log) Bounds(context.Context) (ssehub.Position, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.first, l.head
+	return ssehub.Position{First: l.first, Head: l.head, Epoch: l.epoch}, nil
 }
+
+// Capabilities implements ssehub.Log.
+func (l *Log) Capabilities() ssehub.Capabilities {
+	return ssehub.Capabilities{MaxBatch: l.maxBatch, DenseIDs: true}
+}
+
+// Dir returns the data directory.
+func (l *Log) Dir() string { return l.dir }
 
 // Close implements ssehub.Log: queued appends are committed first.
 func (l *Log) Close() error {
@@ -362,3 +733,8 @@ func (l *Log) Close() error {
 }
 
 var errStop = errors.New("stop")
+
+var (
+	_ ssehub.Store         = (*Log)(nil)
+	_ ssehub.StatsReporter = (*Log)(nil)
+)

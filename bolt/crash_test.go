@@ -112,7 +112,7 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 	l := open(t, dir, bolt.Options{})
 	defer l.Close()
 	stored := map[uint64]string{}
-	if err := l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+	if err := l.Read(context.Background(), 0, ssehub.All(), func(e *ssehub.Event) error {
 		stored[e.ID] = string(e.Data)
 		return nil
 	}); err != nil {

@@ -25,7 +25,7 @@ func Example() {
 	})
 	again, _ := l.Append(context.Background(), []*ssehub.Event{{Topic: "orders.created", Key: "order-1"}})
 	fmt.Println(res[0].ID, res[1].ID, again[0].ID, again[0].Duplicate)
-	l.Read(context.Background(), 0, ssehub.MustPattern("orders.*"), func(e *ssehub.Event) error {
+	l.Read(context.Background(), 0, ssehub.MustFilter("orders.*"), func(e *ssehub.Event) error {
 		fmt.Println(e.ID, e.Topic, string(e.Data))
 		return nil
 	})

@@ -2,8 +2,12 @@ package bolt
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/ssehub/ssehub"
 	bbolt "go.etcd.io/bbolt"
@@ -13,10 +17,109 @@ import (
 // replay never pins one transaction (and the file's old pages) for long.
 const readChunk = 4096
 
+// indexCost is what reading one event through the per-topic index costs
+// against one step of a scan of the whole log (a seek into the events
+// bucket per event, and one per topic to start); see planRead.
+const indexCost = 4
+
+// view runs a read transaction, or fails with ErrClosed after Close.
+func (l *Log) view(fn func(*bbolt.Tx) error) error {
+	err := l.db.View(fn)
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return ssehub.ErrClosed
+	}
+	return err
+}
+
+func (l *Log) update(fn func(*bbolt.Tx) error) error {
+	err := l.db.Update(fn)
+	switch {
+	case errors.Is(err, bbolt.ErrDatabaseNotOpen):
+		return ssehub.ErrClosed
+	case errors.Is(err, bbolt.ErrKeyTooLarge), errors.Is(err, bbolt.ErrValueTooLarge):
+		return fmt.Errorf("%w: %w", ssehub.ErrTooLarge, err)
+	}
+	return err
+}
+
 // Read implements ssehub.Log. Data and Meta of the event passed to fn are
-// valid only until fn returns.
-func (l *Log) Read(ctx context.Context, after uint64, m ssehub.Matcher, fn func(*ssehub.Event) error) error {
-	_, upto := l.Bounds()
+// valid only until fn returns. All is read by scanning the log; other
+// filters through the per-topic index unless the matching topics hold
+// enough of the range that a scan costs less (planRead).
+func (l *Log) Read(ctx context.Context, after uint64, f ssehub.Filter, fn func(*ssehub.Event) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.IsEmpty() {
+		return nil
+	}
+	l.mu.RLock()
+	upto, first, count := l.head, l.first, l.count
+	l.mu.RUnlock()
+	if after >= upto {
+		return nil
+	}
+	if f.IsAll() {
+		return l.scan(ctx, after, upto, f.Match, fn)
+	}
+	var topics []string
+	var useIndex bool
+	if err := l.view(func(tx *bbolt.Tx) error {
+		topics, useIndex = planRead(tx, f, max(after+1, first), upto, count)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !useIndex {
+		return l.scan(ctx, after, upto, f.Match, fn)
+	}
+	return l.merge(ctx, after, upto, topics, fn)
+}
+
+// planRead returns the topics f matches and whether to read them through
+// the index. The rule: the index costs indexCost per matching topic (a
+// seek to start) plus indexCost per event it is expected to return (the
+// topics' retained events, spread evenly over the log, times the share of
+// the log in the range); a scan costs one per event in the range [from,
+// upto]. The index is used when it costs less, so a sparse topic costs
+// about what it returns and a topic that holds most of the log is scanned.
+func planRead(tx *bbolt.Tx, f ssehub.Filter, from, upto uint64, count int64) ([]string, bool) {
+	if from > upto || count <= 0 {
+		return nil, true
+	}
+	span := float64(upto - from + 1)
+	share := min(span/float64(count), 1)
+	tb := tx.Bucket(bucketTopics)
+	var topics []string
+	var events int64
+	cost := func() float64 { return indexCost * (float64(len(topics)) + float64(events)*share) }
+	for _, p := range f.Patterns() {
+		if p.Exact() {
+			if v := tb.Get([]byte(p.String())); len(v) == 16 {
+				topics = append(topics, p.String())
+				events += int64(binary.BigEndian.Uint64(v))
+			}
+			continue
+		}
+		prefix := []byte(strings.TrimSuffix(p.String(), "*"))
+		c := tb.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(v) == 16 {
+				topics = append(topics, string(k))
+				events += int64(binary.BigEndian.Uint64(v))
+			}
+			if cost() >= span {
+				return nil, false
+			}
+		}
+	}
+	return topics, cost() < span
+}
+
+// scan reads the log in id order from after to upto, calling fn for the
+// events whose topic match accepts (every event when match is nil, system
+// events included).
+func (l *Log) scan(ctx context.Context, after, upto uint64, match func(string) bool, fn func(*ssehub.Event) error) error {
 	var ev ssehub.Event
 	var topic string
 	var lastTopic []byte
@@ -25,7 +128,7 @@ func (l *Log) Read(ctx context.Context, after uint64, m ssehub.Matcher, fn func(
 			return err
 		}
 		visited := 0
-		err := l.db.View(func(tx *bbolt.Tx) error {
+		err := l.view(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketEvents).Cursor()
 			for k, v := c.Seek(itob(after + 1)); k != nil && visited < readChunk; k, v = c.Next() {
 				id := binary.BigEndian.Uint64(k)
@@ -35,19 +138,19 @@ func (l *Log) Read(ctx context.Context, after uint64, m ssehub.Matcher, fn func(
 				}
 				after = id
 				visited++
-				tb, rest, err := topicOf(v)
+				tb, _, err := topicOf(v)
 				if err != nil {
-					return err
+					return fmt.Errorf("bolt: event %d: %w", id, err)
 				}
 				if !bytes.Equal(tb, lastTopic) {
 					topic = string(tb)
 					lastTopic = append(lastTopic[:0], tb...)
 				}
-				if m != nil && !m.Match(topic) {
+				if match != nil && !match(topic) {
 					continue
 				}
-				if err := decodeInto(&ev, id, topic, rest); err != nil {
-					return err
+				if err := decodeInto(&ev, id, topic, v); err != nil {
+					return fmt.Errorf("bolt: event %d: %w", id, err)
 				}
 				if err := fn(&ev); err != nil {
 					return err
@@ -65,21 +168,122 @@ func (l *Log) Read(ctx context.Context, after uint64, m ssehub.Matcher, fn func(
 	return nil
 }
 
+// topicCursor is one topic's position in a merged read: the next id it
+// has, and a cursor on its index entries while a transaction is open.
+type topicCursor struct {
+	topic  string
+	prefix []byte // topic \x00
+	next   uint64
+	cur    *bbolt.Cursor
+}
+
+type cursorHeap []*topicCursor
+
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return h[i].next < h[j].next }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*topicCursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+// indexID returns the id of index key k of the cursor's topic, or false.
+func (tc *topicCursor) indexID(k []byte, upto uint64) (uint64, bool) {
+	if len(k) != len(tc.prefix)+8 || !bytes.HasPrefix(k, tc.prefix) {
+		return 0, false
+	}
+	id := binary.BigEndian.Uint64(k[len(tc.prefix):])
+	return id, id <= upto
+}
+
+// merge reads the events of topics with after < id <= upto in id order,
+// merging the topics' index entries with a heap, in transactions of at
+// most readChunk events.
+func (l *Log) merge(ctx context.Context, after, upto uint64, topics []string, fn func(*ssehub.Event) error) error {
+	h := make(cursorHeap, 0, len(topics))
+	started := false
+	var ev ssehub.Event
+	for !started || len(h) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := l.view(func(tx *bbolt.Tx) error {
+			idx, evb := tx.Bucket(bucketIndex), tx.Bucket(bucketEvents)
+			if !started {
+				started = true
+				for _, t := range topics {
+					tc := &topicCursor{topic: t, prefix: append([]byte(t), 0)}
+					tc.cur = idx.Cursor()
+					k, _ := tc.cur.Seek(indexKey([]byte(t), after+1))
+					if id, ok := tc.indexID(k, upto); ok {
+						tc.next = id
+						h = append(h, tc)
+					}
+				}
+				heap.Init(&h)
+			}
+			defer func() {
+				for _, tc := range h {
+					tc.cur = nil // cursors die with the transaction
+				}
+			}()
+			for visited := 0; len(h) > 0 && visited < readChunk; visited++ {
+				tc := h[0]
+				id := tc.next
+				// A missing record was removed by retention since the
+				// index entry was read (or is a damaged record's leftover).
+				if v := evb.Get(itob(id)); v != nil {
+					if err := decodeInto(&ev, id, tc.topic, v); err != nil {
+						return fmt.Errorf("bolt: event %d: %w", id, err)
+					}
+					if err := fn(&ev); err != nil {
+						return err
+					}
+				}
+				var k []byte
+				if tc.cur == nil {
+					tc.cur = idx.Cursor()
+					k, _ = tc.cur.Seek(indexKey([]byte(tc.topic), id+1))
+				} else {
+					k, _ = tc.cur.Next()
+				}
+				if next, ok := tc.indexID(k, upto); ok {
+					tc.next = next
+					heap.Fix(&h, 0)
+				} else {
+					tc.cur = nil
+					heap.Pop(&h)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Follow implements ssehub.Log: events come from the recently committed
-// ones kept in memory, or from the file when the follower is further behind.
+// ones kept in memory, or from the file when the follower is further
+// behind. Every event it passes is the receiver's: the ones in memory were
+// copied from the appender's buffers at commit, the ones read from the
+// file are decoded into new buffers, and the log never writes to either
+// afterwards. A follower behind the memory ring and retention's First
+// continues at First.
 func (l *Log) Follow(ctx context.Context, after uint64, fn func(*ssehub.Event) error) error {
 	var batch []*ssehub.Event
 	for {
 		l.mu.RLock()
-		head, notify, closed := l.head, l.notify, l.closed
-		if after+1 < l.first {
-			after = l.first - 1 // retention removed these; the ring may still hold them
-		}
+		head, first, notify, closed := l.head, l.first, l.notify, l.closed
 		batch = batch[:0]
 		inRecent := len(l.recent) > 0 && l.recent[0].ID <= after+1
 		if inRecent {
-			i := int(after + 1 - l.recent[0].ID)
-			batch = append(batch, l.recent[min(i, len(l.recent)):]...)
+			i := int(min(after+1-l.recent[0].ID, uint64(len(l.recent))))
+			batch = append(batch, l.recent[i:]...)
 		}
 		l.mu.RUnlock()
 		if closed {
@@ -102,40 +306,94 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(*ssehub.Event) e
 				after = ev.ID
 			}
 		default:
-			err := l.Read(ctx, after, nil, func(ev *ssehub.Event) error {
+			if after+1 < first {
+				after = first - 1 // retention passed a slow follower
+			}
+			err := l.scan(ctx, after, head, nil, func(ev *ssehub.Event) error {
 				cp := *ev
-				cp.Data = append([]byte(nil), ev.Data...)
-				if ev.Meta != nil {
-					cp.Meta = append([]byte(nil), ev.Meta...)
-				}
+				cp.Data, cp.Meta = owned(ev.Data), owned(ev.Meta)
 				after = ev.ID
 				return fn(&cp)
 			})
 			if err != nil {
 				return err
 			}
-			if first, _ := l.Bounds(); after+1 < first {
-				after = first - 1 // retention passed a slow follower
-			}
-			if h := head; after < h {
+			if after < head {
 				// Nothing left to read below the head: retention removed it.
-				after = h
+				after = head
 			}
 		}
 	}
 }
 
 // Topics implements ssehub.Topics.
-func (l *Log) Topics(ctx context.Context) ([]ssehub.TopicInfo, error) {
+func (l *Log) Topics(_ context.Context, after string, limit int) ([]ssehub.TopicInfo, error) {
 	var out []ssehub.TopicInfo
-	err := l.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketTopics).ForEach(func(k, v []byte) error {
+	err := l.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketTopics).Cursor()
+		k, v := c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 			if len(v) != 16 {
-				return errCorrupt
+				return fmt.Errorf("bolt: topic %q: %w", k, errCorrupt)
 			}
-			out = append(out, ssehub.TopicInfo{Topic: string(k), Events: int64(binary.BigEndian.Uint64(v)), LastID: binary.BigEndian.Uint64(v[8:])})
-			return nil
-		})
+			if n := int64(binary.BigEndian.Uint64(v)); n > 0 {
+				out = append(out, ssehub.TopicInfo{Topic: string(k), Events: n, LastID: binary.BigEndian.Uint64(v[8:])})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Topic implements ssehub.Topics.
+func (l *Log) Topic(_ context.Context, topic string) (ssehub.TopicInfo, error) {
+	var ti ssehub.TopicInfo
+	err := l.view(func(tx *bbolt.Tx) error {
+		if topic == "" || len(topic) > bbolt.MaxKeySize {
+			return ssehub.ErrNotFound
+		}
+		v := tx.Bucket(bucketTopics).Get([]byte(topic))
+		if len(v) != 16 || binary.BigEndian.Uint64(v) == 0 {
+			return ssehub.ErrNotFound
+		}
+		ti = ssehub.TopicInfo{Topic: topic, Events: int64(binary.BigEndian.Uint64(v)), LastID: binary.BigEndian.Uint64(v[8:])}
+		return nil
+	})
+	return ti, err
+}
+
+// Last implements ssehub.Topics: a reverse seek in the topic's index.
+func (l *Log) Last(_ context.Context, topic string) (*ssehub.Event, error) {
+	if ssehub.IsSys(topic) || topic == "" {
+		return nil, ssehub.ErrNotFound
+	}
+	var out *ssehub.Event
+	err := l.view(func(tx *bbolt.Tx) error {
+		tc := &topicCursor{topic: topic, prefix: append([]byte(topic), 0)}
+		c := tx.Bucket(bucketIndex).Cursor()
+		evb := tx.Bucket(bucketEvents)
+		k, _ := c.Seek(append([]byte(topic), 1))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		// Skip entries whose record is gone (a damaged record's leftover).
+		for ; k != nil; k, _ = c.Prev() {
+			id, ok := tc.indexID(k, ^uint64(0))
+			if !ok {
+				return ssehub.ErrNotFound
+			}
+			if v := evb.Get(itob(id)); v != nil {
+				var err error
+				out, err = decodeOwned(id, v)
+				return err
+			}
+		}
+		return ssehub.ErrNotFound
 	})
 	return out, err
 }
@@ -145,9 +403,9 @@ func kvBucket(name string) []byte { return []byte("kv/" + name) }
 // Get implements ssehub.KV.
 func (l *Log) Get(_ context.Context, bucket, key string) ([]byte, error) {
 	var out []byte
-	err := l.db.View(func(tx *bbolt.Tx) error {
+	err := l.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(kvBucket(bucket))
-		if b == nil {
+		if b == nil || key == "" {
 			return ssehub.ErrNotFound
 		}
 		v := b.Get([]byte(key))
@@ -160,9 +418,16 @@ func (l *Log) Get(_ context.Context, bucket, key string) ([]byte, error) {
 	return out, err
 }
 
-// Put implements ssehub.KV.
+// Put implements ssehub.KV. A key or bucket name past bbolt's limits fails
+// with ssehub.ErrTooLarge.
 func (l *Log) Put(_ context.Context, bucket, key string, value []byte) error {
-	return l.db.Update(func(tx *bbolt.Tx) error {
+	if len(key) > bbolt.MaxKeySize || len(kvBucket(bucket)) > bbolt.MaxKeySize || int64(len(value)) > bbolt.MaxValueSize {
+		return fmt.Errorf("%w: kv %s/%s: key of %d bytes or value of %d bytes past the store's limits", ssehub.ErrTooLarge, bucket, key[:min(len(key), 64)], len(key), len(value))
+	}
+	if key == "" {
+		return errors.New("bolt: kv: empty key")
+	}
+	return l.update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(kvBucket(bucket))
 		if err != nil {
 			return err
@@ -173,7 +438,10 @@ func (l *Log) Put(_ context.Context, bucket, key string, value []byte) error {
 
 // Delete implements ssehub.KV.
 func (l *Log) Delete(_ context.Context, bucket, key string) error {
-	return l.db.Update(func(tx *bbolt.Tx) error {
+	if key == "" || len(key) > bbolt.MaxKeySize {
+		return nil // never stored
+	}
+	return l.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(kvBucket(bucket))
 		if b == nil {
 			return nil
@@ -184,7 +452,7 @@ func (l *Log) Delete(_ context.Context, bucket, key string) error {
 
 // List implements ssehub.KV.
 func (l *Log) List(_ context.Context, bucket string, fn func(key string, value []byte) error) error {
-	return l.db.View(func(tx *bbolt.Tx) error {
+	return l.view(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(kvBucket(bucket))
 		if b == nil {
 			return nil
