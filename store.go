@@ -22,7 +22,9 @@ type Driver struct {
 	// Open opens the store.
 	Open func(ctx context.Context, cfg StoreConfig) (Store, error)
 	// Validate, when set, checks cfg without opening anything, so that a
-	// configuration error is reported before the hub starts.
+	// configuration error is reported before the hub starts. Each line of
+	// its error names the configuration key, e.g.
+	// "storage.nats.url: required".
 	Validate func(cfg StoreConfig) error
 	// Describe, when set, returns how the store is shown in the startup
 	// banner, e.g. "bolt at ./data".

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/format"
 	"gopkg.in/yaml.v3"
 )
 
@@ -51,6 +52,17 @@ type Server struct {
 	// GoroutinePerStream keeps net/http's goroutines for every stream
 	// instead of handing plain HTTP/1.1 streams to the shared writers.
 	GoroutinePerStream bool `yaml:"goroutine_per_stream"`
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// WriteTimeout closes a stream whose client accepts nothing for this long.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// StreamWorkers is how many goroutines write the detached streams
+	// (0: one per CPU, at least 2).
+	StreamWorkers int `yaml:"stream_workers"`
+	// MaxClientBytes is how much a client may send on an open stream
+	// before it is closed.
+	MaxClientBytes int `yaml:"max_client_bytes"`
 }
 
 // Limits bound what one client can take; 0 is no limit. The admin token
@@ -60,9 +72,16 @@ type Limits struct {
 	PublishBurst    int     `yaml:"publish_burst"` // events
 	StreamsPerToken int     `yaml:"streams_per_token"`
 	StreamsPerAddr  int     `yaml:"streams_per_addr"`
-	MaxConnections  int     `yaml:"max_connections"` // open streams in all (503 past it)
-	MaxTopics       int     `yaml:"max_topics"`      // patterns per subscription
+	MaxConnections  int     `yaml:"max_connections"` // open TCP connections in all, idle or streaming (503 past it)
+	MaxStreams      int     `yaml:"max_streams"`     // open streams in all (503 past it); 0 = max_connections
+	MaxTopics       int     `yaml:"max_topics"`      // patterns in any list a client sends
 	MaxTopicLen     int     `yaml:"max_topic_len"`   // bytes, at most 255
+	MaxKeyLen       int     `yaml:"max_key_len"`     // bytes of an idempotency key
+	MaxFieldLen     int     `yaml:"max_field_len"`   // bytes of type, entity, source
+	MaxMetaBytes    int     `yaml:"max_meta_bytes"`  // bytes of meta
+	MaxBatchEvents  int     `yaml:"max_batch_events"`
+	MaxPageEvents   int     `yaml:"max_page_events"` // events of one JSON history page
+	MaxPageBytes    int     `yaml:"max_page_bytes"`  // bytes of one JSON history page
 }
 
 // TLS configures HTTPS.
@@ -72,15 +91,20 @@ type TLS struct {
 	SelfSigned bool   `yaml:"self_signed"`
 }
 
-// Storage selects and bounds the log.
+// Storage selects and bounds the store.
 type Storage struct {
-	// Driver is bolt, memory or nats. A NATS URL ("nats://host:4222") is
-	// accepted too: Validate moves it to NATS.URL and sets Driver to nats.
+	// Driver names a registered store driver (bolt, memory; see
+	// ssehub.DriverNames). A URL ("nats://host:4222") is accepted too:
+	// Validate moves it to URL and sets Driver to its scheme.
 	Driver       string    `yaml:"driver"`
 	Path         string    `yaml:"path"`
 	Retention    Retention `yaml:"retention"`
 	DedupeWindow Duration  `yaml:"dedupe_window"`
-	NATS         NATS      `yaml:"nats"`
+	// URL is the store's address when Driver was given as one.
+	URL string `yaml:"-"`
+	// Drivers holds each driver's own section (storage.<driver>: {...}),
+	// as written; the driver decodes and checks it (StoreConfig.Settings).
+	Drivers map[string]any `yaml:",inline"`
 }
 
 // Retention bounds history; zero is no limit.
@@ -115,6 +139,9 @@ type Stream struct {
 	RetryOpt       *Duration  `yaml:"retry"`
 	PublicOpt      *bool      `yaml:"public"`
 	CORSOrigins    []string   `yaml:"cors_origins"`
+	// EpochIDs sends ids with the log's epoch ("42@k3x9") so a client
+	// resuming against a recreated log is recognised.
+	EpochIDs bool `yaml:"epoch_ids"`
 
 	// Resolved values, set by Parse.
 	Replay    bool          `yaml:"-"`
@@ -131,12 +158,13 @@ func (s *Stream) Endpoint() string {
 // Default returns the configuration used without a file.
 func Default() *Config {
 	return &Config{
-		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second)},
+		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout: Duration(60 * time.Second), WriteTimeout: Duration(60 * time.Second), MaxClientBytes: 64 << 10},
 		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
-			MaxConnections: 19000, MaxTopics: 32, MaxTopicLen: 255},
-		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute),
-			NATS: NATS{Stream: "SSEHUB", SubjectPrefix: "ssehub", Replicas: 1}},
-		Log: Log{Level: "info", Format: "text"},
+			MaxConnections: 20000, MaxStreams: 19000, MaxTopics: 32, MaxTopicLen: 255, MaxKeyLen: 256, MaxFieldLen: 1024,
+			MaxMetaBytes: 16 << 10, MaxBatchEvents: 10000, MaxPageEvents: 1000, MaxPageBytes: 4 << 20},
+		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
+		Log:     Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -278,8 +306,8 @@ func oneOf(errs *[]error, key, v string, allowed ...string) {
 
 // Validate checks every key and returns all problems at once, each naming
 // its key ("config: streams.alerts.format: …"), joined with errors.Join.
-// It also normalizes: a NATS URL as storage.driver moves to
-// storage.nats.url, and Warnings is recomputed. Call it again after
+// It also normalizes: a URL as storage.driver moves to storage.URL (its
+// scheme names the driver), and Warnings is recomputed. Call it again after
 // changing a parsed Config (e.g. from command-line flags).
 func (c *Config) Validate() error {
 	var errs []error
@@ -301,13 +329,19 @@ func (c *Config) Validate() error {
 	}
 	for k, v := range map[string]float64{"max_topic_len": float64(l.MaxTopicLen), "publish_rate": l.PublishRate,
 		"publish_burst": float64(l.PublishBurst), "streams_per_token": float64(l.StreamsPerToken),
-		"streams_per_addr": float64(l.StreamsPerAddr), "max_connections": float64(l.MaxConnections), "max_topics": float64(l.MaxTopics)} {
+		"streams_per_addr": float64(l.StreamsPerAddr), "max_connections": float64(l.MaxConnections), "max_topics": float64(l.MaxTopics),
+		"max_streams": float64(l.MaxStreams), "max_key_len": float64(l.MaxKeyLen), "max_field_len": float64(l.MaxFieldLen),
+		"max_meta_bytes": float64(l.MaxMetaBytes), "max_batch_events": float64(l.MaxBatchEvents),
+		"max_page_events": float64(l.MaxPageEvents), "max_page_bytes": float64(l.MaxPageBytes)} {
 		if v < 0 {
 			add("limits.%s: must not be negative", k)
 		}
 	}
-	if c.Server.ReadHeaderTimeout < 0 {
-		add("server.read_header_timeout: must not be negative")
+	for k, v := range map[string]int64{"read_header_timeout": int64(c.Server.ReadHeaderTimeout), "idle_timeout": int64(c.Server.IdleTimeout),
+		"write_timeout": int64(c.Server.WriteTimeout), "stream_workers": int64(c.Server.StreamWorkers), "max_client_bytes": int64(c.Server.MaxClientBytes)} {
+		if v < 0 {
+			add("server.%s: must not be negative", k)
+		}
 	}
 	if c.Server.TLS.SelfSigned && c.Server.TLS.Cert != "" {
 		add("server.tls: self_signed and cert exclude each other")
@@ -315,14 +349,7 @@ func (c *Config) Validate() error {
 	if (c.Server.TLS.Cert == "") != (c.Server.TLS.Key == "") {
 		add("server.tls: cert and key go together")
 	}
-	if isNATSURL(c.Storage.Driver) {
-		c.Storage.NATS.URL, c.Storage.Driver = c.Storage.Driver, "nats"
-	}
-	oneOf(&errs, "storage.driver", c.Storage.Driver, "bolt", "memory", "nats")
-	errs = append(errs, c.Storage.NATS.validate(c.Storage.Driver == "nats")...)
-	if c.Storage.Driver == "bolt" && c.Storage.Path == "" {
-		add("storage.path: must not be empty with driver bolt")
-	}
+	errs = append(errs, c.Storage.validate()...)
 	r := c.Storage.Retention
 	for k, v := range map[string]int64{"max_events": r.MaxEvents, "max_bytes": r.MaxBytes, "max_age": int64(r.MaxAge)} {
 		if v < 0 {
@@ -368,11 +395,7 @@ func (c *Config) Validate() error {
 				add("%s.cors_origins[%d]: %q is not \"*\" or an http(s) origin", key, i, o)
 			}
 		}
-		if st.Format == "arrow" {
-			add("%s.format: \"arrow\" is not available in this build yet (use envelope or raw)", key)
-		} else {
-			oneOf(&errs, key+".format", st.Format, "envelope", "raw")
-		}
+		oneOf(&errs, key+".format", st.Format, format.Names()...)
 		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "comment")
 		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")
 		if st.Heartbeat < 0 {

@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"fmt"
+	_ "github.com/ssehub/ssehub/bolt"
+	_ "github.com/ssehub/ssehub/memory"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -291,27 +293,31 @@ sink:
 	}
 }
 
-func TestNATSStorage(t *testing.T) {
-	c, err := config.Parse([]byte("storage:\n  driver: nats\n  nats: {url: \"nats://127.0.0.1:4222,tls://b:4222\", replicas: 3}\n"))
+// TestDriverSettings: storage.<driver> sections belong to the registered
+// drivers, which check them; a URL as the driver names its scheme's driver.
+func TestDriverSettings(t *testing.T) {
+	c, err := config.Parse([]byte("storage:\n  driver: bolt\n  bolt: {open_timeout: 5s, max_batch: 500}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := c.Storage.NATS; n.Stream != "SSEHUB" || n.SubjectPrefix != "ssehub" || n.Replicas != 3 {
-		t.Fatalf("%+v", n)
+	var s struct {
+		OpenTimeout time.Duration `yaml:"open_timeout"`
+		MaxBatch    int           `yaml:"max_batch"`
 	}
-	// A URL as the driver (what `serve --store nats://…` sets) selects NATS.
+	if sc := c.Storage.StoreConfig(nil); sc.Settings == nil || sc.Settings(&s) != nil || s.OpenTimeout != 5*time.Second || s.MaxBatch != 500 {
+		t.Fatalf("settings %+v", s)
+	}
 	c = config.Default()
-	c.Storage.Driver = "nats://127.0.0.1:4222"
-	if err := c.Validate(); err != nil || c.Storage.Driver != "nats" || c.Storage.NATS.URL != "nats://127.0.0.1:4222" {
+	c.Storage.Driver = "memory://whatever"
+	if err := c.Validate(); err != nil || c.Storage.Driver != "memory" || c.Storage.URL != "memory://whatever" {
 		t.Fatalf("%v %+v", err, c.Storage)
 	}
 	for in, want := range map[string]string{
-		"storage: {driver: nats}\n":                                "storage.nats.url: required",
-		"storage: {nats: {url: \"http://x\"}}\n":                   "storage.nats.url: \"http://x\"",
-		"storage: {nats: {stream: \"a.b\"}}\n":                     "storage.nats.stream",
-		"storage: {nats: {subject_prefix: \"a..b\"}}\n":            "storage.nats.subject_prefix",
-		"storage: {nats: {replicas: 7}}\n":                         "storage.nats.replicas: 7",
-		"storage: {driver: nats, nats: {url: \"nats://x\", x: 1}}": "storage.nats.x: unknown key",
+		"storage: {driver: postgres}\n":          "storage.driver: storage driver \"postgres\" is not available in this build (available: bolt, memory",
+		"storage: {bolt: {open_timeout: -1s}}\n": "storage.bolt.open_timeout: must not be negative",
+		"storage: {bolt: {bogus: 1}}\n":          "storage.bolt",
+		"storage: {nosuchdriver: {x: 1}}\n":      "storage.nosuchdriver: unknown key",
+		"storage: {driver: bolt, path: \"\"}\n":  "storage.path",
 	} {
 		if _, err := config.Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
@@ -330,12 +336,12 @@ func TestNegativeAndUnavailableValuesNameTheirKey(t *testing.T) {
 		"limits: {streams_per_addr: -1}\n":                    "limits.streams_per_addr: must not be negative",
 		"server: {read_header_timeout: -1s}\n":                "server.read_header_timeout: must not be negative",
 		"server: {max_body_bytes: -1}\n":                      "server.max_body_bytes: must not be negative",
-		"streams:\n  s: {format: arrow}\n":                    `streams.s.format: "arrow" is not available`,
+		"streams:\n  s: {format: arrow}\n":                    `streams.s.format: "arrow" is not one of envelope, raw`,
 		"streams:\n  \"a b\": {}\n":                           "streams.a b: the name must be letters",
 		"server: {tls: {cert: c.pem}}\n":                      "server.tls: cert and key go together",
 		"server: {tls: {cert: c, key: k, self_signed: true}}": "server.tls: self_signed and cert exclude each other",
 		"server: {addr: \"\"}\n":                              "server.addr: must not be empty",
-		"storage: {path: \"\"}\n":                             "storage.path: must not be empty",
+		"storage: {path: \"\"}\n":                             "storage.path: the bolt store needs a data directory",
 		"limits: {max_topic_len: 300}\n":                      "limits.max_topic_len: at most 255",
 		"log: {format: xml}\n":                                `log.format: "xml" is not one of text, json`,
 		"streams:\n  s: {path: \"/a b\"}\n":                   `streams.s.path: "/a b" is not a URL path`,

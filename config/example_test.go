@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"fmt"
+	_ "github.com/ssehub/ssehub/bolt"
+	_ "github.com/ssehub/ssehub/memory"
 	"os"
 
 	"github.com/ssehub/ssehub/config"
@@ -52,5 +54,5 @@ func ExampleConfig_Validate() {
 	fmt.Println(c.Validate())
 	// Output:
 	// config: log.level: "loud" is not one of debug, info, warn, error
-	// config: storage.driver: "postgres" is not one of bolt, memory, nats
+	// config: storage.driver: storage driver "postgres" is not available in this build (available: bolt, memory)
 }

@@ -35,16 +35,23 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 // with Content-Type: application/json. An EventSource fails the connection
 // on any status other than 200 and does not reconnect.
 func WriteError(w http.ResponseWriter, status int, code, message string) {
-	body, _ := json.Marshal(struct {
-		Error Error `json:"error"`
-	}{Error{code, message}})
+	body := ErrorBody(code, message)
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
+}
+
+// ErrorBody returns the JSON error body {"error":{"code":…,"message":…}}
+// and a newline.
+func ErrorBody(code, message string) []byte {
+	body, _ := json.Marshal(struct {
+		Error Error `json:"error"`
+	}{Error{code, message}})
+	return append(body, '\n')
 }
 
 // writeError is the cause recorded when a write to the client fails.

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/bench"
+	"github.com/ssehub/ssehub/internal/hubtest"
 )
 
 // BenchmarkPublishHTTP: 32 concurrent clients publishing one event per
@@ -58,7 +57,7 @@ func BenchmarkFanout(b *testing.B) {
 		for _, m := range []struct {
 			name string
 			opt  hubOption
-		}{{"pump", func(*httpapi.Options, *hub.Options) {}}, {"goroutine", goroutinePerStream}} {
+		}{{"pump", func(*hubtest.Config) {}}, {"goroutine", goroutinePerStream}} {
 			b.Run("shape="+shape.name+"/mode="+m.name, func(b *testing.B) {
 				benchFanout(b, m.opt, shape.batch, shape.wait)
 			})

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -59,7 +58,7 @@ func TestIdleStreamsHoldNoGoroutines(t *testing.T) {
 		atLeast int
 		atMost  int
 	}{
-		{"pump", func(*httpapi.Options, *hub.Options) {}, -1000, 20}, // other tests' goroutines may still be ending
+		{"pump", func(*hubtest.Config) {}, -1000, 20}, // other tests' goroutines may still be ending
 		{"goroutine", goroutinePerStream, 300, 1 << 30},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -81,11 +81,11 @@ func testSlowSubscriberDoesNotSlowOthers(t *testing.T, mode hubOption) {
 	defer slow.Close()
 	fmt.Fprintf(slow, "GET /events?topic=big HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", u.Host, adminToken)
 
-	fast := []*stream{th.subscribe("/events?topic=big"), th.subscribe("/events?topic=big")}
+	fast := []*openStream{th.subscribe("/events?topic=big"), th.subscribe("/events?topic=big")}
 	var wg sync.WaitGroup
 	for _, s := range fast {
 		wg.Add(1)
-		go func(s *stream) {
+		go func(s *openStream) {
 			defer wg.Done()
 			readIDs(t, s.dec, 1, n)
 		}(s)

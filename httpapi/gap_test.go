@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"strconv"
@@ -10,8 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/memory"
 )
 
@@ -25,7 +25,8 @@ func testGapWhenHistoryIsGone(t *testing.T, mode hubOption) {
 	for i := 0; i < 10; i++ {
 		ids = append(ids, th.publish("g.t", strconv.Itoa(i)))
 	}
-	first, _ := th.log.Bounds()
+	pos, _ := th.log.Bounds(context.Background())
+	first := pos.First
 	if first != ids[5] {
 		t.Fatalf("retention kept from %d, want %d", first, ids[5])
 	}
@@ -62,7 +63,7 @@ func TestIDBeyondHead(t *testing.T) {
 
 func TestHealthReadyMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	th := newMemoryHub(t, func(o *httpapi.Options, _ *hub.Options) { o.Registerer, o.Gatherer = reg, reg })
+	th := newMemoryHub(t, func(c *hubtest.Config) { c.API.Registerer, c.API.Gatherer = reg, reg })
 	deadline := time.Now().Add(2 * time.Second)
 	for !th.hub.Ready() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hubtest"
 )
 
 func withLimits(l httpapi.Limits) hubOption {
-	return func(o *httpapi.Options, _ *hub.Options) { o.Limits = l }
+	return func(c *hubtest.Config) { c.API.Limits = l }
 }
 
 func TestPublishRateLimit(t *testing.T) {
@@ -44,7 +44,7 @@ func TestPublishRateLimit(t *testing.T) {
 }
 
 func TestStreamLimits(t *testing.T) {
-	th := newMemoryHub(t, withLimits(httpapi.Limits{StreamsPerToken: 2, MaxConnections: 3, MaxTopics: 2}))
+	th := newMemoryHub(t, withLimits(httpapi.Limits{StreamsPerToken: 2, MaxStreams: 3, MaxTopics: 2}))
 	tok, _ := th.createToken(`{"purpose":"stream"}`)
 	open := func(token, query string) *http.Response {
 		resp, err := http.Get(th.srv.URL + "/events?" + query + "&token=" + url.QueryEscape(token))
@@ -74,7 +74,7 @@ func TestStreamLimits(t *testing.T) {
 }
 
 func TestCORSPreflightAndCredentials(t *testing.T) {
-	th := newMemoryHub(t, func(o *httpapi.Options, _ *hub.Options) { o.CORSOrigins = []string{"https://app.example"} })
+	th := newMemoryHub(t, func(c *hubtest.Config) { c.API.CORSOrigins = []string{"https://app.example"} })
 	req, _ := http.NewRequest("OPTIONS", th.srv.URL+"/publish/a", nil)
 	req.Header.Set("Origin", "https://app.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
@@ -95,7 +95,7 @@ func TestCORSPreflightAndCredentials(t *testing.T) {
 		t.Fatalf("foreign origin: %d", resp.StatusCode)
 	}
 	// "*" never comes with credentials.
-	th2 := newMemoryHub(t, func(o *httpapi.Options, _ *hub.Options) { o.CORSOrigins = []string{"*"} })
+	th2 := newMemoryHub(t, func(c *hubtest.Config) { c.API.CORSOrigins = []string{"*"} })
 	req, _ = http.NewRequest("GET", th2.srv.URL+"/healthz", nil)
 	req.Header.Set("Origin", "https://any.example")
 	resp, _ = http.DefaultClient.Do(req)
@@ -107,7 +107,8 @@ func TestCORSPreflightAndCredentials(t *testing.T) {
 
 func TestAccessLogRedactsTokens(t *testing.T) {
 	var logs bytes.Buffer
-	th := newMemoryHub(t, func(o *httpapi.Options, _ *hub.Options) {
+	th := newMemoryHub(t, func(c *hubtest.Config) {
+		o := &c.API
 		o.AccessLog = true
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})

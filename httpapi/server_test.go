@@ -17,35 +17,38 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/format"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/httpapi/stream"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/sse"
 )
 
-const adminToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+const adminToken = hubtest.AdminToken
 
 // testHub is a real hub over a real store behind a real HTTP server.
 type testHub struct {
 	t   testing.TB
-	log ssehub.Log
+	log ssehub.Store
 	hub *hub.Hub
 	api *httpapi.Server
 	srv *httptest.Server
 }
 
-type hubOption func(*httpapi.Options, *hub.Options)
+type hubOption = hubtest.Option
 
-func withStreams(st ...httpapi.Stream) hubOption {
-	return func(o *httpapi.Options, _ *hub.Options) { o.Streams = st }
+func withStreams(st ...stream.Endpoint) hubOption {
+	return func(c *hubtest.Config) { c.Stream.Streams = st }
 }
 
 func withQueue(n int) hubOption {
-	return func(_ *httpapi.Options, h *hub.Options) { h.QueueSize = n }
+	return func(c *hubtest.Config) { c.Hub.QueueSize = n }
 }
 
 func withHot(n int) hubOption {
-	return func(_ *httpapi.Options, h *hub.Options) { h.HotEvents = n }
+	return func(c *hubtest.Config) { c.Hub.HotEvents = n }
 }
 
 func newMemoryHub(t testing.TB, opts ...hubOption) *testHub {
@@ -60,32 +63,10 @@ func newBoltHub(t testing.TB, opts ...hubOption) *testHub {
 	return newTestHub(t, l, opts...)
 }
 
-func newTestHub(t testing.TB, l ssehub.Log, opts ...hubOption) *testHub {
+func newTestHub(t testing.TB, l ssehub.Store, opts ...hubOption) *testHub {
 	t.Helper()
-	var ao httpapi.Options
-	var ho hub.Options
-	for _, o := range opts {
-		o(&ao, &ho)
-	}
-	th := &testHub{t: t, log: l}
-	th.hub = hub.New(l, ho)
-	ao.Hub = th.hub
-	ao.KV, _ = l.(ssehub.KV)
-	ao.AdminHash = httpapi.HashToken(adminToken)
-	th.api = httpapi.New(ao)
-	th.srv = httptest.NewServer(th.api)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = th.hub.Run(ctx) }()
-	t.Cleanup(func() {
-		th.api.Shutdown()
-		th.srv.CloseClientConnections()
-		th.srv.Close()
-		cancel()
-		<-done
-		_ = l.Close()
-	})
-	return th
+	h := hubtest.New(t, l, opts...)
+	return &testHub{t: t, log: l, hub: h.Hub, api: h.API, srv: h.Srv}
 }
 
 // do sends a request with the admin token.
@@ -126,13 +107,13 @@ func (th *testHub) publish(topic, data string) uint64 {
 	return id
 }
 
-// stream is an open SSE response decoded with the sse package.
-type stream struct {
+// openStream is an open SSE response decoded with the sse package.
+type openStream struct {
 	resp *http.Response
 	dec  *sse.Decoder
 }
 
-func (th *testHub) subscribe(path string, hdr ...string) *stream {
+func (th *testHub) subscribe(path string, hdr ...string) *openStream {
 	th.t.Helper()
 	req, _ := http.NewRequest("GET", th.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
@@ -148,13 +129,13 @@ func (th *testHub) subscribe(path string, hdr ...string) *stream {
 		resp.Body.Close()
 		th.t.Fatalf("subscribe %s: %d %s", path, resp.StatusCode, b)
 	}
-	s := &stream{resp: resp, dec: sse.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))}
+	s := &openStream{resp: resp, dec: sse.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))}
 	th.t.Cleanup(func() { resp.Body.Close() })
 	return s
 }
 
 // next returns the next event that is not a hello or heartbeat.
-func (s *stream) next(t *testing.T) sse.Event {
+func (s *openStream) next(t *testing.T) sse.Event {
 	t.Helper()
 	for {
 		ev, err := s.dec.Next()
@@ -306,7 +287,7 @@ func testReplayExactUnderConcurrentPublishing(t *testing.T, mode hubOption) {
 }
 
 func TestErrors(t *testing.T) {
-	th := newMemoryHub(t, withStreams(httpapi.Stream{Name: "s", Endpoint: "/s/", Match: ssehub.Patterns{ssehub.MustPattern("*")}, Replay: true}))
+	th := newMemoryHub(t, withStreams(stream.Endpoint{Name: "s", Path: "/s/", Match: ssehub.All(), Replay: true}))
 	big := strings.Repeat("x", 2<<20)
 	cases := []struct {
 		method, path, ctype, body string
@@ -343,8 +324,8 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	// A failed batch stored nothing.
-	if _, head := th.log.Bounds(); head != 0 {
-		t.Errorf("failed requests stored events: head %d", head)
+	if pos, _ := th.log.Bounds(context.Background()); pos.Head != 0 {
+		t.Errorf("failed requests stored events: head %d", pos.Head)
 	}
 	// No token: 401.
 	resp, err := http.Post(th.srv.URL+"/publish/a.b", "", strings.NewReader("x"))
@@ -422,9 +403,9 @@ func TestJSONPage(t *testing.T) {
 func TestInboxclawSink(t *testing.T) { forEachMode(t, testInboxclawSink) }
 
 func testInboxclawSink(t *testing.T, mode hubOption) {
-	th := newMemoryHub(t, mode, withStreams(httpapi.Stream{
-		Name: "alerts", Endpoint: "/alerts/live", Match: ssehub.Patterns{ssehub.MustPattern("alert.*")},
-		Format: hub.FormatEnvelope, Replay: false, Heartbeat: 200 * time.Millisecond, HeartbeatStyle: "event",
+	th := newMemoryHub(t, mode, withStreams(stream.Endpoint{
+		Name: "alerts", Path: "/alerts/live", Match: ssehub.MustFilter("alert.*"),
+		Format: format.Envelope, Replay: false, Heartbeat: 200 * time.Millisecond, HeartbeatStyle: "event",
 		Hello: "info", Public: true,
 	}))
 	old := th.publish("alert.old", `{"x":0}`)
@@ -482,11 +463,11 @@ func TestQueryTokenAndURLEscapes(t *testing.T) {
 }
 
 // goroutinePerStream serves every stream from its own goroutine.
-func goroutinePerStream(o *httpapi.Options, _ *hub.Options) { o.GoroutinePerStream = true }
+func goroutinePerStream(c *hubtest.Config) { c.Stream.GoroutinePerStream = true }
 
 // forEachMode runs test with streams handed to the pump (the default for
 // plain HTTP/1.1) and with a goroutine per stream (HTTP/2, TLS).
 func forEachMode(t *testing.T, test func(*testing.T, hubOption)) {
-	t.Run("pump", func(t *testing.T) { test(t, func(*httpapi.Options, *hub.Options) {}) })
+	t.Run("pump", func(t *testing.T) { test(t, func(*hubtest.Config) {}) })
 	t.Run("goroutine", func(t *testing.T) { test(t, goroutinePerStream) })
 }

@@ -451,7 +451,7 @@ func TestHubErrorsShown(t *testing.T) {
 	}
 	// The bench's checks published nothing.
 	var n int
-	l.Read(context.Background(), 0, nil, func(*ssehub.Event) error { n++; return nil })
+	l.Read(context.Background(), 0, ssehub.All(), func(*ssehub.Event) error { n++; return nil })
 	if n != 0 {
 		t.Errorf("%d events stored by failed runs", n)
 	}
@@ -467,7 +467,7 @@ func TestBenchPreflightLetsAGoodRunThrough(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	noSecret(t, "bench", "bench-admin", out, errOut)
-	l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+	l.Read(context.Background(), 0, ssehub.All(), func(e *ssehub.Event) error {
 		if strings.Contains(e.Topic, "preflight") {
 			t.Fatalf("the preflight stored %q", e.Topic)
 		}

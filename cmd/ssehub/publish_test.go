@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,22 +10,16 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/memory"
-	"net/http/httptest"
 )
 
 // testHubServer runs a real hub (memory store) and returns its URL and log.
 func testHubServer(t *testing.T, admin string) (string, ssehub.Log) {
 	t.Helper()
 	l := memory.New(memory.Options{})
-	h := hub.New(l, hub.Options{})
-	api := httpapi.New(httpapi.Options{Hub: h, KV: l, AdminHash: httpapi.HashToken(admin)})
-	srv := httptest.NewServer(api)
-	ctx, cancel := context.WithCancel(context.Background())
-	go h.Run(ctx)
-	t.Cleanup(func() { api.Shutdown(); srv.Close(); cancel(); l.Close() })
-	return srv.URL, l
+	th := hubtest.New(t, l, func(c *hubtest.Config) { c.API.AdminHash = httpapi.HashToken(admin) })
+	return th.Srv.URL, l
 }
 
 func TestPublishCommand(t *testing.T) {
@@ -62,7 +57,7 @@ func TestPublishCommand(t *testing.T) {
 		t.Fatalf("usage: %d", code)
 	}
 	var got []string
-	l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+	l.Read(context.Background(), 0, ssehub.All(), func(e *ssehub.Event) error {
 		got = append(got, e.Topic+"|"+e.Type+"|"+string(e.Data))
 		return nil
 	})
@@ -93,7 +88,7 @@ func TestPublishFieldsStdinAndErrors(t *testing.T) {
 		t.Fatalf("batch duplicate: %d %q %q", code, out, errOut)
 	}
 	var got []*ssehub.Event
-	l.Read(context.Background(), 0, nil, func(e *ssehub.Event) error {
+	l.Read(context.Background(), 0, ssehub.All(), func(e *ssehub.Event) error {
 		got = append(got, e)
 		return nil
 	})

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -19,12 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/selfsigned"
-	"github.com/ssehub/ssehub/memory"
 )
 
 func init() {
@@ -44,13 +43,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := fs.String("config", "", "YAML config file")
 	addr := fs.String("addr", "", "listen address (default :8080, or server.addr)")
 	data := fs.String("data", "", "data directory of the embedded store (default ./data, or storage.path)")
-	store := fs.String("store", "", "store: bolt (default), memory")
+	store := fs.String("store", "", "store driver ("+strings.Join(ssehub.DriverNames(), ", ")+"), or a store URL such as nats://host:4222 (default bolt, or storage.driver)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); serves HTTPS and HTTP/2")
 	tlsKey := fs.String("tls-key", "", "TLS key file (PEM)")
 	selfSigned := fs.Bool("tls-self-signed", false, "serve HTTPS with a certificate generated in memory (development)")
 	h2c := fs.Bool("h2c", false, "also serve cleartext HTTP/2 (prior knowledge)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -110,69 +112,61 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// openLog opens the configured store.
-func openLog(cfg *config.Config, logger *slog.Logger) (ssehub.Log, error) {
-	ret := ssehub.Retention{MaxEvents: cfg.Storage.Retention.MaxEvents, MaxBytes: cfg.Storage.Retention.MaxBytes, MaxAge: time.Duration(cfg.Storage.Retention.MaxAge)}
-	switch d := cfg.Storage.Driver; {
-	case d == "" || d == "bolt":
-		return bolt.Open(cfg.Storage.Path, bolt.Options{Retention: ret, DedupeWindow: time.Duration(cfg.Storage.DedupeWindow), Logger: logger})
-	case d == "memory":
-		return memory.New(memory.Options{Retention: ret, DedupeWindow: time.Duration(cfg.Storage.DedupeWindow)}), nil
-	default:
-		return nil, fmt.Errorf("storage driver %q is not available in this build (use bolt or memory)", d)
-	}
-}
-
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	l, err := openLog(cfg, logger)
+	store, err := ssehub.OpenStore(ctx, cfg.Storage.Driver, cfg.Storage.StoreConfig(logger))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	defer l.Close()
-	kv, _ := l.(ssehub.KV)
-
-	adminHash, generated, err := adminToken(ctx, cfg, kv)
-	if err != nil {
-		return err
-	}
+	defer store.Close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var api *httpapi.Server
-	h := hub.New(l, hub.Options{Logger: logger, OnCommit: func(d time.Duration, n int) { api.ObserveCommit(d, n) }})
-	if kv != nil {
-		err := kv.List(ctx, httpapi.DeregisteredBucket, func(topic string, _ []byte) error {
-			h.DeregisterTopic(topic)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load deregistered topics: %w", err)
-		}
-	}
-	streams, err := apiStreams(cfg)
+	h, err := hub.New(ctx, store, hub.Options{Logger: logger, OnCommit: func(d time.Duration, n int) { api.ObserveCommit(d, n) }})
 	if err != nil {
 		return err
 	}
-	api = httpapi.New(httpapi.Options{
-		Hub: h, KV: kv, AdminHash: adminHash, Streams: streams,
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, CORSOrigins: cfg.Server.CORSOrigins,
-		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog,
-		GoroutinePerStream: cfg.Server.GoroutinePerStream,
+	feats, err := features(cfg)
+	if err != nil {
+		return err
+	}
+	opts := httpapi.Options{
+		Hub: h, Tokens: auth.NewStore(store), CORSOrigins: cfg.Server.CORSOrigins,
+		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog, Features: feats,
 		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
 			StreamsPerToken: cfg.Limits.StreamsPerToken, StreamsPerAddr: cfg.Limits.StreamsPerAddr,
-			MaxConnections: cfg.Limits.MaxConnections, MaxTopics: cfg.Limits.MaxTopics,
+			MaxStreams: cmp.Or(cfg.Limits.MaxStreams, cfg.Limits.MaxConnections), MaxTopics: cfg.Limits.MaxTopics,
 			MaxTopicLen: cfg.Limits.MaxTopicLen},
-	})
-
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
+
+	// Bind before anything is generated or printed: a hub that cannot
+	// listen must not store an admin token nobody was shown.
+	tcp, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	limited := httpapi.NewListener(tcp, cfg.Limits.MaxConnections)
+	var ln net.Listener = limited
+	defer ln.Close()
+	adminHash, generated, err := adminToken(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	opts.AdminHash = adminHash
+	if api, err = httpapi.New(opts); err != nil {
+		return err
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_connections", Help: "Open TCP connections, idle or streaming."},
+			func() float64 { return float64(limited.Open()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_connections_refused_total", Help: "Connections refused at limits.max_connections."},
+			func() float64 { return float64(limited.Refused()) }),
+	)
+
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
-		ln.Close()
 		return err
 	}
 	if srv.TLSConfig != nil {
@@ -190,8 +184,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
-	base := scheme + "://" + displayAddr(ln.Addr())
+	base := scheme + "://" + displayAddr(tcp.Addr())
 	fmt.Fprintf(stdout, "ssehub listening on %s (store: %s)\n", base, storeName(cfg))
+	printStreams(stdout, base, cfg)
 	if generated != "" {
 		printWelcome(stdout, base, generated)
 	}
@@ -243,11 +238,9 @@ func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32
 			return hash, "", fmt.Errorf("read admin token hash: %w", err)
 		}
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	if generated, err = auth.Generate(); err != nil {
 		return hash, "", err
 	}
-	generated = hex.EncodeToString(raw[:])
 	hash = httpapi.HashToken(generated)
 	if kv != nil {
 		if err := kv.Put(ctx, authBucket, adminHashKey, []byte(hex.EncodeToString(hash[:]))); err != nil {
@@ -308,29 +301,28 @@ func displayAddr(a net.Addr) string {
 }
 
 func storeName(cfg *config.Config) string {
-	if cfg.Storage.Driver == "memory" {
-		return "memory"
+	if d, ok := ssehub.LookupDriver(cfg.Storage.Driver); ok && d.Describe != nil {
+		return d.Describe(cfg.Storage.StoreConfig(nil))
 	}
-	return "bolt at " + cfg.Storage.Path
+	return cfg.Storage.Driver
 }
 
-// apiStreams turns the configured streams (and Inboxclaw sinks) into HTTP endpoints.
-func apiStreams(cfg *config.Config) ([]httpapi.Stream, error) {
-	var out []httpapi.Stream
-	for _, st := range cfg.AllStreams() {
-		ps, err := ssehub.ParsePatterns(st.Match...)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
-		}
-		f, err := hub.ParseFormat(st.Format)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
-		}
-		out = append(out, httpapi.Stream{
-			Name: st.Name, Endpoint: st.Endpoint(), Match: ps, Format: f, Replay: st.Replay,
-			Heartbeat: st.Heartbeat, HeartbeatStyle: st.HeartbeatStyle, Hello: st.Hello,
-			Retry: st.Retry, Public: st.Public, CORSOrigins: st.CORSOrigins,
-		})
+// printStreams lists the configured streams in the startup banner.
+func printStreams(w io.Writer, base string, cfg *config.Config) {
+	all := cfg.AllStreams()
+	if len(all) == 0 {
+		return
 	}
-	return out, nil
+	fmt.Fprintln(w, "streams:")
+	for _, st := range all {
+		access := "token"
+		if st.Public {
+			access = "public"
+		}
+		replay := "replay"
+		if !st.Replay {
+			replay = "live only"
+		}
+		fmt.Fprintf(w, "    %s%s  (%s; match %s; %s; %s)\n", base, st.Endpoint(), st.Name, strings.Join(st.Match, ","), st.Format, access+", "+replay)
+	}
 }

@@ -80,18 +80,18 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseTTL reads a TTL: a positive duration string ("8h") or a positive
-// number of seconds, at least one second and at most MaxTTL. Absent or
+// number of seconds, at least a millisecond and at most MaxTTL. Absent or
 // null is no expiry; zero, negative, not finite or out of range is an
 // error, never a token that silently never expires.
 func (f *Feature) parseTTL(raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
-	limits := fmt.Sprintf("from 1s to %v", f.opts.MaxTTL)
+	limits := fmt.Sprintf("from 1ms to %v", f.opts.MaxTTL)
 	var d time.Duration
 	var secs float64
 	if err := json.Unmarshal(raw, &secs); err == nil {
-		if math.IsNaN(secs) || secs < 1 || secs > f.opts.MaxTTL.Seconds() {
+		if math.IsNaN(secs) || secs < 0.001 || secs > f.opts.MaxTTL.Seconds() {
 			return 0, fmt.Errorf("ttl %s seconds is out of range: a ttl is %s (omit it for no expiry)", raw, limits)
 		}
 		d = time.Duration(secs * float64(time.Second))
@@ -105,7 +105,7 @@ func (f *Feature) parseTTL(raw json.RawMessage) (time.Duration, error) {
 			return 0, fmt.Errorf(`ttl %.40q is not a duration like "8h"`, str)
 		}
 	}
-	if d < time.Second || d > f.opts.MaxTTL {
+	if d < time.Millisecond || d > f.opts.MaxTTL {
 		return 0, fmt.Errorf("ttl %v is out of range: a ttl is %s (omit it for no expiry)", d, limits)
 	}
 	return d, nil
@@ -156,7 +156,13 @@ func (f *Feature) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	tokens := f.s.Tokens()
 	notFound := func() {
-		httpapi.WriteError(w, http.StatusNotFound, httpapi.CodeNotFound, fmt.Sprintf("no token %.80q", strings.ToValidUTF8(id, "?")))
+		msg := "no such token" // never echo what may be a secret pasted by mistake
+		if len(id) <= 24 && !strings.ContainsFunc(id, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+		}) {
+			msg = "no token " + id
+		}
+		httpapi.WriteError(w, http.StatusNotFound, httpapi.CodeNotFound, msg)
 	}
 	if tokens == nil {
 		notFound()

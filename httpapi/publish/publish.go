@@ -216,7 +216,7 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	l := f.opts.Limits
 	for _, fl := range []struct {
 		name, value, key string
-		max             int
+		max              int
 	}{
 		{"key", ev.Key, "limits.max_key_len", l.MaxKeyLen},
 		{"type", ev.Type, "limits.max_field_len", l.MaxFieldLen},

@@ -140,8 +140,13 @@ func (d *detached) wake() {
 // Next implements pump.Source.
 func (d *detached) Next(dst []byte, max int) ([]byte, error) {
 	out, err := d.sub.Next(dst, max)
-	if err != nil && !errors.Is(err, hub.ErrRevoked) && !errors.Is(err, hub.ErrExpired) {
-		out = append(out, endEvent(err)...) // a cut stream gets its event from cut
+	if errors.Is(err, hub.ErrRevoked) || errors.Is(err, hub.ErrExpired) {
+		// The hub calls cut for these, which closes the stream with its
+		// error event; ending it here too would race cut for the last word.
+		return out, nil
+	}
+	if err != nil {
+		out = append(out, endEvent(err)...)
 	}
 	return out, err
 }

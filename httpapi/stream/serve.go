@@ -96,4 +96,3 @@ func (f *Feature) write(w http.ResponseWriter, rc *http.ResponseController, b []
 	}
 	return rc.Flush() == nil
 }
-

@@ -145,4 +145,3 @@ func endEvent(err error) []byte {
 	}
 	return nil
 }
-

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/config"
+	"github.com/ssehub/ssehub/format"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/httpapi/admin"
+	"github.com/ssehub/ssehub/httpapi/publish"
+	"github.com/ssehub/ssehub/httpapi/stream"
+
+	// The stores this binary can open, found by name by the configuration
+	// and `serve --store`.
+	_ "github.com/ssehub/ssehub/bolt"
+	_ "github.com/ssehub/ssehub/memory"
+)
+
+// features returns the HTTP features `serve` runs, configured from cfg:
+// adding an endpoint is one feature package and one line here.
+func features(cfg *config.Config) ([]httpapi.Feature, error) {
+	streams, err := streamEndpoints(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := cfg.Limits
+	return []httpapi.Feature{
+		stream.New(stream.Options{Streams: streams, WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
+			GoroutinePerStream: cfg.Server.GoroutinePerStream, Workers: cfg.Server.StreamWorkers,
+			MaxClientBytes: cfg.Server.MaxClientBytes, MaxPageEvents: l.MaxPageEvents, MaxPageBytes: l.MaxPageBytes}),
+		publish.New(publish.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatchEvents: l.MaxBatchEvents,
+			Limits: publish.FieldLimits{MaxKeyLen: l.MaxKeyLen, MaxFieldLen: l.MaxFieldLen, MaxMetaBytes: l.MaxMetaBytes}}),
+		admin.New(admin.Options{}),
+	}, nil
+}
+
+// streamEndpoints turns the configured streams (and Inboxclaw sinks) into
+// stream endpoints.
+func streamEndpoints(cfg *config.Config) ([]stream.Endpoint, error) {
+	var out []stream.Endpoint
+	for _, st := range cfg.AllStreams() {
+		f, err := ssehub.ParseFilter(st.Match...)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
+		fm, err := format.Parse(st.Format)
+		if err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
+		out = append(out, stream.Endpoint{
+			Name: st.Name, Path: st.Endpoint(), Match: f, Format: fm, Replay: st.Replay, EpochIDs: st.EpochIDs,
+			Heartbeat: st.Heartbeat, HeartbeatStyle: st.HeartbeatStyle, Hello: st.Hello,
+			Retry: st.Retry, Public: st.Public, CORSOrigins: st.CORSOrigins,
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,79 @@
+// Package hubtest starts a whole hub for tests: a store, the hub over it,
+// the HTTP server with every feature, behind a real HTTP server on
+// loopback. Tests in any package use it instead of wiring the parts again.
+package hubtest
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/httpapi/admin"
+	"github.com/ssehub/ssehub/httpapi/publish"
+	"github.com/ssehub/ssehub/httpapi/stream"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// AdminToken is the admin token of every test hub.
+const AdminToken = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// Config is what a test may change before the hub starts.
+type Config struct {
+	API     httpapi.Options
+	Hub     hub.Options
+	Stream  stream.Options
+	Publish publish.Options
+	Admin   admin.Options
+	// Extra features, registered after the built-in ones.
+	Extra []httpapi.Feature
+}
+
+// Option changes a Config.
+type Option func(*Config)
+
+// Hub is a running test hub. Cleanup stops it and closes the store.
+type Hub struct {
+	Store ssehub.Store
+	Hub   *hub.Hub
+	API   *httpapi.Server
+	Srv   *httptest.Server
+}
+
+// New starts a hub over store; the test's cleanup stops it.
+func New(t testing.TB, store ssehub.Store, opts ...Option) *Hub {
+	t.Helper()
+	var c Config
+	for _, o := range opts {
+		o(&c)
+	}
+	h, err := hub.New(context.Background(), store, c.Hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.API.Hub = h
+	c.API.Tokens = auth.NewStore(store)
+	if c.API.AdminHash == ([32]byte{}) {
+		c.API.AdminHash = httpapi.HashToken(AdminToken)
+	}
+	c.API.Features = append([]httpapi.Feature{stream.New(c.Stream), publish.New(c.Publish), admin.New(c.Admin)}, c.Extra...)
+	th := &Hub{Store: store, Hub: h}
+	if th.API, err = httpapi.New(c.API); err != nil {
+		t.Fatal(err)
+	}
+	th.Srv = httptest.NewServer(th.API)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.Run(ctx) }()
+	t.Cleanup(func() {
+		th.API.Shutdown()
+		th.Srv.CloseClientConnections()
+		th.Srv.Close()
+		cancel()
+		<-done
+		_ = store.Close()
+	})
+	return th
+}
