@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -137,11 +138,15 @@ func TestMain(m *testing.M) {
 // what a replay cost without the index (a scan of the whole log).
 func BenchmarkSparseReplay(b *testing.B) {
 	dir := sparseFixture(b)
+	start := time.Now()
 	l, err := bolt.Open(dir, bolt.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
+	if fi, err := os.Stat(filepath.Join(dir, bolt.FileName)); err == nil {
+		b.Logf("open of %d events, %d MB (the file check included): %v", sparseTotal, fi.Size()>>20, time.Since(start).Round(time.Millisecond))
+	}
 	p, _ := l.Bounds(context.Background())
 	run := func(b *testing.B, after uint64, f ssehub.Filter, match string, want int) {
 		for b.Loop() {
