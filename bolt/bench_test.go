@@ -2,7 +2,13 @@ package bolt_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/bolt"
@@ -67,3 +73,102 @@ func BenchmarkRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
+
+// The sparse-replay fixture: sparseTotal events, one in sparseEvery on the
+// topic "sparse" (1,000 in all), the rest on "dense". It is built once per
+// test binary, with NoSync, only when a benchmark asks for it.
+const (
+	sparseTotal = 5_000_000
+	sparseEvery = sparseTotal / 1000
+)
+
+var (
+	sparseOnce sync.Once
+	sparseDir  string
+	sparseErr  error
+)
+
+func sparseFixture(b *testing.B) string {
+	sparseOnce.Do(func() {
+		start := time.Now()
+		if sparseDir, sparseErr = os.MkdirTemp("", "ssehub-bench-sparse"); sparseErr != nil {
+			return
+		}
+		l, err := bolt.Open(sparseDir, bolt.Options{NoSync: true})
+		if err != nil {
+			sparseErr = err
+			return
+		}
+		defer l.Close()
+		data := make([]byte, 64)
+		for id := 1; id <= sparseTotal; id += bolt.DefaultMaxBatch {
+			evs := make([]*ssehub.Event, min(bolt.DefaultMaxBatch, sparseTotal-id+1))
+			for i := range evs {
+				topic := "dense"
+				if (id+i)%sparseEvery == 0 {
+					topic = "sparse"
+				}
+				evs[i] = &ssehub.Event{Topic: topic, Data: data}
+			}
+			if _, err := l.Append(context.Background(), evs); err != nil {
+				sparseErr = err
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "sparse fixture: %d events in %v\n", sparseTotal, time.Since(start).Round(time.Second))
+	})
+	if sparseErr != nil {
+		b.Fatal(sparseErr)
+	}
+	return sparseDir
+}
+
+// TestMain removes the sparse-replay fixture after the benchmarks.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sparseDir != "" {
+		os.RemoveAll(sparseDir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkSparseReplay: a replay from 0 of the 1,000 events of a topic
+// among 5,000,000 (through the per-topic index), against reading 1,000
+// events of a dense topic (a scan of the last ~1,000 ids), and against
+// what a replay cost without the index (a scan of the whole log).
+func BenchmarkSparseReplay(b *testing.B) {
+	dir := sparseFixture(b)
+	start := time.Now()
+	l, err := bolt.Open(dir, bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	if fi, err := os.Stat(filepath.Join(dir, bolt.FileName)); err == nil {
+		b.Logf("open of %d events, %d MB (the file check included): %v", sparseTotal, fi.Size()>>20, time.Since(start).Round(time.Millisecond))
+	}
+	p, _ := l.Bounds(context.Background())
+	run := func(b *testing.B, after uint64, f ssehub.Filter, match string, want int) {
+		for b.Loop() {
+			n := 0
+			err := l.Read(context.Background(), after, f, func(e *ssehub.Event) error {
+				if match == "" || e.Topic == match {
+					n++
+				}
+				if n == want {
+					return errStop
+				}
+				return nil
+			})
+			if err != errStop || n != want {
+				b.Fatalf("read %d events (%v), want %d", n, err, want)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(want), "ns/event")
+	}
+	b.Run("sparse-topic-from-0", func(b *testing.B) { run(b, 0, ssehub.MustFilter("sparse"), "", 1000) })
+	b.Run("dense-topic-last-1000", func(b *testing.B) { run(b, p.Head-1001, ssehub.MustFilter("dense"), "", 1000) })
+	b.Run("sparse-by-full-scan", func(b *testing.B) { run(b, 0, ssehub.All(), "sparse", 1000) })
+}
+
+var errStop = errors.New("stop")

@@ -526,11 +526,11 @@ func (l *Log) newTxState(tx *bbolt.Tx) *txState {
 		topics: map[string]*ssehub.TopicInfo{}, tb: tx.Bucket(bucketTopics)}
 }
 
-func (s *txState) topic(name []byte) *ssehub.TopicInfo {
-	ti := s.topics[string(name)]
+func (s *txState) topic(name string) *ssehub.TopicInfo {
+	ti := s.topics[name]
 	if ti == nil {
-		ti = &ssehub.TopicInfo{Topic: string(name)}
-		if v := s.tb.Get(name); len(v) == 16 {
+		ti = &ssehub.TopicInfo{Topic: name}
+		if v := s.tb.Get([]byte(name)); len(v) == 16 {
 			ti.Events, ti.LastID = int64(binary.BigEndian.Uint64(v)), binary.BigEndian.Uint64(v[8:])
 		}
 		s.topics[ti.Topic] = ti
@@ -582,6 +582,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 		evb := tx.Bucket(bucketEvents)
 		evb.FillPercent = 1.0
 		idx := tx.Bucket(bucketIndex)
+		idx.FillPercent = 0.9 // each topic's entries grow at its tail
 		db := tx.Bucket(bucketDedupe)
 		l.dmu.Lock()
 		defer l.dmu.Unlock()
@@ -615,8 +616,11 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 				// record gets its own bytes in the arena (a grown arena
 				// leaves earlier records in the old array, still valid).
 				start := len(*buf)
+				*buf = binary.BigEndian.AppendUint64(*buf, id)
+				key := (*buf)[start:len(*buf):len(*buf)]
+				start = len(*buf)
 				*buf = encodeEvent(*buf, &ev)
-				if err := evb.Put(itob(id), (*buf)[start:len(*buf):len(*buf)]); err != nil {
+				if err := evb.Put(key, (*buf)[start:len(*buf):len(*buf)]); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
 				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
@@ -627,10 +631,13 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 					st.first = id
 				}
 				if !ssehub.IsSys(ev.Topic) {
-					if err := idx.Put(indexKey([]byte(ev.Topic), id), nil); err != nil {
+					// The index key in the arena too, for the same reason.
+					start := len(*buf)
+					*buf = binary.BigEndian.AppendUint64(append(append(*buf, ev.Topic...), 0), id)
+					if err := idx.Put((*buf)[start:len(*buf):len(*buf)], nil); err != nil {
 						return fmt.Errorf("event %d: %w", i, err)
 					}
-					ti := st.topic([]byte(ev.Topic))
+					ti := st.topic(ev.Topic)
 					ti.Events++
 					ti.LastID = id
 				}

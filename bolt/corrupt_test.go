@@ -81,7 +81,7 @@ func eventPages(t *testing.T, dir string) (leaves map[uint64][]uint64, branches 
 			leaves[p.id] = append(leaves[p.id], binary.BigEndian.Uint64(k))
 		}
 	}
-	if err := w.walkBucket(nil, pf.meta.root); err != nil {
+	if err := w.walkBucket(nil, pf.meta.root, 0); err != nil {
 		t.Fatal(err)
 	}
 	return leaves, branches, pf.pageSize

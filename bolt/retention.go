@@ -68,7 +68,7 @@ func (l *Log) trim(tx *bbolt.Tx, s *txState, now time.Time, budget int, withAge 
 			if err := idx.Delete(indexKey(tb, id)); err != nil {
 				return removed, err
 			}
-			s.topic(tb).Events--
+			s.topic(string(tb)).Events--
 		}
 		s.count--
 		s.bytes -= size // exactly what commit added: Event.Size of the stored event

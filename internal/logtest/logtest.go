@@ -713,8 +713,35 @@ func testFollowOwnership(t *testing.T, c Config) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("followers did not reach the last event")
 	}
+	// A follower that starts far behind (past any in-memory window a store
+	// keeps: 10,000 events) gets its events from storage.
+	batch := min(s.Capabilities().MaxBatch, 100)
+	for i := total; i < total+10_000; i += batch {
+		evs := make([]*ssehub.Event, batch)
+		for j := range evs {
+			evs[j] = payload(i + j)
+		}
+		appendOK(t, s, evs...)
+	}
+	head := bounds(t, s).Head
+	lateCtx, lateCancel := context.WithTimeout(bg, 10*time.Second)
+	defer lateCancel()
+	late := 0
+	err := s.Follow(lateCtx, 0, func(e *ssehub.Event) error {
+		mu.Lock()
+		keptEvs = append(keptEvs, kept{ev: e, copy: clone(e)})
+		mu.Unlock()
+		late++
+		if e.ID >= head {
+			return errors.New("done")
+		}
+		return nil
+	})
+	if late == 0 || lateCtx.Err() != nil {
+		t.Fatalf("the late follower got %d events (%v)", late, err)
+	}
 	// More work on the store after the followers stopped.
-	for i := total; i < total+100; i++ {
+	for i := total + 10_000; i < total+10_100; i++ {
 		appendOK(t, s, payload(i))
 	}
 	readAll(t, s, 0, ssehub.All())
