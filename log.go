@@ -38,7 +38,9 @@ type Log interface {
 	// batch larger than Capabilities().MaxBatch fails with ErrTooLarge. An
 	// event that the store refuses by itself (a field past a store limit)
 	// fails only its own Append call, never another caller's events that
-	// happen to be committed with it.
+	// happen to be committed with it: ErrTooLarge (a field, or a batch
+	// larger than the byte retention could ever keep) or ErrInvalidTopic
+	// (an empty topic) wrapped with the field it names.
 	Append(ctx context.Context, events []*Event) ([]AppendResult, error)
 
 	// Read calls fn, in id order, for each retained event with an id greater
@@ -46,13 +48,16 @@ type Log interface {
 	// when Read started, fn returns an error (which Read returns), or ctx is
 	// done. A store translates f into its own index, so a read costs about
 	// what it returns, not what the log holds. Events are streamed, not
-	// loaded into memory at once; fn must not keep the event after it
-	// returns unless it copies it.
+	// loaded into memory at once; fn must neither modify the event nor keep
+	// it after it returns unless it copies it.
 	Read(ctx context.Context, after uint64, f Filter, fn func(*Event) error) error
 
 	// Follow calls fn, in id order and from one goroutine, for every event
 	// appended with an id greater than after, system events included, until
 	// ctx is done or fn returns an error. It is the node's single live feed.
+	// Events that retention removed before the follower reached them are
+	// skipped (a store may still hand them over from memory); the follower
+	// goes on with the oldest retained one.
 	// The events it passes are owned by the receiver and never modified
 	// afterwards by the log: fn may keep them, and share them, without
 	// copying.
@@ -94,6 +99,9 @@ type Capabilities struct {
 }
 
 // Retention limits how much history a log keeps. A zero field is no limit.
+// System events count like any other. When the bounds apply is the store's
+// to say (bolt and memory keep the count and byte bounds at every commit
+// and the age bound within about a second); StoreStats reports any lag.
 type Retention struct {
 	MaxEvents int64
 	MaxBytes  int64
@@ -105,7 +113,8 @@ type TopicInfo struct {
 	Topic string
 	// Events is the number of retained events of the topic.
 	Events int64
-	// LastID is the id of the topic's newest event ever appended.
+	// LastID is the id of the topic's newest retained event (a topic with
+	// none retained is not listed).
 	LastID uint64
 }
 
@@ -116,10 +125,10 @@ type Topics interface {
 	// all). System topics are not listed.
 	Topics(ctx context.Context, after string, limit int) ([]TopicInfo, error)
 	// Topic returns one topic's info, or ErrNotFound when the log has no
-	// retained event of it.
+	// retained event of it (and always for a system topic).
 	Topic(ctx context.Context, topic string) (TopicInfo, error)
 	// Last returns a copy of the topic's newest retained event, or
-	// ErrNotFound.
+	// ErrNotFound (always for a system topic).
 	Last(ctx context.Context, topic string) (*Event, error)
 }
 
@@ -128,7 +137,8 @@ type Topics interface {
 type KV interface {
 	// Get returns the value of key in bucket, or ErrNotFound.
 	Get(ctx context.Context, bucket, key string) ([]byte, error)
-	// Put stores value under key in bucket, durably.
+	// Put stores value under key in bucket, durably. An empty key is an
+	// error.
 	Put(ctx context.Context, bucket, key string, value []byte) error
 	// Delete removes key from bucket; deleting a missing key is not an error.
 	Delete(ctx context.Context, bucket, key string) error
