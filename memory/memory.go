@@ -12,6 +12,7 @@ import (
 	"container/heap"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -588,6 +589,9 @@ func (l *Log) Get(_ context.Context, bucket, key string) ([]byte, error) {
 
 // Put implements ssehub.KV.
 func (l *Log) Put(_ context.Context, bucket, key string, value []byte) error {
+	if key == "" {
+		return errors.New("memory: an empty KV key")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.kv[bucket]

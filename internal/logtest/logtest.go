@@ -875,6 +875,9 @@ func testKV(t *testing.T, l ssehub.Store) {
 	if _, err := l.Get(bg, "b", "k"); !errors.Is(err, ssehub.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
+	if err := l.Put(bg, "b", "", []byte("v")); err == nil {
+		t.Fatal("an empty key was stored")
+	}
 	if err := l.List(bg, "never", func(string, []byte) error { return errors.New("called") }); err != nil {
 		t.Fatalf("List of a missing bucket: %v", err)
 	}
