@@ -38,7 +38,7 @@ func int64Stream(t *testing.T, n int, opts ...ipc.Option) []byte {
 
 // TestReadIPCDecodedBound: a small compressed body that decodes to more
 // than the bound is refused, not allocated.
-func TestReadIPCDecodedBound(t *testing.T) {
+func TestArrowReadIPCDecodedBound(t *testing.T) {
 	body := int64Stream(t, 1<<20, ipc.WithZstd()) // 8 MiB of zeros
 	if len(body) > 64<<10 {
 		t.Fatalf("compressed body is %d bytes", len(body))
@@ -54,7 +54,7 @@ func TestReadIPCDecodedBound(t *testing.T) {
 
 // TestSchemaIdentity: metadata order does not change a fingerprint; a
 // field's nullability does.
-func TestSchemaIdentity(t *testing.T) {
+func TestArrowSchemaIdentity(t *testing.T) {
 	f := []aa.Field{{Name: "v", Type: aa.PrimitiveTypes.Int64}}
 	m1, m2 := aa.NewMetadata([]string{"a", "b"}, []string{"1", "2"}), aa.NewMetadata([]string{"b", "a"}, []string{"2", "1"})
 	s1, _ := arrow.NewSchema(aa.NewSchema(f, &m1))
@@ -78,7 +78,7 @@ func TestSchemaIdentity(t *testing.T) {
 
 // TestFormatEncode: the arrow format is registered; a batch event is
 // encoded as one base64 data line; other events as raw.
-func TestFormatEncode(t *testing.T) {
+func TestArrowFormatEncode(t *testing.T) {
 	f, err := format.Parse("arrow")
 	if err != nil || f != format.Format(arrow.Format) {
 		t.Fatalf("%v %v", f, err)
@@ -118,7 +118,7 @@ func TestFormatEncode(t *testing.T) {
 
 // BenchmarkEncode is the one base64 encoding a batch costs, shared by
 // every subscriber.
-func BenchmarkEncode(b *testing.B) {
+func BenchmarkArrowEncode(b *testing.B) {
 	schema := aa.NewSchema([]aa.Field{{Name: "ts", Type: aa.PrimitiveTypes.Int64}, {Name: "v", Type: aa.PrimitiveTypes.Float64}}, nil)
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	for i := range 1000 {
