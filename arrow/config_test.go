@@ -1,11 +1,10 @@
-package config_test
+package arrow_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/ssehub/ssehub/arrow" // registers the "arrow" format
 	"github.com/ssehub/ssehub/config"
 )
 
