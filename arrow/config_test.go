@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/config"
+	_ "github.com/ssehub/ssehub/memory" // a store driver for the config to name
 )
 
 // TestArrowStreamDefaults: format: arrow validates once the arrow package
@@ -13,7 +14,7 @@ import (
 // data, a comment hello so the schema is the first event); the
 // max_ingest_bytes limit defaults to 128 KiB.
 func TestArrowStreamDefaults(t *testing.T) {
-	c, err := config.Parse([]byte("streams:\n  ticks: {format: arrow}\n  pinged: {format: arrow, heartbeat_style: event, heartbeat: 5s}\n"))
+	c, err := config.Parse([]byte("storage: {driver: memory}\nstreams:\n  ticks: {format: arrow}\n  pinged: {format: arrow, heartbeat_style: event, heartbeat: 5s}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestArrowStreamDefaults(t *testing.T) {
 	if c.Limits.MaxIngestBytes != 128<<10 {
 		t.Fatalf("max_ingest_bytes %d", c.Limits.MaxIngestBytes)
 	}
-	if _, err := config.Parse([]byte("limits: {max_ingest_bytes: -1}\n")); err == nil || !strings.Contains(err.Error(), "limits.max_ingest_bytes") {
+	if _, err := config.Parse([]byte("storage: {driver: memory}\nlimits: {max_ingest_bytes: -1}\n")); err == nil || !strings.Contains(err.Error(), "limits.max_ingest_bytes") {
 		t.Fatalf("negative limit: %v", err)
 	}
 }
