@@ -17,6 +17,9 @@ var ErrInvalid = errors.New("invalid Arrow data")
 // MediaType is the Content-Type of an Arrow IPC stream.
 const MediaType = "application/vnd.apache.arrow.stream"
 
+// FileMediaType is the Content-Type of an Arrow IPC file.
+const FileMediaType = "application/vnd.apache.arrow.file"
+
 // Batch is one record batch as an event carries it: an IPC stream of the
 // schema and that one batch, which a client decodes on its own.
 type Batch struct {
@@ -100,6 +103,44 @@ func ReadIPC(body []byte, maxDecoded int64) (p *Payload, err error) {
 		return p, nil
 	}
 	for _, rec := range recs {
+		b, err := EncodeBatch(r.Schema(), rec)
+		if err != nil {
+			return nil, err
+		}
+		p.Batches = append(p.Batches, Batch{Data: b, Rows: rec.NumRows()})
+	}
+	return p, nil
+}
+
+// ReadIPCFile validates body as an Arrow IPC file (the random-access
+// format, "ARROW1" magic and footer) and returns one stream per record
+// batch, written again with arrow-go (a file is not a stream: it cannot be
+// kept as it came). It requires at least one batch; maxDecoded is as for
+// ReadIPC. Errors wrap ErrInvalid.
+func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
+	defer recoverInvalid(&err)
+	if maxDecoded <= 0 {
+		maxDecoded = DefaultMaxDecoded
+	}
+	r, err := ipc.NewFileReader(bytes.NewReader(body), ipc.WithAllocator(newBoundedAllocator(maxDecoded)),
+		ipc.WithBodySizeLimit(maxDecoded), ipc.WithMetadataSizeLimit(maxDecoded))
+	if err != nil {
+		return nil, fmt.Errorf("%w: not an Arrow IPC file: %v", ErrInvalid, err)
+	}
+	defer r.Close()
+	if r.NumRecords() == 0 {
+		return nil, fmt.Errorf("%w: the file holds a schema but no record batch", ErrInvalid)
+	}
+	s, err := NewSchema(r.Schema())
+	if err != nil {
+		return nil, err
+	}
+	p = &Payload{Schema: s}
+	for i := range r.NumRecords() {
+		rec, err := r.RecordBatch(i)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record batch %d: %v", ErrInvalid, i+1, err)
+		}
 		b, err := EncodeBatch(r.Schema(), rec)
 		if err != nil {
 			return nil, err

@@ -275,3 +275,38 @@ func TestArrowRegistryRepair(t *testing.T) {
 		t.Fatalf("unknown schema: %v", err)
 	}
 }
+
+// TestArrowIngestFile: an Arrow IPC file (the random-access format) is
+// accepted too, each of its batches becoming a self-contained stream.
+func TestArrowIngestFile(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	var buf bytes.Buffer
+	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schemaV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []aa.RecordBatch{record(schemaV1, 0, 4), record(schemaV1, 4, 6)} {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.post("/ingest/"+adminToken+"?topic=file.t", arrow.FileMediaType, buf.Bytes())
+	wantStatus(t, r, 200, "")
+	if r.Rows != 10 || len(r.IDs) != 2 {
+		t.Fatalf("reply %s", r.Body)
+	}
+	c := e.open("/arrowlive/", "Last-Event-ID", "0")
+	decode(t, c.next(wait))
+	for i, want := range []int64{4, 6} {
+		if d := decode(t, c.next(wait)); d.Type != "batch" || d.ID != r.IDs[i] || d.Rows != want {
+			t.Fatalf("batch %d: %+v", i, d)
+		}
+	}
+	// A stream sent as a file, and a file sent as a stream, are refused.
+	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=file.t", arrow.FileMediaType, batchOf(t, schemaV1, 0, 1)), 400, ingest.CodeBadArrow)
+	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=file.t", arrow.MediaType, buf.Bytes()), 400, ingest.CodeBadArrow)
+}

@@ -1,6 +1,6 @@
 // Package ingest serves Arrow ingest, BoilStream style: POST
 // /ingest/{token} (and POST /ingest with the token in Authorization) takes
-// an Arrow IPC stream, or JSON rows converted to Arrow with the topic's
+// an Arrow IPC stream (or file), or JSON rows converted to Arrow with the topic's
 // schema, and stores each record batch as one event once it is durable.
 // The feature also provides the hooks that make the rest of the hub Arrow
 // aware: FormatFor (GET /stream/{token} of Arrow topics streams in the
@@ -115,9 +115,9 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		return
 	}
 	mt := httpapi.MediaType(r)
-	if mt != arrow.MediaType && mt != "application/json" && mt != "application/x-ndjson" {
+	if mt != arrow.MediaType && mt != arrow.FileMediaType && mt != "application/json" && mt != "application/x-ndjson" {
 		httpapi.WriteError(w, http.StatusUnsupportedMediaType, httpapi.CodeMediaType,
-			fmt.Sprintf("Content-Type %.60q is not supported: send %s (an Arrow IPC stream), application/json (an array of row objects) or application/x-ndjson (a row object a line)", mt, arrow.MediaType))
+			fmt.Sprintf("Content-Type %.60q is not supported: send %s (an Arrow IPC stream), %s (an Arrow IPC file), application/json (an array of row objects) or application/x-ndjson (a row object a line)", mt, arrow.MediaType, arrow.FileMediaType))
 		return
 	}
 	body, ok := httpapi.ReadBody(w, r, f.opts.MaxBodyBytes)
@@ -126,9 +126,12 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 	}
 	var p *arrow.Payload
 	var err error
-	if mt == arrow.MediaType {
+	switch mt {
+	case arrow.MediaType:
 		p, err = arrow.ReadIPC(body, f.opts.MaxDecodedBytes)
-	} else {
+	case arrow.FileMediaType:
+		p, err = arrow.ReadIPCFile(body, f.opts.MaxDecodedBytes)
+	default:
 		var cur *arrow.Schema
 		if cur, err = f.reg.Topic(r.Context(), topic); err == nil {
 			p, err = arrow.FromJSON(body, mt == "application/x-ndjson", cur)
