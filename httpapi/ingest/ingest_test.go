@@ -301,3 +301,45 @@ func TestArrowNonArrowEvent(t *testing.T) {
 
 var _ = fmt.Sprint
 var _ = ssehub.All
+
+// TestArrowSlowSubscriber: a subscriber that does not read while batches
+// pour in overflows its queue and catches up from the log (a small hot
+// tier): it still gets every batch once, in order, and the schema event
+// before the first batch of a changed schema.
+func TestArrowSlowSubscriber(t *testing.T) {
+	e := newEnv(t, ingest.Options{}, func(c *hubtest.Config) {
+		c.Hub.QueueSize, c.Hub.HotEvents = 4, 8
+	})
+	topic := "slow.t"
+	e.ingestOK(topic, batchOf(t, schemaV1, 0, 1))
+	c := e.open("/arrowlive/")
+	if d := decode(t, c.next(wait)); d.Type != "schema" {
+		t.Fatalf("%+v", d)
+	}
+	var ids []string
+	for i := range 160 {
+		s := schemaV1
+		if i >= 80 {
+			s = schemaV2
+		}
+		ids = append(ids, e.ingestOK(topic, batchOf(t, s, i*4000, 4000)).ID)
+	}
+	cur := schemaV1
+	for i, id := range ids {
+		d := decode(t, c.next(wait))
+		if d.Type == "schema" {
+			if i != 80 {
+				t.Fatalf("a schema event before batch %d", i)
+			}
+			cur = stripTopic(d.Schema)
+			d = decode(t, c.next(wait))
+		}
+		if d.Type != "batch" || d.ID != id || d.First != int64(i*4000) || !cur.Equal(d.Schema) {
+			t.Fatalf("batch %d: got %s %s first %d", i, d.Type, d.ID, d.First)
+		}
+	}
+	if st := e.th.Hub.Stats(); st.CatchUps.Load() == 0 || st.LogReads.Load() == 0 {
+		t.Fatalf("the subscriber did not catch up from the log (catch-ups %d, log reads %d): the test tests nothing",
+			st.CatchUps.Load(), st.LogReads.Load())
+	}
+}
