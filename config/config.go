@@ -82,6 +82,9 @@ type Limits struct {
 	MaxBatchEvents  int     `yaml:"max_batch_events"`
 	MaxPageEvents   int     `yaml:"max_page_events"` // events of one JSON history page
 	MaxPageBytes    int     `yaml:"max_page_bytes"`  // bytes of one JSON history page
+
+	// MaxIngestBytes bounds one POST /ingest body (413 past it).
+	MaxIngestBytes int64 `yaml:"max_ingest_bytes"`
 }
 
 // TLS configures HTTPS.
@@ -162,7 +165,7 @@ func Default() *Config {
 			IdleTimeout: Duration(60 * time.Second), WriteTimeout: Duration(60 * time.Second), MaxClientBytes: 64 << 10},
 		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
 			MaxConnections: 20000, MaxStreams: 19000, MaxTopics: 32, MaxTopicLen: 255, MaxKeyLen: 256, MaxFieldLen: 1024,
-			MaxMetaBytes: 16 << 10, MaxBatchEvents: 10000, MaxPageEvents: 1000, MaxPageBytes: 4 << 20},
+			MaxMetaBytes: 16 << 10, MaxBatchEvents: 10000, MaxPageEvents: 1000, MaxPageBytes: 4 << 20, MaxIngestBytes: 128 << 10},
 		Storage: Storage{Driver: "bolt", Path: "./data", Retention: Retention{MaxEvents: 10_000_000, MaxAge: Duration(168 * time.Hour)}, DedupeWindow: Duration(2 * time.Minute)},
 		Log:     Log{Level: "info", Format: "text"},
 	}
@@ -253,6 +256,12 @@ func resolveStream(st Stream) Stream {
 	if st.Format == "" {
 		st.Format = "envelope"
 	}
+	if st.HeartbeatStyle == "" && st.Format == "arrow" {
+		st.HeartbeatStyle = "empty" // BoilStream's heartbeat: no data
+	}
+	if st.Hello == "" && st.Format == "arrow" {
+		st.Hello = "comment" // the schema is the first event
+	}
 	if st.HeartbeatStyle == "" {
 		st.HeartbeatStyle = "event"
 	}
@@ -261,6 +270,9 @@ func resolveStream(st Stream) Stream {
 	}
 	st.Replay = st.ReplayOpt == nil || *st.ReplayOpt
 	st.Heartbeat = 30 * time.Second
+	if st.Format == "arrow" {
+		st.Heartbeat = 15 * time.Second // BoilStream's
+	}
 	if st.HeartbeatOpt != nil {
 		st.Heartbeat = time.Duration(*st.HeartbeatOpt)
 	}
@@ -332,7 +344,7 @@ func (c *Config) Validate() error {
 		"streams_per_addr": float64(l.StreamsPerAddr), "max_connections": float64(l.MaxConnections), "max_topics": float64(l.MaxTopics),
 		"max_streams": float64(l.MaxStreams), "max_key_len": float64(l.MaxKeyLen), "max_field_len": float64(l.MaxFieldLen),
 		"max_meta_bytes": float64(l.MaxMetaBytes), "max_batch_events": float64(l.MaxBatchEvents),
-		"max_page_events": float64(l.MaxPageEvents), "max_page_bytes": float64(l.MaxPageBytes)} {
+		"max_page_events": float64(l.MaxPageEvents), "max_page_bytes": float64(l.MaxPageBytes), "max_ingest_bytes": float64(l.MaxIngestBytes)} {
 		if v < 0 {
 			add("limits.%s: must not be negative", k)
 		}
@@ -396,7 +408,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		oneOf(&errs, key+".format", st.Format, format.Names()...)
-		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "comment")
+		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "empty", "comment")
 		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")
 		if st.Heartbeat < 0 {
 			hk := key + ".heartbeat"

@@ -9,6 +9,7 @@ import (
 	"github.com/ssehub/ssehub/format"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/httpapi/admin"
+	"github.com/ssehub/ssehub/httpapi/ingest" // and with it the "arrow" format
 	"github.com/ssehub/ssehub/httpapi/publish"
 	"github.com/ssehub/ssehub/httpapi/stream"
 
@@ -26,13 +27,16 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 		return nil, err
 	}
 	l := cfg.Limits
+	arrowIngest := ingest.New(ingest.Options{MaxBodyBytes: l.MaxIngestBytes, MaxKeyLen: l.MaxKeyLen})
 	return []httpapi.Feature{
 		stream.New(stream.Options{Streams: streams, WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
 			GoroutinePerStream: cfg.Server.GoroutinePerStream, Workers: cfg.Server.StreamWorkers,
-			MaxClientBytes: cfg.Server.MaxClientBytes, MaxPageEvents: l.MaxPageEvents, MaxPageBytes: l.MaxPageBytes}),
+			MaxClientBytes: cfg.Server.MaxClientBytes, MaxPageEvents: l.MaxPageEvents, MaxPageBytes: l.MaxPageBytes,
+			FormatFor: arrowIngest.FormatFor}),
 		publish.New(publish.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatchEvents: l.MaxBatchEvents,
 			Limits: publish.FieldLimits{MaxKeyLen: l.MaxKeyLen, MaxFieldLen: l.MaxFieldLen, MaxMetaBytes: l.MaxMetaBytes}}),
-		admin.New(admin.Options{}),
+		admin.New(admin.Options{TopicDetails: arrowIngest.TopicDetails}),
+		arrowIngest,
 	}, nil
 }
 

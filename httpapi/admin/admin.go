@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -20,6 +21,9 @@ type Options struct {
 	MaxLabelLen int
 	// MaxTopicsPage bounds a page of GET /api/topics; default 1000.
 	MaxTopicsPage int
+	// TopicDetails, when set, adds keys (e.g. an Arrow topic's "schema") to
+	// GET /api/topics/{topic}'s JSON; the built-in keys win.
+	TopicDetails func(ctx context.Context, topic string) (map[string]any, error)
 }
 
 // Feature serves the admin endpoints; create it with New.

@@ -104,6 +104,22 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 	} else if !errors.Is(err, ssehub.ErrNotFound) {
 		f.s.Logger().Error("topic last event", "err", err)
 	}
+	if f.opts.TopicDetails != nil {
+		extra, err := f.opts.TopicDetails(r.Context(), topic)
+		if err != nil {
+			f.s.Logger().Error("topic details", "topic", topic, "err", err)
+		}
+		if len(extra) > 0 {
+			var own map[string]json.RawMessage
+			b, _ := json.Marshal(out)
+			_ = json.Unmarshal(b, &own)
+			for k, v := range own {
+				extra[k] = v // the built-in keys win
+			}
+			httpapi.WriteJSON(w, http.StatusOK, extra)
+			return
+		}
+	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 

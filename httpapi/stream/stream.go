@@ -8,6 +8,7 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -38,8 +39,9 @@ type Endpoint struct {
 	EpochIDs bool
 	// Heartbeat is the idle interval before a heartbeat; 0 = none.
 	Heartbeat time.Duration
-	// HeartbeatStyle is "event" (event: heartbeat, data: ping) or
-	// "comment" (:keepalive).
+	// HeartbeatStyle is "event" (event: heartbeat, data: ping),
+	// "empty" (event: heartbeat, empty data: BoilStream's) or "comment"
+	// (:keepalive).
 	HeartbeatStyle string
 	// Hello is what a new connection gets first: "info" (event: info,
 	// data: connected), "comment" (: connected) or "none".
@@ -99,6 +101,10 @@ type Options struct {
 	// MaxPageBytes bounds the bytes of one JSON history page; it ends
 	// early, with a next cursor, past it. Default 4 MiB.
 	MaxPageBytes int
+	// FormatFor, when set, picks the format of GET /stream/{token} from the
+	// token's topics while TokenStream's Format is the default raw (nil:
+	// unchanged); a format with a HeartbeatStyle() method sets the style.
+	FormatFor func(ctx context.Context, f ssehub.Filter) format.Format
 }
 
 // DefaultEvents is how GET /events streams unless configured otherwise:
@@ -185,6 +191,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 func heartbeatBytes(e *Endpoint) []byte {
 	if e.HeartbeatStyle == "comment" {
 		return append(sse.AppendTightComment(nil, "keepalive"), '\n')
+	}
+	if e.HeartbeatStyle == "empty" {
+		return []byte("event: heartbeat\ndata:\n\n")
 	}
 	b, _ := sse.AppendEvent(nil, &sse.Event{Type: "heartbeat", Data: []byte("ping")})
 	return b

@@ -86,6 +86,14 @@ func (f *Feature) handleTokenStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := f.opts.TokenStream
+	if fm := f.opts.FormatFor; fm != nil && e.Format == format.Raw {
+		if e.Format = fm(r.Context(), filter); e.Format == nil {
+			e.Format = format.Raw
+		} else if hs, ok := e.Format.(interface{ HeartbeatStyle() string }); ok {
+			e.HeartbeatStyle = hs.HeartbeatStyle()
+			e.prepare()
+		}
+	}
 	f.subscribe(w, r, &request{endpoint: &e, who: who, opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
 }
 
