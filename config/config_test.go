@@ -336,7 +336,7 @@ func TestNegativeAndUnavailableValuesNameTheirKey(t *testing.T) {
 		"limits: {streams_per_addr: -1}\n":                    "limits.streams_per_addr: must not be negative",
 		"server: {read_header_timeout: -1s}\n":                "server.read_header_timeout: must not be negative",
 		"server: {max_body_bytes: -1}\n":                      "server.max_body_bytes: must not be negative",
-		"streams:\n  s: {format: arrow}\n":                    `streams.s.format: "arrow" is not one of envelope, raw`,
+		"streams:\n  s: {format: xml}\n":                      `streams.s.format: "xml" is not one of`,
 		"streams:\n  \"a b\": {}\n":                           "streams.a b: the name must be letters",
 		"server: {tls: {cert: c.pem}}\n":                      "server.tls: cert and key go together",
 		"server: {tls: {cert: c, key: k, self_signed: true}}": "server.tls: self_signed and cert exclude each other",
