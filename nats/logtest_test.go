@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/hubsuite"
 	"github.com/ssehub/ssehub/internal/logtest"
 	"github.com/ssehub/ssehub/internal/natstest"
 	ssenats "github.com/ssehub/ssehub/nats"
@@ -44,4 +45,17 @@ func opener(srv *natstest.Cluster, replicas int) logtest.Config {
 // server.
 func TestLogConformance(t *testing.T) {
 	logtest.Run(t, opener(natstest.Start(t, 1), 1))
+}
+
+// TestHubSuite runs the hub-level suite (replay, slow subscriber, gap,
+// Inboxclaw sink, tokens, deregistration) over the nats store.
+func TestHubSuite(t *testing.T) {
+	c := opener(natstest.Start(t, 1), 1)
+	hubsuite.Run(t, hubsuite.Config{
+		Open: func(tb testing.TB) ssehub.Store { return c.Open(tb.(*testing.T)) },
+		OpenRetention: func(tb testing.TB, r ssehub.Retention) ssehub.Store {
+			return c.OpenRetention(tb.(*testing.T), r)
+		},
+		Short: testing.Short(),
+	})
 }
