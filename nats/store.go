@@ -406,3 +406,6 @@ func (s *Store) Conn() *nats.Conn { return s.nc }
 
 // StreamName returns the JetStream stream's name.
 func (s *Store) StreamName() string { return s.name }
+
+// StreamInfo returns the stream's info from its leader (state, cluster).
+func (s *Store) StreamInfo(ctx context.Context) (*jetstream.StreamInfo, error) { return s.info(ctx) }
