@@ -166,6 +166,8 @@ type publisher struct {
 	other    []string
 	lastOK   time.Time
 	maxStall time.Duration // longest time without a successful publish
+	killed   time.Time     // when the test killed a node
+	firstOK  time.Time     // when the first publish sent after it was acknowledged
 }
 
 func (p *publisher) run(t *testing.T, stop <-chan struct{}, nodes func() []*hubsuite.Node) {
@@ -181,9 +183,13 @@ func (p *publisher) run(t *testing.T, stop <-chan struct{}, nodes func() []*hubs
 		for try := 0; ; try++ {
 			ns := nodes()
 			n := ns[(i+try)%len(ns)]
+			sent := time.Now()
 			id, status, body := n.TryPublish("f.t", data, data)
 			now := time.Now()
 			p.mu.Lock()
+			if status == 200 && p.firstOK.IsZero() && !p.killed.IsZero() && sent.After(p.killed) {
+				p.firstOK = now
+			}
 			if status == 200 {
 				if prev, dup := p.acked[id]; dup && prev != data {
 					p.mu.Unlock()
@@ -283,17 +289,18 @@ func TestClusterNATSNodeFailure(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); p.run(t, stop, func() []*hubsuite.Node { return survivors }) }()
 	time.Sleep(500 * time.Millisecond)
-	killed := time.Now()
+	p.mu.Lock()
+	p.killed = time.Now()
+	p.mu.Unlock()
 	c.nats.Kill(leader)
-	// Wait for the first publish acknowledged after the kill.
+	// Wait for the first publish sent after the kill to be acknowledged.
 	var failover time.Duration
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		p.mu.Lock()
-		ok := p.lastOK.After(killed)
-		last := p.lastOK
+		ok := !p.firstOK.IsZero()
+		failover = p.firstOK.Sub(p.killed)
 		p.mu.Unlock()
 		if ok {
-			failover = last.Sub(killed)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -40,9 +40,11 @@ func StartServer(e EmbeddedSettings, user, password, token string, logger *slog.
 		NoSigs:     true,
 		// Defaults otherwise: 1 MiB payloads, atomic batches of up to
 		// 1000 messages.
-		Username:      user,
-		Password:      password,
-		Authorization: token,
+		// Report a lost route once a minute, not at every attempt.
+		ReconnectErrorReports: 60,
+		Username:              user,
+		Password:              password,
+		Authorization:         token,
 	}
 	if e.ClusterListen != "" {
 		ch, cp, err := splitHostPort(e.ClusterListen)
