@@ -71,6 +71,7 @@ func startNATSCluster(t *testing.T) []*natsNode {
   nats:
     stream: EVENTS
     replicas: 3
+    publish_timeout: 1s
     embedded:
       name: %s
       listen: 127.0.0.1:%d
