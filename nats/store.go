@@ -152,11 +152,17 @@ func (s *Store) setup(ctx context.Context) error {
 		if attempt%10 == 0 {
 			s.log.Info("nats: waiting for JetStream", "stream", s.name, "err", last)
 		}
+		if st := s.nc.Status(); st != nats.CONNECTED {
+			last = fmt.Errorf("no NATS server answers at %s (client %s): %w", s.opts.URL, st, last)
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("nats: JetStream at %s was not ready within %v (storage.nats.ready_timeout): %w; "+
-				"a cluster needs a majority of its servers up, and a stream with %d replicas needs %d servers with JetStream",
-				s.opts.URL, s.opts.ReadyTimeout, last, s.opts.Replicas, s.opts.Replicas)
+			hint := ""
+			if s.opts.Replicas > 1 {
+				hint = fmt.Sprintf("; a cluster needs a majority of its servers up, and a stream with %d replicas needs %d servers with JetStream", s.opts.Replicas, s.opts.Replicas)
+			}
+			return fmt.Errorf("JetStream at %s was not ready within %v (storage.nats.ready_timeout): %w%s",
+				s.opts.URL, s.opts.ReadyTimeout, last, hint)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
