@@ -38,6 +38,7 @@ func StartServer(e EmbeddedSettings, user, password, token string, logger *slog.
 		JetStream:  true,
 		StoreDir:   e.StoreDir,
 		NoSigs:     true,
+		SyncAlways: e.SyncAlways,
 		// Defaults otherwise: 1 MiB payloads, atomic batches of up to
 		// 1000 messages.
 		// Report a lost route once a minute, not at every attempt.

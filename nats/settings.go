@@ -32,6 +32,7 @@ import (
 //	      cluster_listen: 127.0.0.1:6222
 //	      routes: [nats://127.0.0.1:6223, nats://127.0.0.1:6224]
 //	      store_dir: ./data/nats
+//	      sync_always: false # fsync every write
 type Settings struct {
 	// URL is one server URL or a comma-separated list
 	// ("nats://a:4222,nats://b:4222"); schemes nats, tls, ws, wss. Required
@@ -107,6 +108,10 @@ type EmbeddedSettings struct {
 	// ClusterName names the cluster (default ssehub); every member must
 	// use the same.
 	ClusterName string `yaml:"cluster_name"`
+	// SyncAlways makes JetStream fsync every write, as the bolt store does
+	// (default false: an acknowledged event is on a majority of the
+	// servers, which flush to disk every two minutes).
+	SyncAlways bool `yaml:"sync_always"`
 }
 
 // Defaults.
