@@ -38,7 +38,7 @@ type Config struct {
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
-	Progress    io.Writer     // progress lines (stderr)
+	Progress         io.Writer // progress lines (stderr)
 }
 
 // Result is a run's figures, printed as a table and one JSON line.
