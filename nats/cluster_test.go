@@ -108,6 +108,21 @@ func testClusterSameIDs(t *testing.T, c *cluster) {
 	sr := b.Subscribe("/events?topic=c.*", "Last-Event-ID", strconv.FormatUint(from, 10))
 	rest := sr.IDs(t, total-100, 20*time.Second)
 	checkDense(t, "resumed on B", rest, from)
+	// Reads from the store (JSON history pages, which skip the hot tier)
+	// make no consumers: the stream keeps one ordered consumer per node.
+	for i := 0; i < 20; i++ {
+		status, body := b.Do("GET", "/events?topic=c.1&topic=c.batch&limit=5&after="+strconv.Itoa(i*5), "", "", "Accept", "application/json")
+		if status != 200 || !strings.Contains(string(body), `"events":[{`) {
+			t.Fatalf("history page: %d %s", status, body)
+		}
+	}
+	info, err := a.Store.(*ssenats.Store).StreamInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers > len(c.nodes) {
+		t.Fatalf("%d consumers on the stream after 20 resumes, want at most one per node (%d)", info.State.Consumers, len(c.nodes))
+	}
 	// Shared KV: a token made on A streams from C.
 	tok, _ := a.CreateToken(`{"purpose":"stream","topics":["c.*"]}`)
 	if _, status, body := cc.TrySubscribe("/events?topic=c.0", tok); status != 200 {

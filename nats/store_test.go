@@ -3,12 +3,14 @@ package nats_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/internal/natstest"
@@ -167,4 +169,39 @@ func TestDriverSettings(t *testing.T) {
 	if err := c.Validate(); err != nil || c.Storage.Driver != "nats" {
 		t.Fatalf("--store nats://: %v (driver %q)", err, c.Storage.Driver)
 	}
+}
+
+// TestEmbeddedDriverWithToken opens the store through the driver registry
+// with an embedded server and a token: the server requires the token, the
+// hub's own client presents it, and a client without it is refused.
+func TestEmbeddedDriverWithToken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	settings := func(v any) error {
+		s := v.(*ssenats.Settings)
+		s.Token = "s3cret"
+		s.Embedded = &ssenats.EmbeddedSettings{Name: "solo", Listen: addr, StoreDir: t.TempDir()}
+		return nil
+	}
+	store, err := ssehub.OpenStore(context.Background(), "nats", ssehub.StoreConfig{Settings: settings, Logger: natstest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Append(context.Background(), []*ssehub.Event{{Topic: "e", Data: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect("nats://"+addr, nats.Timeout(2*time.Second)); err == nil {
+		nc.Close()
+		t.Fatal("a client without the token was let in")
+	}
+	nc, err := nats.Connect("nats://"+addr, nats.Token("s3cret"))
+	if err != nil {
+		t.Fatalf("a client with the token: %v", err)
+	}
+	nc.Close()
 }
