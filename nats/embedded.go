@@ -3,6 +3,7 @@ package nats
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"time"
 
@@ -81,8 +82,22 @@ func randomIfZero(p int) int {
 	return p
 }
 
-// ClientURL is the URL clients connect to.
-func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+// ClientURL is the URL clients on this machine connect to (loopback when
+// the server listens on every address).
+func (s *Server) ClientURL() string {
+	u, err := url.Parse(s.ns.ClientURL())
+	if err != nil {
+		return s.ns.ClientURL()
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Hostname() == "" || ip != nil && ip.IsUnspecified() {
+		loop := "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			loop = "::1"
+		}
+		u.Host = net.JoinHostPort(loop, u.Port())
+	}
+	return u.String()
+}
 
 // ClusterAddr is the route address other members connect to, or "" for a
 // single server.
