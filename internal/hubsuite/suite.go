@@ -182,9 +182,8 @@ func SlowSubscriber(t *testing.T, c Config) {
 			t.Fatalf("slow subscriber: event %d has id %d, want %d", i, id, i+1)
 		}
 	}
-	if n.Hub.Hub.Stats().CatchUps.Load() == 0 {
-		t.Logf("the slow subscriber never fell behind (socket buffers held everything)")
-	}
+	st := n.Hub.Hub.Stats()
+	t.Logf("catch-ups %d, reads from the store %d", st.CatchUps.Load(), st.LogReads.Load())
 }
 
 // GapPastRetention resumes from an id retention has removed: the stream
