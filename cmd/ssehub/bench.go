@@ -63,6 +63,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&cfg.H2C, "h2c", false, "subscribe over cleartext HTTP/2 (with --spawn, the hub gets --h2c)")
 	fs.IntVar(&cfg.PerConn, "per-conn", 1, "with --h2c: `N` streams per HTTP/2 connection")
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's `PID`, for memory readings (default: read its /metrics)")
+	fs.Func("subscribe-server", "fanout, idle: subscribe on this hub `URL` instead of --server (repeat for the nodes of a cluster; subscribers take them in turn)",
+		func(s string) error { cfg.SubscribeServers = append(cfg.SubscribeServers, s); return nil })
 	pos, code, ok := parseArgs(fs, args, "bench", true, benchUsage, stderr)
 	if !ok {
 		return code

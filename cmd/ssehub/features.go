@@ -17,6 +17,7 @@ import (
 	// and `serve --store`.
 	_ "github.com/ssehub/ssehub/bolt"
 	_ "github.com/ssehub/ssehub/memory"
+	_ "github.com/ssehub/ssehub/nats"
 )
 
 // features returns the HTTP features `serve` runs, configured from cfg:

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,7 +35,10 @@ type Config struct {
 	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
 	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
-	Progress    io.Writer     // progress lines (stderr)
+	// SubscribeServers, when set, are the hubs subscribers connect to, in
+	// turn (the nodes of one cluster); publishes still go to Server.
+	SubscribeServers []string
+	Progress         io.Writer // progress lines (stderr)
 }
 
 // Result is a run's figures, printed as a table and one JSON line.
@@ -117,8 +121,15 @@ func protocol(cfg *Config) string {
 	return "http/1.1"
 }
 
+// subscribeTurn spreads subscribers over Config.SubscribeServers.
+var subscribeTurn atomic.Uint64
+
 func (c *Config) req(ctx context.Context, method, path string, body io.Reader) *http.Request {
-	req, _ := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.Server, "/")+path, body)
+	base := c.Server
+	if n := len(c.SubscribeServers); n > 0 && method == "GET" && strings.HasPrefix(path, "/events") {
+		base = c.SubscribeServers[(subscribeTurn.Add(1)-1)%uint64(n)]
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
