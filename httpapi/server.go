@@ -170,6 +170,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		w = rec
 	}
+	if !canonicalPath(r.URL.Path) {
+		// Not net/http's redirect to the cleaned path: its Location and
+		// body would repeat a token the path may hold.
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path: paths are matched as sent, without //, /./ or /../")
+		return
+	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		s.preflight(w, r)
 		return
