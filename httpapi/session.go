@@ -42,7 +42,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusUnsupportedMediaType, CodeMediaType, `send {"token":"…"} as application/json`)
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originOK(r, origin) {
+	if !s.fromAllowedOrigin(r) {
 		WriteError(w, http.StatusForbidden, CodeCSRF, "sign in from the hub's own origin")
 		return
 	}
@@ -82,7 +82,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 
 // handleSignOut serves DELETE /api/session: the cookie is cleared.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originOK(r, origin) {
+	if !s.fromAllowedOrigin(r) {
 		WriteError(w, http.StatusForbidden, CodeCSRF, "sign out from the hub's own origin")
 		return
 	}
