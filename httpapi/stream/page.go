@@ -21,8 +21,9 @@ var errPageFull = errors.New("page full")
 //	{"events":[envelope…],"next":"<id>"}
 //
 // after ?after= (default: from the oldest retained event), at most ?limit=
-// events and about MaxPageBytes bytes. next is the id to pass as after for
-// the following page. The page is written as it is read, so a page of big
+// events and at most MaxPageBytes bytes of events (a page holds one event
+// at least, however large). next is the id to pass as after for the
+// following page; a page without events is the end, for now. The page is written as it is read, so a page of big
 // events never sits in memory whole. A live-only stream (replay: false)
 // has no history: 406.
 func (f *Feature) servePage(w http.ResponseWriter, r *http.Request, req *request) {
@@ -65,12 +66,19 @@ func (f *Feature) servePage(w http.ResponseWriter, r *http.Request, req *request
 	n, written, next := 0, 0, after
 	full := false
 	err = h.History(r.Context(), after, req.opts.Filter, func(ev *ssehub.Event) error {
+		start := len(buf)
 		if n > 0 {
 			buf = append(buf, ',')
 		}
-		start := len(buf)
 		buf = envelope.Append(buf, ev)
-		written += len(buf) - start
+		size := len(buf) - start
+		if n > 0 && written+size > f.opts.MaxPageBytes {
+			// It would take the page past its bound: it starts the next one.
+			buf = buf[:start]
+			full = true
+			return errPageFull
+		}
+		written += size
 		next = ev.ID
 		n++
 		if len(buf) >= 32<<10 {
