@@ -46,7 +46,7 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusForbidden, CodeCSRF, "sign in from the hub's own origin")
 		return
 	}
-	body, ok := ReadBody(w, r, 4096)
+	body, ok := s.ReadBody(w, r, 4096)
 	if !ok {
 		return
 	}

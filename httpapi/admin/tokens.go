@@ -36,7 +36,7 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "this hub keeps no tokens")
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, 64<<10)
+	body, ok := f.s.ReadBody(w, r, 64<<10)
 	if !ok {
 		return
 	}
