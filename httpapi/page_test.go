@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -213,5 +214,54 @@ func TestLiveOnlyStreamRefusesPage(t *testing.T) {
 	}
 	if resp, b := th.do("GET", "/hist/", "", "", "Accept", "application/json"); resp.StatusCode != 200 || !strings.Contains(string(b), `"event_type":"a.x"`) {
 		t.Errorf("a JSON page of a replay stream: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestStalledPageReaderDoesNotBlockPublishes: the class of defects 2 and
+// 6 together. A history page was written to its client from inside the
+// store's read (bolt calls Read's fn inside a read transaction), so a
+// client that asks for a page and reads none of it held that transaction
+// open as long as it stayed connected, and bolt cannot grow its memory
+// map under an open read transaction: once the log outgrew the map, every
+// publish of every tenant hung. A page is now read into a bounded buffer
+// and written with the store's read finished, under the write timeout.
+func TestStalledPageReaderDoesNotBlockPublishes(t *testing.T) {
+	th := newBoltHub(t, func(c *hubtest.Config) { c.Stream.WriteTimeout = 2 * time.Second })
+	for i := 0; i < 40; i++ {
+		th.publish("hist.x", strings.Repeat("h", 100<<10)) // 4 MiB of history
+	}
+	for i := 0; i < 4; i++ { // readers that ask for pages and read nothing
+		c := th.dial()
+		c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		fmt.Fprintf(c, "GET /events?topic=hist.x&limit=1000 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer %s\r\n\r\n", adminToken)
+	}
+	time.Sleep(300 * time.Millisecond) // their handlers fill the sockets
+	done := make(chan error, 1)
+	go func() {
+		// 32 MiB more: the log outgrows bolt's memory map several times.
+		big := strings.Repeat("p", 512<<10)
+		for i := 0; i < 64; i++ {
+			req, _ := http.NewRequest("POST", th.srv.URL+"/publish/other.tenant", strings.NewReader(big))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				done <- fmt.Errorf("publish %d: status %d", i, resp.StatusCode)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishes hang while clients hold history pages unread")
 	}
 }
