@@ -187,6 +187,11 @@ func TestSessionSignIn(t *testing.T) {
 		wantError(t, "sign in with "+c.what, resp, b, resp.StatusCode, "")
 	}
 
+	// An operator's admin token that a cookie cannot carry as it is.
+	odd := newMemoryHub(t, func(c *hubtest.Config) { c.API.AdminHash = httpapi.HashToken(`adm;in"x`) })
+	resp, b := send(t, odd.newRequest("POST", "/api/session", "", `{"token":"adm;in\"x"}`, "Content-Type", "application/json"))
+	wantError(t, "sign in with a token a cookie cannot carry", resp, b, 400, httpapi.CodeBadToken)
+
 	check := func(what string, c *http.Cookie, secure bool, expires time.Time) {
 		t.Helper()
 		if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure != secure {
@@ -219,7 +224,7 @@ func TestSessionSignIn(t *testing.T) {
 	check("a 2h token over TLS", c, true, exp)
 
 	// Sign out clears it.
-	resp, _ := send(t, th.newRequest("DELETE", "/api/session", "", ""))
+	resp, _ = send(t, th.newRequest("DELETE", "/api/session", "", ""))
 	var cleared *http.Cookie
 	for _, ck := range resp.Cookies() {
 		if ck.Name == httpapi.TokenCookie {
@@ -229,6 +234,6 @@ func TestSessionSignIn(t *testing.T) {
 	if resp.StatusCode != 204 || cleared == nil || cleared.MaxAge >= 0 || cleared.Value != "" {
 		t.Errorf("sign out: %d %v", resp.StatusCode, resp.Cookies())
 	}
-	resp, b := send(t, th.newRequest("DELETE", "/api/session", "", "", "Origin", "https://evil.example"))
+	resp, b = send(t, th.newRequest("DELETE", "/api/session", "", "", "Origin", "https://evil.example"))
 	wantError(t, "sign out from another origin", resp, b, 403, httpapi.CodeCSRF)
 }

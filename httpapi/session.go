@@ -61,6 +61,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !cookieSafe(req.Token) {
+		// net/http would drop the bytes a cookie cannot hold, and the
+		// cookie would then carry another secret, one that fails.
+		WriteError(w, http.StatusBadRequest, CodeBadToken, "this token holds characters a cookie cannot carry; send it as Authorization: Bearer")
+		return
+	}
 	c := &http.Cookie{Name: TokenCookie, Value: req.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
 	if !p.Admin && !p.Token.ExpiresAt.IsZero() {
 		c.Expires = p.Token.ExpiresAt
@@ -110,4 +116,16 @@ func DecodeJSON(body []byte, v any) error {
 		return errTrailing
 	}
 	return nil
+}
+
+// cookieSafe reports whether a secret can be a cookie's value as it is:
+// printable ASCII without '"', ';' and '\\' (net/http quotes a value with
+// a space or a comma).
+func cookieSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
