@@ -19,13 +19,20 @@ import (
 // answer uses.
 type Listener struct {
 	net.Listener
+	// Refusal is written to a connection refused for the bound before it
+	// is closed: by default a JSON 503 with Retry-After. Set it to nil,
+	// before serving, when TLS is served over the listener: a TLS client
+	// would read those bytes as a broken handshake.
+	Refusal []byte
 	max     int
 	open    atomic.Int64
 	refused atomic.Uint64
 }
 
 // NewListener wraps ln; max <= 0 is no connection bound.
-func NewListener(ln net.Listener, max int) *Listener { return &Listener{Listener: ln, max: max} }
+func NewListener(ln net.Listener, max int) *Listener {
+	return &Listener{Listener: ln, max: max, Refusal: overloaded}
+}
 
 // Open returns the connections open now.
 func (l *Listener) Open() int64 { return l.open.Load() }
@@ -49,7 +56,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		if l.max > 0 && l.open.Load() >= int64(l.max) {
 			l.refused.Add(1)
-			_, _ = c.Write(overloaded) // best effort: the socket buffer takes it
+			if len(l.Refusal) > 0 {
+				_, _ = c.Write(l.Refusal) // best effort: the socket buffer takes it
+			}
 			_ = c.Close()
 			continue
 		}

@@ -172,6 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	scheme := "http"
 	if srv.TLSConfig != nil {
 		scheme = "https"
+		limited.Refusal = nil // a refused TLS client gets a closed connection, not plain text
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	} else if cfg.Server.H2C {
 		srv.Protocols = new(http.Protocols)

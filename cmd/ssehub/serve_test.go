@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -333,4 +334,48 @@ func TestServeConnectionLimits(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestServeTLSRefusesWithoutPlainText: past limits.max_connections a TLS
+// serve closes the connection without writing the plain-text 503 a
+// cleartext one gets (a TLS client would read it as a broken handshake),
+// and a place freed is served again.
+func TestServeTLSRefusesWithoutPlainText(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("storage: {driver: memory}\nlimits: {max_connections: 1}\n"), 0o600)
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "x")
+	url, _, _ := startServe(t, "--config", cfg, "--tls-self-signed")
+	addr := strings.TrimPrefix(url, "https://")
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	refused, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	refused.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(refused)
+	if len(b) != 0 || err != nil {
+		t.Errorf("a refused TLS connection got %q (%v), want it closed", b, err)
+	}
+	held.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the freed place is not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client.CloseIdleConnections()
 }
