@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -11,64 +14,171 @@ import (
 const Redacted = "REDACTED"
 
 // LogRequest writes r's access log line, with every secret redacted (see
-// RedactURL).
+// RedactURL; the admin token is also recognised by its hash, whatever its
+// form).
 func (s *Server) LogRequest(r *http.Request, status int, start time.Time) {
-	s.opts.Logger.Info("request", "method", r.Method, "path", RedactURL(r.URL), "status", status,
+	s.opts.Logger.Info("request", "method", r.Method, "path", redactURL(r.URL, s.isAdminSecret), "status", status,
 		"remote", r.RemoteAddr, "duration", time.Since(start))
 }
 
-// secretSegments are the path segments after which a path carries a token
+// isAdminSecret reports whether v is the admin token.
+func (s *Server) isAdminSecret(v string) bool {
+	if v == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(v))
+	return subtle.ConstantTimeCompare(h[:], s.opts.AdminHash[:]) == 1
+}
+
+// secretWords are the path words after which a path carries a token
 // (/stream/{token}, /ingest/{token}), compared case-insensitively.
-var secretSegments = map[string]bool{"stream": true, "ingest": true}
+var secretWords = map[string]bool{"stream": true, "ingest": true}
+
+// secretParams are the query parameters whose values are always redacted:
+// a name holding one of these words (case-insensitively), such as token,
+// access_token or X-Auth.
+var secretParams = []string{"token", "secret", "auth", "pass", "key", "sig", "csrf", "session", "cookie"}
 
 // RedactURL returns the URL's path and query for a log line with every
-// token replaced. It looks at the path as sent, not as routed, so
-// "//stream/<token>", "/./stream/…", "/x/../stream/…" and "/STREAM/…" are
-// redacted too: a segment after "stream" or "ingest", and any segment or
-// query value that looks like a token (long, without dots), whatever its
-// name. The token query parameter is always redacted.
-func RedactURL(u *url.URL) string {
-	segs := strings.Split(u.EscapedPath(), "/")
-	for i, seg := range segs {
-		if (i > 0 && secretSegments[strings.ToLower(segs[i-1])]) && seg != "" || looksSecret(seg) {
-			segs[i] = Redacted
-		}
+// token replaced by REDACTED. It reads the path as sent, decoded, not as
+// routed, so every spelling of a token path is redacted: "//stream/<t>",
+// "/./stream/…", "/x/../stream/…", "/STREAM/…", "/%73tream/…",
+// "/stream%2F<t>", "/ingest/<t>", "/stream;x/<t>": everything after a
+// path word "stream" or "ingest" is cut. Anywhere else, a segment holding
+// a word that looks like a token (24 characters or more of letters,
+// digits, '-' and '_': issued tokens are 64 hex characters) is replaced.
+// In the query, a name that looks like a token is replaced, and so is the
+// value of a parameter named like a secret (token, access_token, key, …)
+// or holding a word that looks like a token; a query that does not parse
+// is replaced whole.
+func RedactURL(u *url.URL) string { return redactURL(u, nil) }
+
+func redactURL(u *url.URL, isSecret func(string) bool) string {
+	secret := func(v string) bool {
+		return hasSecretWord(v) || isSecret != nil && isSecret(v)
 	}
-	path := strings.Join(segs, "/")
-	if u.RawQuery == "" {
-		return path
+	p := u.Path
+	if p == "" {
+		p = u.Opaque
+	}
+	if cut := secretCut(p); cut >= 0 {
+		p = p[:cut] + Redacted
+	}
+	segs := strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' })
+	if len(segs) > 0 {
+		var b strings.Builder
+		sep := 0
+		for _, seg := range segs {
+			i := strings.Index(p[sep:], seg) + sep
+			b.WriteString(p[sep:i])
+			if seg != Redacted && secret(seg) {
+				b.WriteString(Redacted)
+			} else {
+				b.WriteString(seg)
+			}
+			sep = i + len(seg)
+		}
+		b.WriteString(p[sep:])
+		p = b.String()
+	}
+	p = (&url.URL{Path: p}).EscapedPath()
+	if u.RawQuery == "" && !u.ForceQuery {
+		return p
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return path + "?" + Redacted
+		return p + "?" + Redacted
 	}
+	out := url.Values{}
 	for k, vs := range q {
-		for i, v := range vs {
-			if strings.EqualFold(k, "token") || looksSecret(v) {
-				vs[i] = Redacted
+		name := k
+		if secret(k) {
+			name = Redacted
+		}
+		for _, v := range vs {
+			if secretParam(k) || secret(v) {
+				v = Redacted
 			}
+			out[name] = append(out[name], v)
 		}
 	}
-	return path + "?" + q.Encode()
+	return p + "?" + out.Encode()
 }
 
-// looksSecret reports whether s could be a token: 24 characters or more of
-// letters, digits, '-' and '_' and no dot (topics have dots when long;
-// tokens never do).
-func looksSecret(s string) bool {
-	if len(s) < 24 {
-		return false
+// secretCut returns where the secret part of a path begins: just past the
+// first path word "stream" or "ingest" and the separator after it, or -1.
+// Words are split at anything but letters, digits, '_', '-' and '.', so a
+// topic such as "video.stream" is not one.
+func secretCut(p string) int {
+	inWord := func(c byte) bool { return isWordByte(c) || c == '.' } // "stream.x" is a topic
+	for i := 0; i < len(p); {
+		if !inWord(p[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(p) && inWord(p[j]) {
+			j++
+		}
+		if secretWords[strings.ToLower(p[i:j])] {
+			if j == len(p) {
+				return -1 // nothing after it
+			}
+			return j + 1
+		}
+		i = j
 	}
-	if u, err := url.PathUnescape(s); err == nil {
-		s = u
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
+	return -1
+}
+
+// isWordByte reports whether c may be part of a path word: a topic or a
+// token (letters, digits, '_', '-').
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range secretParams {
+		if strings.Contains(n, w) {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// hasSecretWord reports whether s holds a word that could be a token: 24
+// characters or more of letters, digits, '-' and '_' (topics are made of
+// such words too, but shorter ones: a long topic has dots).
+func hasSecretWord(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if isWordByte(s[i]) {
+			if n++; n >= 24 {
+				return true
+			}
+		} else {
+			n = 0
+		}
+	}
+	return false
+}
+
+// canonicalPath reports whether p is routed as it is: net/http's ServeMux
+// would otherwise redirect it to its cleaned form (no "//", "/./" or
+// "/../"), a redirect whose Location and body repeat the path, and so any
+// token in it, to every proxy and cache on the way, and whose target is
+// then requested, and logged, again. The hub answers such a path with a
+// 404 instead.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np == p
 }
 
 // statusRecorder remembers the status a handler wrote, for the access log.

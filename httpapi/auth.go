@@ -156,17 +156,12 @@ func safeMethod(m string) bool {
 }
 
 // sameOrigin checks a cookie-authenticated state-changing request: it must
-// carry the CSRF header that goes with the cookie's token, and, when the
-// browser says where it comes from (Origin, Sec-Fetch-Site), come from the
-// hub's own origin or one listed by name in the CORS origins.
+// come from the hub's own origin or one listed by name in the CORS origins
+// (see fromAllowedOrigin), and carry the CSRF header that goes with the
+// cookie's token.
 func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request, secret string) bool {
-	if origin := r.Header.Get("Origin"); origin != "" && origin != "null" {
-		if !s.originOK(r, origin) {
-			WriteError(w, http.StatusForbidden, CodeCSRF, "a request authenticated by the "+TokenCookie+" cookie must come from the hub's own origin")
-			return false
-		}
-	} else if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || origin == "null" {
-		WriteError(w, http.StatusForbidden, CodeCSRF, "a cross-site request cannot use the "+TokenCookie+" cookie")
+	if !s.fromAllowedOrigin(r) {
+		WriteError(w, http.StatusForbidden, CodeCSRF, "a change authenticated by the "+TokenCookie+" cookie must come from the hub's own origin")
 		return false
 	}
 	want := CSRFToken(secret)
@@ -177,9 +172,26 @@ func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request, secret strin
 	return true
 }
 
+// fromAllowedOrigin reports whether a request may act through the cookie
+// as far as the browser tells where it comes from: an Origin header, when
+// sent, must be the hub's own origin or one listed by name ("null", an
+// opaque origin, is neither); without one, Sec-Fetch-Site must not be
+// cross-site or same-site (a sibling subdomain is another origin). A
+// request with neither header comes from no browser page.
+func (s *Server) fromAllowedOrigin(r *http.Request) bool {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		return origin != "null" && s.originOK(r, origin)
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return false
+	}
+	return true
+}
+
 // originOK reports whether a browser request from origin may change state
 // with the cookie: the hub's own origin, or one listed by name.
 func (s *Server) originOK(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
-	return err == nil && (strings.EqualFold(u.Host, r.Host) || s.cors.Lists(origin))
+	return err == nil && u.Host != "" && (strings.EqualFold(u.Host, r.Host) || s.cors.Lists(origin))
 }

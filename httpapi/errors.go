@@ -27,6 +27,7 @@ const (
 	CodeTooLarge     = "too_large"
 	CodeMediaType    = "unsupported_media_type"
 	CodeGone         = "GONE"
+	CodeTimeout      = "timeout"
 	CodeUnavailable  = "unavailable"
 	CodeInternal     = "internal"
 )

@@ -14,18 +14,27 @@ import (
 
 // Listener wraps a net.Listener for the hub: it bounds the open TCP
 // connections (every one, idle or streaming, with or without a token), and
-// turns net/http's own plain-text error answers (400 for a malformed
-// request, 431 for headers too large) into the JSON error every other
+// turns net/http's own error answers, which no handler sees (400 for a
+// malformed request, 431 for headers too large, 501 for an unsupported
+// transfer encoding, 505 for an unknown protocol version, an empty 417 for
+// an Expect other than 100-continue), into the JSON error every other
 // answer uses.
 type Listener struct {
 	net.Listener
+	// Refusal is written to a connection refused for the bound before it
+	// is closed: by default a JSON 503 with Retry-After. Set it to nil,
+	// before serving, when TLS is served over the listener: a TLS client
+	// would read those bytes as a broken handshake.
+	Refusal []byte
 	max     int
 	open    atomic.Int64
 	refused atomic.Uint64
 }
 
 // NewListener wraps ln; max <= 0 is no connection bound.
-func NewListener(ln net.Listener, max int) *Listener { return &Listener{Listener: ln, max: max} }
+func NewListener(ln net.Listener, max int) *Listener {
+	return &Listener{Listener: ln, max: max, Refusal: overloaded}
+}
 
 // Open returns the connections open now.
 func (l *Listener) Open() int64 { return l.open.Load() }
@@ -49,7 +58,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		if l.max > 0 && l.open.Load() >= int64(l.max) {
 			l.refused.Add(1)
-			_, _ = c.Write(overloaded) // best effort: the socket buffer takes it
+			if len(l.Refusal) > 0 {
+				_, _ = c.Write(l.Refusal) // best effort: the socket buffer takes it
+			}
 			_ = c.Close()
 			continue
 		}
@@ -75,10 +86,30 @@ func (c *conn) Close() error {
 // which it writes to the connection in one call before any handler runs.
 var plainError = regexp.MustCompile(`^HTTP/1\.[01] ([45]\d\d) ([^\r\n]*)\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n([^\r\n]*)$`)
 
+// expectationFailed matches the empty 417 net/http answers, before any
+// handler runs, to an Expect header other than 100-continue.
+var expectationFailed = regexp.MustCompile(`^HTTP/1\.1 417 Expectation Failed\r\nConnection: close\r\n(?:[^\r\n]+\r\n)*Content-Length: 0\r\n\r\n$`)
+
+// expectationFailedJSON replaces it.
+var expectationFailedJSON = func() []byte {
+	body := emitter.ErrorBody(CodeBadRequest, "the request's Expect header cannot be met: only 100-continue is supported")
+	return append([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"), body...)
+}()
+
 func (c *conn) Write(b []byte) (int, error) {
-	if bytes.HasPrefix(b, []byte("HTTP/1.")) && bytes.Contains(b, []byte("Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")) {
-		if m := plainError.FindSubmatch(b); m != nil {
-			if _, err := c.Conn.Write(jsonError(m)); err != nil {
+	if bytes.HasPrefix(b, []byte("HTTP/1.")) {
+		var rewritten []byte
+		switch {
+		case bytes.Contains(b, []byte("Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")):
+			if m := plainError.FindSubmatch(b); m != nil {
+				rewritten = jsonError(m)
+			}
+		case bytes.HasPrefix(b, []byte("HTTP/1.1 417 ")) && expectationFailed.Match(b):
+			rewritten = expectationFailedJSON
+		}
+		if rewritten != nil {
+			if _, err := c.Conn.Write(rewritten); err != nil {
 				return 0, err
 			}
 			return len(b), nil

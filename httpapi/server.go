@@ -13,6 +13,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -46,6 +47,10 @@ type Options struct {
 	CORSOrigins []string
 	// Limits bound what one client may take.
 	Limits Limits
+	// BodyTimeout bounds reading a request's body (408 past it); default
+	// DefaultBodyTimeout. It is not the http.Server's ReadTimeout, which
+	// would end every long-lived stream too.
+	BodyTimeout time.Duration
 	// AccessLog logs each request, with secrets redacted, at info level.
 	AccessLog bool
 	// Logger receives the server's logs; default slog.Default().
@@ -170,12 +175,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		w = rec
 	}
+	if r.Body != nil && r.Body != http.NoBody {
+		// net/http reads what a handler left of a body (up to 256 KiB) to
+		// reuse the connection: bound that too, or a client answered
+		// early (401, 400, 413) holds the connection by dribbling.
+		body := &trackedBody{ReadCloser: r.Body}
+		r.Body = body
+		defer func() {
+			if !body.ended {
+				s.boundBodyDiscard(w)
+			}
+		}()
+	}
+	if !canonicalPath(r.URL.Path) {
+		// Not net/http's redirect to the cleaned path: its Location and
+		// body would repeat a token the path may hold.
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path: paths are matched as sent, without //, /./ or /../")
+		return
+	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		s.preflight(w, r)
 		return
 	}
 	s.cors.Apply(w.Header(), r)
 	s.mux.ServeHTTP(w, r)
+}
+
+// trackedBody tells whether a handler read its body to the end or to an
+// error (after which ReadBody leaves the read deadline passed).
+type trackedBody struct {
+	io.ReadCloser
+	ended bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.ended = true
+	}
+	return n, err
+}
+
+// boundBodyDiscard gives what is left of a request's body the body timeout
+// to arrive once the handler returned (nothing, for a hijacked stream).
+func (s *Server) boundBodyDiscard(w http.ResponseWriter) {
+	d := s.opts.BodyTimeout
+	if d <= 0 {
+		d = DefaultBodyTimeout
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 }
 
 // Shutdown ends every open stream, so clients reconnect elsewhere or later,

@@ -35,6 +35,7 @@ type testHub struct {
 	hub *hub.Hub
 	api *httpapi.Server
 	srv *httptest.Server
+	ln  *httpapi.Listener // the listener srv serves on
 }
 
 type hubOption = hubtest.Option
@@ -66,7 +67,7 @@ func newBoltHub(t testing.TB, opts ...hubOption) *testHub {
 func newTestHub(t testing.TB, l ssehub.Store, opts ...hubOption) *testHub {
 	t.Helper()
 	h := hubtest.New(t, l, opts...)
-	return &testHub{t: t, log: l, hub: h.Hub, api: h.API, srv: h.Srv}
+	return &testHub{t: t, log: l, hub: h.Hub, api: h.API, srv: h.Srv, ln: h.Listener}
 }
 
 // do sends a request with the admin token.

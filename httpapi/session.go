@@ -42,11 +42,11 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusUnsupportedMediaType, CodeMediaType, `send {"token":"…"} as application/json`)
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originOK(r, origin) {
+	if !s.fromAllowedOrigin(r) {
 		WriteError(w, http.StatusForbidden, CodeCSRF, "sign in from the hub's own origin")
 		return
 	}
-	body, ok := ReadBody(w, r, 4096)
+	body, ok := s.ReadBody(w, r, 4096)
 	if !ok {
 		return
 	}
@@ -59,6 +59,12 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ok := s.AuthenticateSecret(w, r, req.Token)
 	if !ok {
+		return
+	}
+	if !cookieSafe(req.Token) {
+		// net/http would drop the bytes a cookie cannot hold, and the
+		// cookie would then carry another secret, one that fails.
+		WriteError(w, http.StatusBadRequest, CodeBadToken, "this token holds characters a cookie cannot carry; send it as Authorization: Bearer")
 		return
 	}
 	c := &http.Cookie{Name: TokenCookie, Value: req.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
@@ -82,7 +88,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 
 // handleSignOut serves DELETE /api/session: the cookie is cleared.
 func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originOK(r, origin) {
+	if !s.fromAllowedOrigin(r) {
 		WriteError(w, http.StatusForbidden, CodeCSRF, "sign out from the hub's own origin")
 		return
 	}
@@ -110,4 +116,16 @@ func DecodeJSON(body []byte, v any) error {
 		return errTrailing
 	}
 	return nil
+}
+
+// cookieSafe reports whether a secret can be a cookie's value as it is:
+// printable ASCII without '"', ';' and '\\' (net/http quotes a value with
+// a space or a comma).
+func cookieSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -139,8 +139,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 			MaxTopicLen: cfg.Limits.MaxTopicLen},
 	}
 
-	// Bind before anything is generated or printed: a hub that cannot
-	// listen must not store an admin token nobody was shown.
+	// Everything that can fail comes before the admin token is stored and
+	// printed: a hub that cannot listen, or load its TLS key, must not
+	// keep the hash of a token nobody was shown.
+	srv := &http.Server{ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
+		return err
+	}
 	tcp, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
@@ -156,26 +162,27 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if api, err = httpapi.New(opts); err != nil {
 		return err
 	}
+	srv.Handler = api
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_connections", Help: "Open TCP connections, idle or streaming."},
 			func() float64 { return float64(limited.Open()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_connections_refused_total", Help: "Connections refused at limits.max_connections."},
 			func() float64 { return float64(limited.Refused()) }),
 	)
-
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	scheme := "http"
-	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
-		return err
-	}
 	if srv.TLSConfig != nil {
 		scheme = "https"
+		limited.Refusal = nil // a refused TLS client gets a closed connection, not plain text
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	} else if cfg.Server.H2C {
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	if generated != "" {
+		if err := storeAdminHash(ctx, store, adminHash); err != nil {
+			return err
+		}
 	}
 
 	runCtx, stopHub := context.WithCancel(context.Background())
@@ -217,8 +224,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 }
 
 // adminToken returns the admin token's hash: from the config or the
-// environment, else the hash stored at an earlier start, else a new token
-// whose hash is stored and which is returned once to be printed.
+// environment, else the hash stored at an earlier start, else that of a
+// new token, returned once to be printed, whose hash the caller stores
+// (storeAdminHash) once nothing else can fail before it is printed.
 func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32]byte, generated string, err error) {
 	tok := cfg.Auth.AdminToken
 	if tok == "" {
@@ -241,13 +249,18 @@ func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32
 	if generated, err = auth.Generate(); err != nil {
 		return hash, "", err
 	}
-	hash = httpapi.HashToken(generated)
-	if kv != nil {
-		if err := kv.Put(ctx, authBucket, adminHashKey, []byte(hex.EncodeToString(hash[:]))); err != nil {
-			return hash, "", fmt.Errorf("store admin token hash: %w", err)
-		}
+	return httpapi.HashToken(generated), generated, nil
+}
+
+// storeAdminHash keeps a generated admin token's hash for the next starts.
+func storeAdminHash(ctx context.Context, kv ssehub.KV, hash [32]byte) error {
+	if kv == nil {
+		return nil
 	}
-	return hash, generated, nil
+	if err := kv.Put(ctx, authBucket, adminHashKey, []byte(hex.EncodeToString(hash[:]))); err != nil {
+		return fmt.Errorf("store admin token hash: %w", err)
+	}
+	return nil
 }
 
 // tlsConfig returns the TLS setup the config asks for, or nil for plain

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -196,4 +198,184 @@ func TestServePprof(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Fatalf("the hub's address serves the profiler: %d", resp.StatusCode)
 	}
+}
+
+// TestServeBindFailureStoresNoToken guards the first-use item: if the first
+// serve could not bind, the admin token's hash was stored but the token
+// never shown, and the next start printed nothing. A serve that fails
+// before it serves (a taken port, a TLS key that cannot be loaded) exits
+// non-zero and stores nothing: the next start on a free port with the same
+// data directory prints a token, and that token works.
+func TestServeBindFailureStoresNoToken(t *testing.T) {
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"a taken port", []string{"serve", "--addr", taken.Addr().String(), "--data", dir}},
+		{"a missing TLS key", []string{"serve", "--addr", "127.0.0.1:0", "--data", dir,
+			"--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}},
+	} {
+		var out, errOut lockedBuffer
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		code := run(ctx, c.args, &out, &errOut)
+		cancel()
+		if code == 0 {
+			t.Errorf("serve with %s exited 0", c.name)
+		}
+		if strings.Contains(out.String(), "SSEHUB_TOKEN=") || strings.Contains(out.String(), "listening") {
+			t.Errorf("serve with %s printed:\n%s", c.name, out.String())
+		}
+		if !strings.Contains(errOut.String(), "serve failed") {
+			t.Errorf("serve with %s: no error logged:\n%s", c.name, errOut.String())
+		}
+	}
+	url, out, _ := startServe(t, "--data", dir)
+	m := regexp.MustCompile(`SSEHUB_TOKEN=([0-9a-f]{64})`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("the start after failed ones printed no token:\n%s", out.String())
+	}
+	req, _ := http.NewRequest("POST", url+"/publish/hello", strings.NewReader("hi"))
+	req.Header.Set("Authorization", "Bearer "+m[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish with the printed token: %d", resp.StatusCode)
+	}
+}
+
+// TestServeConnectionLimits guards defect 4 through a real serve: the
+// config's server.idle_timeout, server.read_header_timeout and
+// limits.max_connections reach the listener and the http.Server. A
+// keep-alive connection that idles is closed, a client that sends less
+// than a request line is cut, a connection past the bound gets a JSON
+// 503, and net/http's own 400 is JSON.
+func TestServeConnectionLimits(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("storage: {driver: memory}\nserver: {idle_timeout: 300ms, read_header_timeout: 300ms}\nlimits: {max_connections: 2}\n"), 0o600)
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "x")
+	url, _, _ := startServe(t, "--config", cfg)
+	addr := strings.TrimPrefix(url, "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	closedWithin := func(what string, c net.Conn) {
+		t.Helper()
+		start := time.Now()
+		if _, err := io.Copy(io.Discard, c); err != nil && time.Since(start) >= 9*time.Second {
+			t.Errorf("%s: still open after %v", what, time.Since(start))
+		}
+	}
+	// net/http's 400, rewritten.
+	c := dial()
+	io.WriteString(c, "GARBAGE\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"bad_request"`) {
+		t.Errorf("malformed request: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	c.Close()
+	// An idle keep-alive connection.
+	idle := dial()
+	io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(idle)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+	}
+	// A dribbler, and both places are taken.
+	dribble := dial()
+	io.WriteString(dribble, "GE")
+	time.Sleep(50 * time.Millisecond)
+	third := dial()
+	io.WriteString(third, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err = http.ReadResponse(bufio.NewReader(third), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"unavailable"`) {
+		t.Errorf("a connection past limits.max_connections: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	closedWithin("an idle keep-alive connection", idle)
+	closedWithin("a client that sent 2 bytes", dribble)
+	// Both places are free again.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no place freed: %v %v", resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeTLSRefusesWithoutPlainText: past limits.max_connections a TLS
+// serve closes the connection without writing the plain-text 503 a
+// cleartext one gets (a TLS client would read it as a broken handshake),
+// and a place freed is served again.
+func TestServeTLSRefusesWithoutPlainText(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("storage: {driver: memory}\nlimits: {max_connections: 1}\n"), 0o600)
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "x")
+	url, _, _ := startServe(t, "--config", cfg, "--tls-self-signed")
+	addr := strings.TrimPrefix(url, "https://")
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	refused, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	refused.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(refused)
+	if len(b) != 0 || err != nil {
+		t.Errorf("a refused TLS connection got %q (%v), want it closed", b, err)
+	}
+	held.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the freed place is not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client.CloseIdleConnections()
 }

@@ -24,7 +24,8 @@ type createRequest struct {
 }
 
 // handleCreateToken serves POST /api/tokens. A scoped admin token mints
-// tokens within its own scope only.
+// tokens within its own scope only, and an admin token that expires only
+// tokens that expire no later than itself.
 func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	p, ok := f.admin(w, r)
 	if !ok {
@@ -35,7 +36,7 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "this hub keeps no tokens")
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, 64<<10)
+	body, ok := f.s.ReadBody(w, r, 64<<10)
 	if !ok {
 		return
 	}
@@ -63,6 +64,14 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
 		return
+	}
+	if !p.Admin && !p.Token.ExpiresAt.IsZero() {
+		// A token minted by an expiring token would outlast what it was lent.
+		if left := time.Until(p.Token.ExpiresAt); ttl == 0 || ttl > left {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest,
+				fmt.Sprintf("your token expires in %v: a token it mints needs a ttl no longer than that", left.Round(time.Second)))
+			return
+		}
 	}
 	if len(req.Label) > f.opts.MaxLabelLen {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, fmt.Sprintf("label is %d bytes, over the limit of %d", len(req.Label), f.opts.MaxLabelLen))

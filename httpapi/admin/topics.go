@@ -23,7 +23,9 @@ type topicJSON struct {
 
 // handleTopics serves GET /api/topics?after=NAME&limit=N: a page of topics
 // in name order, {"topics":[…],"next":"NAME"}; next is absent on the last
-// page. A scoped admin token sees the topics of its scope only.
+// page. A scoped admin token sees the topics of its scope only: its pages
+// skip the others, so one may hold fewer than limit topics, or none, and
+// still have a next (a request reads at most maxScan topics).
 func (f *Feature) handleTopics(w http.ResponseWriter, r *http.Request) {
 	p, ok := f.admin(w, r)
 	if !ok {
@@ -50,32 +52,39 @@ func (f *Feature) handleTopics(w http.ResponseWriter, r *http.Request) {
 		Topics []topicJSON `json:"topics"`
 		Next   string      `json:"next,omitempty"`
 	}{Topics: []topicJSON{}}
-	// A scoped token skips topics outside its scope: read on until the page
-	// is full or the topics end.
-	for len(out.Topics) < limit {
+	maxScan := max(10*limit, 1000)
+	for scanned := 0; ; {
 		infos, err := h.Topics(r.Context(), after, limit)
 		if err != nil {
 			f.s.Logger().Error("topics", "err", err)
 			httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "listing topics failed")
 			return
 		}
-		for _, t := range infos {
+		last := len(infos) < limit // the topics end with this read
+		for i, t := range infos {
 			after = t.Topic
+			scanned++
 			if !scope.Match(t.Topic) {
 				continue
 			}
 			out.Topics = append(out.Topics, topicJSON{Topic: t.Topic, Events: t.Events,
 				LastID: strconv.FormatUint(t.LastID, 10), Deregistered: h.Gone(t.Topic)})
 			if len(out.Topics) == limit {
-				break
+				if !last || i < len(infos)-1 {
+					out.Next = after // the topics after it are for the next page
+				}
+				httpapi.WriteJSON(w, http.StatusOK, out)
+				return
 			}
 		}
-		if len(infos) < limit {
-			after = ""
+		if last {
+			break
+		}
+		if scanned >= maxScan {
+			out.Next = after
 			break
 		}
 	}
-	out.Next = after
 	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 

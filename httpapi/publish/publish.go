@@ -103,7 +103,7 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 	if !f.s.Permit(w, who, auth.PurposePublish, ssehub.MustFilter(ev.Topic)) {
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, f.opts.MaxBodyBytes)
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes)
 	if !ok {
 		return
 	}
@@ -132,7 +132,7 @@ func (f *Feature) handleEnvelope(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusUnsupportedMediaType, httpapi.CodeMediaType, fmt.Sprintf("Content-Type %.60q is not supported: send application/json (one envelope) or application/x-ndjson (one envelope a line)", mt))
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, f.opts.MaxBodyBytes)
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes)
 	if !ok {
 		return
 	}

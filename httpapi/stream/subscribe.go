@@ -24,14 +24,13 @@ func (f *Feature) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw := httpapi.SplitPatterns(r.URL.Query()["topic"])
-	if len(raw) == 0 {
-		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, "at least one ?topic= pattern is required (e.g. ?topic=orders.* or ?topic=*)")
-		return
-	}
-	filter, err := f.s.ParseFilter(raw)
+	filter, n, err := f.s.ParseQueryFilter(r.URL.Query()["topic"])
 	if err != nil {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, err.Error())
+		return
+	}
+	if n == 0 {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, "at least one ?topic= pattern is required (e.g. ?topic=orders.* or ?topic=*)")
 		return
 	}
 	if !f.s.Permit(w, who, auth.PurposeStream, filter) {
@@ -55,12 +54,12 @@ func (f *Feature) handleStream(w http.ResponseWriter, r *http.Request, e *Endpoi
 		emitter.CORS{Origins: e.CORSOrigins, Credentials: true}.Apply(w.Header(), r)
 	}
 	filter, topics := e.Match, e.Match.ExactTopics()
-	if raw := httpapi.SplitPatterns(r.URL.Query()["event_type"]); len(raw) > 0 {
-		narrow, err := f.s.ParseFilter(raw)
-		if err != nil {
-			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, err.Error())
-			return
-		}
+	narrow, n, err := f.s.ParseQueryFilter(r.URL.Query()["event_type"])
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadPattern, err.Error())
+		return
+	}
+	if n > 0 {
 		filter = filter.Intersect(narrow)
 		topics = append(topics, narrow.ExactTopics()...)
 	}

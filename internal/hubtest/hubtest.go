@@ -1,12 +1,15 @@
 // Package hubtest starts a whole hub for tests: a store, the hub over it,
 // the HTTP server with every feature, behind a real HTTP server on
-// loopback. Tests in any package use it instead of wiring the parts again.
+// loopback, with the connection-bounding httpapi.Listener and the
+// http.Server timeouts that `ssehub serve` uses. Tests in any package use
+// it instead of wiring the parts again.
 package hubtest
 
 import (
 	"context"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
@@ -27,8 +30,21 @@ type Config struct {
 	Stream  stream.Options
 	Publish publish.Options
 	Admin   admin.Options
+	HTTP    HTTP
 	// Extra features, registered after the built-in ones.
 	Extra []httpapi.Feature
+}
+
+// HTTP configures the listener and the http.Server as serve does from
+// server.* and limits.max_connections. Zero values are no bound.
+type HTTP struct {
+	// MaxConnections bounds the open TCP connections (httpapi.Listener).
+	MaxConnections int
+	// IdleTimeout is http.Server.IdleTimeout (server.idle_timeout).
+	IdleTimeout time.Duration
+	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout
+	// (server.read_header_timeout).
+	ReadHeaderTimeout time.Duration
 }
 
 // Option changes a Config.
@@ -40,6 +56,8 @@ type Hub struct {
 	Hub   *hub.Hub
 	API   *httpapi.Server
 	Srv   *httptest.Server
+	// Listener is the connection-bounding listener Srv serves on.
+	Listener *httpapi.Listener
 }
 
 // New starts a hub over store; the test's cleanup stops it.
@@ -63,7 +81,12 @@ func New(t testing.TB, store ssehub.Store, opts ...Option) *Hub {
 	if th.API, err = httpapi.New(c.API); err != nil {
 		t.Fatal(err)
 	}
-	th.Srv = httptest.NewServer(th.API)
+	th.Srv = httptest.NewUnstartedServer(th.API)
+	th.Listener = httpapi.NewListener(th.Srv.Listener, c.HTTP.MaxConnections)
+	th.Srv.Listener = th.Listener
+	th.Srv.Config.IdleTimeout = c.HTTP.IdleTimeout
+	th.Srv.Config.ReadHeaderTimeout = c.HTTP.ReadHeaderTimeout
+	th.Srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Run(ctx) }()
