@@ -37,23 +37,40 @@ func NewFilter(ps ...Pattern) Filter {
 			return All()
 		}
 	}
-	// Keep a pattern only when no other pattern covers it; of equal
-	// patterns keep the first.
-	sorted := append([]Pattern(nil), ps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].text < sorted[j].text })
-	kept := sorted[:0:0]
-	for i, p := range sorted {
-		covered := false
-		for j, q := range sorted {
-			if i != j && q.Covers(p) && (!p.Covers(q) || j < i) {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			kept = append(kept, p)
+	// Keep a pattern only when no other pattern covers it, and one of equal
+	// patterns: a pattern is covered exactly when a prefix pattern names one
+	// of its dot-prefixes, so each is checked with a lookup per token, and
+	// normalizing n patterns costs O(n log n), not O(n²).
+	prefixes := make(map[string]struct{})
+	for _, p := range ps {
+		if !p.exact {
+			prefixes[p.prefix] = struct{}{}
 		}
 	}
+	covered := func(p Pattern) bool {
+		text := p.text
+		if !p.exact {
+			text = p.prefix[:len(p.prefix)-1] // "a.b." is covered by "a.*", not by itself
+		}
+		for i := 0; i < len(text); i++ {
+			if text[i] == '.' {
+				if _, ok := prefixes[text[:i+1]]; ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	seen := make(map[string]struct{}, len(ps))
+	kept := make([]Pattern, 0, len(ps))
+	for _, p := range ps {
+		if _, dup := seen[p.text]; dup || covered(p) {
+			continue
+		}
+		seen[p.text] = struct{}{}
+		kept = append(kept, p)
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].text < kept[j].text })
 	f := Filter{pats: kept}
 	for _, p := range kept {
 		if p.exact {

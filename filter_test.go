@@ -210,3 +210,19 @@ func ExampleFilter_Intersect() {
 	fmt.Println(f, f.Match("alert.cpu"), f.Match("user.login"))
 	// Output: alert.cpu true false
 }
+
+// BenchmarkNewFilter: normalizing n patterns costs about n log n, so a
+// large limits.max_topics cannot be turned into a CPU denial of service.
+func BenchmarkNewFilter(b *testing.B) {
+	for _, n := range []int{32, 1000, 10000} {
+		var ps []ssehub.Pattern
+		for i := range n {
+			ps = append(ps, ssehub.MustPattern(fmt.Sprintf("t%d.x.*", i)), ssehub.MustPattern(fmt.Sprintf("t%d.x.y", i)))
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				ssehub.NewFilter(ps...)
+			}
+		})
+	}
+}

@@ -49,7 +49,9 @@ type Log interface {
 	// done. A store translates f into its own index, so a read costs about
 	// what it returns, not what the log holds. Events are streamed, not
 	// loaded into memory at once; fn must neither modify the event nor keep
-	// it after it returns unless it copies it.
+	// it after it returns unless it copies it. fn may run while the store
+	// holds resources other callers need (bolt: a read transaction), so it
+	// must not wait on anything slow, such as a client's socket.
 	Read(ctx context.Context, after uint64, f Filter, fn func(*Event) error) error
 
 	// Follow calls fn, in id order and from one goroutine, for every event

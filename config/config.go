@@ -52,6 +52,8 @@ type Server struct {
 	// GoroutinePerStream keeps net/http's goroutines for every stream
 	// instead of handing plain HTTP/1.1 streams to the shared writers.
 	GoroutinePerStream bool `yaml:"goroutine_per_stream"`
+	// ReadBodyTimeout bounds reading a request's body (408 past it).
+	ReadBodyTimeout Duration `yaml:"read_body_timeout"`
 	// IdleTimeout closes a keep-alive connection that waits this long for
 	// its next request.
 	IdleTimeout Duration `yaml:"idle_timeout"`
@@ -162,7 +164,7 @@ func (s *Stream) Endpoint() string {
 func Default() *Config {
 	return &Config{
 		Server: Server{Addr: ":8080", CORSOrigins: []string{"*"}, MaxBodyBytes: 1 << 20, ReadHeaderTimeout: Duration(10 * time.Second),
-			IdleTimeout: Duration(60 * time.Second), WriteTimeout: Duration(60 * time.Second), MaxClientBytes: 64 << 10},
+			ReadBodyTimeout: Duration(30 * time.Second), IdleTimeout: Duration(60 * time.Second), WriteTimeout: Duration(60 * time.Second), MaxClientBytes: 64 << 10},
 		Limits: Limits{PublishRate: 1000, PublishBurst: 10000, StreamsPerToken: 100, StreamsPerAddr: 1000,
 			MaxConnections: 20000, MaxStreams: 19000, MaxTopics: 32, MaxTopicLen: 255, MaxKeyLen: 256, MaxFieldLen: 1024,
 			MaxMetaBytes: 16 << 10, MaxBatchEvents: 10000, MaxPageEvents: 1000, MaxPageBytes: 4 << 20, MaxIngestBytes: 128 << 10},
@@ -349,7 +351,7 @@ func (c *Config) Validate() error {
 			add("limits.%s: must not be negative", k)
 		}
 	}
-	for k, v := range map[string]int64{"read_header_timeout": int64(c.Server.ReadHeaderTimeout), "idle_timeout": int64(c.Server.IdleTimeout),
+	for k, v := range map[string]int64{"read_header_timeout": int64(c.Server.ReadHeaderTimeout), "read_body_timeout": int64(c.Server.ReadBodyTimeout), "idle_timeout": int64(c.Server.IdleTimeout),
 		"write_timeout": int64(c.Server.WriteTimeout), "stream_workers": int64(c.Server.StreamWorkers), "max_client_bytes": int64(c.Server.MaxClientBytes)} {
 		if v < 0 {
 			add("server.%s: must not be negative", k)

@@ -72,7 +72,8 @@ func (l *Limiter) AllowPublish(w http.ResponseWriter, who *Principal, n int) boo
 	}
 	l.mu.Unlock()
 	if n > lim.Burst() {
-		WriteError(w, http.StatusTooManyRequests, CodeRateLimited, fmt.Sprintf("a request of %d events exceeds the burst of %d allowed for this token", n, lim.Burst()))
+		// Waiting would not help: the request must be split.
+		WriteError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("a request of %d events exceeds the burst of %d allowed for this token (limits.publish_burst): split it", n, lim.Burst()))
 		return false
 	}
 	r := lim.ReserveN(now, n)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -40,6 +41,21 @@ func TestPublishRateLimit(t *testing.T) {
 	// The admin is the operator: not rate limited.
 	for i := 0; i < 5; i++ {
 		th.publish("r.t", "admin")
+	}
+	// A batch larger than the burst can never pass, so waiting would not
+	// help: 413, which tells the client to split it (a 429 must say when
+	// to retry).
+	req, _ := http.NewRequest("POST", th.srv.URL+"/publish", strings.NewReader(strings.Repeat(`{"topic":"r.t","data":1}`+"\n", 4)))
+	req.Header.Set("Authorization", "Bearer "+pub)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "burst") {
+		t.Fatalf("a batch past the burst: %d %s", resp.StatusCode, b)
 	}
 }
 

@@ -133,6 +133,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	opts := httpapi.Options{
 		Hub: h, Tokens: auth.NewStore(store), CORSOrigins: cfg.Server.CORSOrigins,
 		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog, Features: feats,
+		BodyTimeout: time.Duration(cfg.Server.ReadBodyTimeout),
 		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
 			StreamsPerToken: cfg.Limits.StreamsPerToken, StreamsPerAddr: cfg.Limits.StreamsPerAddr,
 			MaxStreams: cmp.Or(cfg.Limits.MaxStreams, cfg.Limits.MaxConnections), MaxTopics: cfg.Limits.MaxTopics,

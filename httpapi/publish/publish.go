@@ -253,6 +253,14 @@ func (f *Feature) Publish(w http.ResponseWriter, ctx context.Context, events []*
 		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "the hub is shutting down")
 	case ctx.Err() != nil:
 		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "the request was canceled before the events were stored")
+	case errors.Is(err, ssehub.ErrUnavailable):
+		// A networked store may have stored the events without confirming
+		// it (a timeout during a leader election): say so, and how a retry
+		// stays exact.
+		f.s.Logger().Warn("append unconfirmed", "err", err)
+		w.Header().Set("Retry-After", "1")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable,
+			"the store could not confirm the events (they may or may not be stored); retry with the same idempotency key so a retry cannot store them twice")
 	default:
 		f.s.Logger().Error("append failed", "err", err)
 		w.Header().Set("Retry-After", "1")
