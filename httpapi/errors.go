@@ -7,29 +7,30 @@ import (
 	"github.com/ssehub/ssehub/emitter"
 )
 
-// Error codes of the JSON error bodies, one table for every endpoint
-// (docs/api.md lists them with their statuses).
+// Error codes of the JSON error bodies and of in-stream error events: one
+// table for every endpoint (docs/api.md lists them with their statuses),
+// in one case, Hantera's NOT_FOUND style.
 const (
-	CodeBadRequest   = "bad_request"
-	CodeBadTopic     = "bad_topic"
-	CodeBadPattern   = "bad_pattern"
-	CodeBadJSON      = "bad_json"
-	CodeBadID        = "bad_id"
-	CodeBadField     = "bad_field"
-	CodeUnauthorized = "unauthorized"
-	CodeBadToken     = "bad_token"
-	CodeForbidden    = "forbidden"
-	CodeCSRF         = "csrf"
-	CodeRateLimited  = "rate_limited"
-	CodeNotFound     = "not_found"
-	CodeMethod       = "method_not_allowed"
-	CodeNotAccept    = "not_acceptable"
-	CodeTooLarge     = "too_large"
-	CodeMediaType    = "unsupported_media_type"
+	CodeBadRequest   = "BAD_REQUEST"
+	CodeBadTopic     = "BAD_TOPIC"
+	CodeBadPattern   = "BAD_PATTERN"
+	CodeBadJSON      = "BAD_JSON"
+	CodeBadID        = "BAD_ID"
+	CodeBadField     = "BAD_FIELD"
+	CodeUnauthorized = "UNAUTHORIZED"
+	CodeBadToken     = "BAD_TOKEN"
+	CodeForbidden    = "FORBIDDEN"
+	CodeCSRF         = "CSRF"
+	CodeRateLimited  = "RATE_LIMITED"
+	CodeNotFound     = "NOT_FOUND"
+	CodeMethod       = "METHOD_NOT_ALLOWED"
+	CodeNotAccept    = "NOT_ACCEPTABLE"
+	CodeTooLarge     = "TOO_LARGE"
+	CodeMediaType    = "UNSUPPORTED_MEDIA_TYPE"
 	CodeGone         = "GONE"
-	CodeTimeout      = "timeout"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeTimeout      = "TIMEOUT"
+	CodeUnavailable  = "UNAVAILABLE"
+	CodeInternal     = "INTERNAL"
 )
 
 // WriteError writes the JSON error every failed request gets, before any

@@ -44,7 +44,7 @@ func (l *Listener) Refused() uint64 { return l.refused.Load() }
 
 // overloaded is written to a connection refused for the bound.
 var overloaded = func() []byte {
-	body := []byte(`{"error":{"code":"unavailable","message":"the hub is at its limit of connections (limits.max_connections)"}}` + "\n")
+	body := []byte(`{"error":{"code":"UNAVAILABLE","message":"the hub is at its limit of connections (limits.max_connections)"}}` + "\n")
 	return append([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: "+
 		strconv.Itoa(len(body))+"\r\n\r\n"), body...)
 }()

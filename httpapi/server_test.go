@@ -295,22 +295,22 @@ func TestErrors(t *testing.T) {
 		status                    int
 		code                      string
 	}{
-		{"POST", "/publish/bad..topic", "", "x", 400, "bad_topic"},
-		{"POST", "/publish/a.b", "application/json", "{nope", 400, "bad_json"},
-		{"POST", "/publish/a.b", "", big, 413, "too_large"},
-		{"POST", "/publish", "text/plain", "x", 415, "unsupported_media_type"},
-		{"POST", "/publish", "application/json", `{"topic":"a","data":1,"bogus":2}`, 400, "bad_json"},
-		{"POST", "/publish", "application/x-ndjson", "{\"topic\":\"a\"}\n{\"topic\":\"bad topic\"}\n", 400, "bad_topic"},
-		{"GET", "/events?topic=a..b", "", "", 400, "bad_pattern"},
-		{"GET", "/events", "", "", 400, "bad_pattern"},
-		{"GET", "/events?topic=a", "", "", 400, "bad_id"}, // with Last-Event-ID below
-		{"GET", "/nostream/", "", "", 404, "not_found"},
-		{"PUT", "/publish/a.b", "", "", 405, "method_not_allowed"},
-		{"POST", "/events", "", "", 405, "method_not_allowed"},
+		{"POST", "/publish/bad..topic", "", "x", 400, "BAD_TOPIC"},
+		{"POST", "/publish/a.b", "application/json", "{nope", 400, "BAD_JSON"},
+		{"POST", "/publish/a.b", "", big, 413, "TOO_LARGE"},
+		{"POST", "/publish", "text/plain", "x", 415, "UNSUPPORTED_MEDIA_TYPE"},
+		{"POST", "/publish", "application/json", `{"topic":"a","data":1,"bogus":2}`, 400, "BAD_JSON"},
+		{"POST", "/publish", "application/x-ndjson", "{\"topic\":\"a\"}\n{\"topic\":\"bad topic\"}\n", 400, "BAD_TOPIC"},
+		{"GET", "/events?topic=a..b", "", "", 400, "BAD_PATTERN"},
+		{"GET", "/events", "", "", 400, "BAD_PATTERN"},
+		{"GET", "/events?topic=a", "", "", 400, "BAD_ID"}, // with Last-Event-ID below
+		{"GET", "/nostream/", "", "", 404, "NOT_FOUND"},
+		{"PUT", "/publish/a.b", "", "", 405, "METHOD_NOT_ALLOWED"},
+		{"POST", "/events", "", "", 405, "METHOD_NOT_ALLOWED"},
 	}
 	for _, c := range cases {
 		var hdr []string
-		if c.code == "bad_id" {
+		if c.code == "BAD_ID" {
 			hdr = []string{"Last-Event-ID", "abc"}
 		}
 		resp, b := th.do(c.method, c.path, c.ctype, c.body, hdr...)

@@ -59,20 +59,20 @@ func TestTokenStatusCodes(t *testing.T) {
 		code               string
 	}{
 		{"POST", u + "/publish/orders.x", pub, 200, ""},
-		{"POST", u + "/publish/other.x", pub, 403, "forbidden"},
-		{"POST", u + "/publish/orders.x", stream, 403, "forbidden"},
-		{"POST", u + "/publish/orders.x", "", 401, "unauthorized"},
-		{"POST", u + "/publish/orders.x", "not-hex", 400, "bad_token"},
-		{"POST", u + "/publish/orders.x", strings.Repeat("ab", 32), 401, "unauthorized"},
-		{"POST", u + "/publish/orders.x", expired, 401, "unauthorized"},
+		{"POST", u + "/publish/other.x", pub, 403, "FORBIDDEN"},
+		{"POST", u + "/publish/orders.x", stream, 403, "FORBIDDEN"},
+		{"POST", u + "/publish/orders.x", "", 401, "UNAUTHORIZED"},
+		{"POST", u + "/publish/orders.x", "not-hex", 400, "BAD_TOKEN"},
+		{"POST", u + "/publish/orders.x", strings.Repeat("ab", 32), 401, "UNAUTHORIZED"},
+		{"POST", u + "/publish/orders.x", expired, 401, "UNAUTHORIZED"},
 		{"GET", u + "/events?topic=orders.*", stream, 200, ""},
-		{"GET", u + "/events?topic=*", stream, 403, "forbidden"},
-		{"GET", u + "/events?topic=orders.*", pub, 403, "forbidden"},
+		{"GET", u + "/events?topic=*", stream, 403, "FORBIDDEN"},
+		{"GET", u + "/events?topic=orders.*", pub, 403, "FORBIDDEN"},
 		{"GET", u + "/stream/" + stream, "", 200, ""},
-		{"GET", u + "/stream/" + pub, "", 403, "forbidden"},
-		{"GET", u + "/stream/xyz", "", 400, "bad_token"},
-		{"GET", u + "/stream/" + strings.Repeat("cd", 32), "", 401, "unauthorized"},
-		{"GET", u + "/api/tokens", stream, 403, "forbidden"},
+		{"GET", u + "/stream/" + pub, "", 403, "FORBIDDEN"},
+		{"GET", u + "/stream/xyz", "", 400, "BAD_TOKEN"},
+		{"GET", u + "/stream/" + strings.Repeat("cd", 32), "", 401, "UNAUTHORIZED"},
+		{"GET", u + "/api/tokens", stream, 403, "FORBIDDEN"},
 	}
 	for _, c := range cases {
 		if got, code := statusWith(t, c.method, c.url, c.token); got != c.status || code != c.code {

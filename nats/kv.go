@@ -108,6 +108,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, value []byte) error
 	if s.isClosed() {
 		return ssehub.ErrClosed
 	}
+	if key == "" {
+		return errors.New("nats: an empty KV key")
+	}
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, kvKey(bucket, key), append([]byte(nil), value...)); err != nil {

@@ -49,7 +49,7 @@ func TestArrowClientStream(t *testing.T) {
 		t.Fatalf("%d schema events, want one per topic switch", s.Schemas())
 	}
 	_, err := arrowclient.Post(ctx, nil, base+"/ingest/"+adminToken+"?topic=c.a", "text/plain", []byte("x"))
-	if e, ok := err.(*arrowclient.Error); !ok || e.Status != 415 || e.Code != "unsupported_media_type" {
+	if e, ok := err.(*arrowclient.Error); !ok || e.Status != 415 || e.Code != "UNSUPPORTED_MEDIA_TYPE" {
 		t.Fatalf("err %v", err)
 	}
 }

@@ -126,7 +126,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // hub's own error message instead of failing inside the load generator.
 // Subscribing is checked with a stream (live only: nothing is replayed);
 // publishing with a body declared JSON that is not, which the hub refuses
-// with bad_json after the token's checks, so nothing is stored.
+// with BAD_JSON after the token's checks, so nothing is stored.
 func benchPreflight(ctx context.Context, cfg *bench.Config, scenario string) error {
 	topic := "bench." + scenario + ".preflight"
 	check := func(method, path, ctype, body string, want func(*http.Response, []byte) bool, need string) error {
@@ -171,6 +171,6 @@ func benchPreflight(ctx context.Context, cfg *bench.Config, scenario string) err
 	}
 	return check("POST", "/publish/"+topic, "application/json", "{", func(r *http.Response, b []byte) bool {
 		var e apiError
-		return r.StatusCode == http.StatusBadRequest && json.Unmarshal(b, &e) == nil && e.Error.Code == "bad_json"
+		return r.StatusCode == http.StatusBadRequest && json.Unmarshal(b, &e) == nil && strings.EqualFold(e.Error.Code, "bad_json")
 	}, "publish")
 }

@@ -265,9 +265,9 @@ func tokenHint(status int, body []byte, sent bool, need string) string {
 	switch {
 	case status == http.StatusUnauthorized && !sent:
 		return "no token was sent: pass " + need + " with --token or set SSEHUB_TOKEN"
-	case status == http.StatusUnauthorized, e.Error.Code == "bad_token":
+	case status == http.StatusUnauthorized, strings.EqualFold(e.Error.Code, "bad_token"):
 		return "the hub refused the token it was sent; it needs " + need
-	case status == http.StatusForbidden && e.Error.Code == "forbidden":
+	case status == http.StatusForbidden && strings.EqualFold(e.Error.Code, "forbidden"):
 		return "the token is not allowed to do this; it needs " + need
 	}
 	return ""

@@ -398,37 +398,37 @@ func TestHubErrorsShown(t *testing.T) {
 		want []string
 	}{
 		{[]string{"publish", "a.b", "x"}, []string{
-			"ssehub publish: 401 Unauthorized unauthorized: a token is required",
+			"ssehub publish: 401 Unauthorized UNAUTHORIZED: a token is required",
 			"no token was sent: pass a publish or admin token with --token or set SSEHUB_TOKEN"}},
 		{[]string{"publish", "a.b", "x", "--token", stream}, []string{
-			"ssehub publish: 403 Forbidden forbidden: the token's purpose is stream; this needs publish",
+			"ssehub publish: 403 Forbidden FORBIDDEN: the token's purpose is stream; this needs publish",
 			"it needs a publish or admin token"}},
 		{[]string{"publish", "a.b", "x", "--server", down, "--token", testSecret}, []string{
 			"ssehub publish: could not connect to " + down + ": dial tcp", "connection refused (is the hub running there?"}},
 		{[]string{"token", "list"}, []string{
-			"ssehub token list: 401 Unauthorized unauthorized: a token is required",
+			"ssehub token list: 401 Unauthorized UNAUTHORIZED: a token is required",
 			"no token was sent: pass the admin token"}},
 		{[]string{"token", "list", "--token", stream}, []string{
-			"ssehub token list: 403 Forbidden forbidden: the token's purpose is stream; this needs admin"}},
+			"ssehub token list: 403 Forbidden FORBIDDEN: the token's purpose is stream; this needs admin"}},
 		{[]string{"token", "revoke", "tok_nope", "--token", "err-admin"}, []string{
-			"ssehub token revoke: 404 Not Found not_found: no token tok_nope"}},
+			"ssehub token revoke: 404 Not Found NOT_FOUND: no token tok_nope"}},
 		{[]string{"token", "create", "--purpose", "admin", "--topic", "a..b", "--token", "err-admin"}, []string{
-			"ssehub token create: 400 Bad Request bad_pattern: "}},
+			"ssehub token create: 400 Bad Request BAD_PATTERN: "}},
 		{[]string{"token", "list", "--server", down}, []string{
 			"ssehub token list: could not connect to " + down + ": dial tcp", "connection refused"}},
 		{[]string{"tail", base + "/events?topic=*"}, []string{
-			"ssehub tail: connection to " + base + "/events?topic=*&format=envelope failed: HTTP 401 Unauthorized: unauthorized: a token is required",
+			"ssehub tail: connection to " + base + "/events?topic=*&format=envelope failed: HTTP 401 Unauthorized: UNAUTHORIZED: a token is required",
 			"no token was sent: pass a token that may subscribe to these topics with --token or set SSEHUB_TOKEN"}},
 		{[]string{"tail", base + "/events?topic=*&token=" + testSecret, "--jsonl"}, []string{
-			"ssehub tail: connection to " + base + "/events?topic=*&token=REDACTED failed: HTTP 401 Unauthorized: unauthorized: unknown token",
+			"ssehub tail: connection to " + base + "/events?topic=*&token=REDACTED failed: HTTP 401 Unauthorized: UNAUTHORIZED: unknown token",
 			"the hub refused the token"}},
 		{[]string{"tail", base + "/stream/" + testSecret}, []string{
-			"ssehub tail: connection to " + base + "/stream/REDACTED failed: HTTP 401 Unauthorized: unauthorized: unknown token"}},
+			"ssehub tail: connection to " + base + "/stream/REDACTED failed: HTTP 401 Unauthorized: UNAUTHORIZED: unknown token"}},
 		{[]string{"bench", "idle"}, []string{
-			"ssehub bench idle: the hub refused to let the bench subscribe: 401 Unauthorized unauthorized: a token is required",
+			"ssehub bench idle: the hub refused to let the bench subscribe: 401 Unauthorized UNAUTHORIZED: a token is required",
 			"no token was sent: pass a token that may publish and subscribe (e.g. the admin token) with --token or set SSEHUB_TOKEN"}},
 		{[]string{"bench", "publish", "--token", stream}, []string{
-			"ssehub bench publish: the hub refused to let the bench publish: 403 Forbidden forbidden: the token's purpose is stream; this needs publish"}},
+			"ssehub bench publish: the hub refused to let the bench publish: 403 Forbidden FORBIDDEN: the token's purpose is stream; this needs publish"}},
 		{[]string{"bench", "fanout", "--server", down, "--token", testSecret}, []string{
 			"ssehub bench fanout: could not connect to " + down + ": dial tcp", "connection refused"}},
 	} {

@@ -42,7 +42,7 @@ func TestPublishCommand(t *testing.T) {
 	if code, out, _ := runCmd(t, "publish", "in.x", "-"); code != 0 || strings.TrimSpace(out) != "3" {
 		t.Fatalf("stdin: %d %q", code, out)
 	}
-	if code, _, errOut := runCmd(t, "publish", "bad.json", "{nope", "--json"); code != 1 || !strings.Contains(errOut, "bad_json") {
+	if code, _, errOut := runCmd(t, "publish", "bad.json", "{nope", "--json"); code != 1 || !strings.Contains(errOut, "BAD_JSON") {
 		t.Fatalf("invalid JSON: %d %q", code, errOut)
 	}
 	if code, _, errOut := runCmd(t, "publish", "a", "x", "--token", ""); code != 1 || !strings.Contains(errOut, "401") {
@@ -104,7 +104,7 @@ func TestPublishFieldsStdinAndErrors(t *testing.T) {
 
 	// HTTP errors: "ssehub publish: <status> <code>: <message>", exit 1.
 	code, _, errOut = runCmd(t, "publish", "--server", url, "--token", "", "a.b", "x")
-	if code != 1 || !strings.HasPrefix(errOut, "ssehub publish: 401 Unauthorized unauthorized: ") {
+	if code != 1 || !strings.HasPrefix(errOut, "ssehub publish: 401 Unauthorized UNAUTHORIZED: ") {
 		t.Fatalf("no token: %d %q", code, errOut)
 	}
 	code, _, errOut = runCmd(t, "publish", "--server", url, "--token", "pub-admin2", "bad..topic", "x")

@@ -261,7 +261,7 @@ func TestServeBindFailureStoresNoToken(t *testing.T) {
 // 503, and net/http's own 400 is JSON.
 func TestServeConnectionLimits(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(cfg, []byte("storage: {driver: memory}\nserver: {idle_timeout: 300ms, read_header_timeout: 300ms}\nlimits: {max_connections: 2}\n"), 0o600)
+	os.WriteFile(cfg, []byte("storage: {driver: memory}\nserver: {idle_timeout: 2s, read_header_timeout: 2s}\nlimits: {max_connections: 2}\n"), 0o600)
 	t.Setenv("SSEHUB_ADMIN_TOKEN", "x")
 	url, _, _ := startServe(t, "--config", cfg)
 	addr := strings.TrimPrefix(url, "http://")
@@ -289,7 +289,7 @@ func TestServeConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"bad_request"`) {
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"BAD_REQUEST"`) {
 		t.Errorf("malformed request: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	c.Close()
@@ -313,7 +313,7 @@ func TestServeConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ = io.ReadAll(resp.Body)
-	if resp.StatusCode != 503 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"unavailable"`) {
+	if resp.StatusCode != 503 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"code":"UNAVAILABLE"`) {
 		t.Errorf("a connection past limits.max_connections: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 	closedWithin("an idle keep-alive connection", idle)

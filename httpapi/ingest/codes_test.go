@@ -140,19 +140,19 @@ func TestArrowIngestCodes(t *testing.T) {
 	if strconv.FormatUint(ev.ID, 10) != r.ID {
 		t.Fatalf("stored in another topic: %+v", r)
 	}
-	wantStatus(t, post("/ingest/"+wide, body), 400, "bad_topic")
-	wantStatus(t, post("/ingest/"+adminToken, body), 400, "bad_topic")
+	wantStatus(t, post("/ingest/"+wide, body), 400, "BAD_TOPIC")
+	wantStatus(t, post("/ingest/"+adminToken, body), 400, "BAD_TOPIC")
 	wantStatus(t, post("/ingest/"+wide+"?topic=codes.two", body), 200, "")
-	wantStatus(t, post("/ingest/"+wide+"?topic=other", body), 403, "forbidden")
-	wantStatus(t, post("/ingest/"+adminToken+"?topic=bad..topic", body), 400, "bad_topic")
+	wantStatus(t, post("/ingest/"+wide+"?topic=other", body), 403, "FORBIDDEN")
+	wantStatus(t, post("/ingest/"+adminToken+"?topic=bad..topic", body), 400, "BAD_TOPIC")
 	// The token in Authorization, for POST /ingest?topic=.
 	wantStatus(t, post("/ingest?topic=codes.one", body, "Authorization", "Bearer "+adminToken), 200, "")
-	wantStatus(t, post("/ingest?topic=codes.one", body), 401, "unauthorized")
+	wantStatus(t, post("/ingest?topic=codes.one", body), 401, "UNAUTHORIZED")
 
 	// The seed's token codes.
-	wantStatus(t, post("/ingest/xyz", body), 400, "bad_token")
-	wantStatus(t, post("/ingest/"+strings.Repeat("ab", 32), body), 401, "unauthorized")
-	wantStatus(t, post("/ingest/"+streamTok, body), 403, "forbidden")
+	wantStatus(t, post("/ingest/xyz", body), 400, "BAD_TOKEN")
+	wantStatus(t, post("/ingest/"+strings.Repeat("ab", 32), body), 401, "UNAUTHORIZED")
+	wantStatus(t, post("/ingest/"+streamTok, body), 403, "FORBIDDEN")
 	resp, err := http.DefaultClient.Do(authed(http.MethodDelete, e.url+"/api/topics/codes.gone"))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("deregister: %v %v", resp, err)
@@ -161,14 +161,14 @@ func TestArrowIngestCodes(t *testing.T) {
 	wantStatus(t, post("/ingest/"+adminToken+"?topic=codes.gone", body), 410, "GONE")
 
 	// Media types and the body limit.
-	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=codes.one", "text/csv", body), 415, "unsupported_media_type")
-	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=codes.one", "", body), 415, "unsupported_media_type")
+	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=codes.one", "text/csv", body), 415, "UNSUPPORTED_MEDIA_TYPE")
+	wantStatus(t, e.post("/ingest/"+adminToken+"?topic=codes.one", "", body), 415, "UNSUPPORTED_MEDIA_TYPE")
 	big := batchOf(t, schemaV1, 0, 4000)
 	if len(big) <= 64<<10 {
 		t.Fatalf("test body of %d bytes is not over the limit", len(big))
 	}
 	r = post("/ingest/"+adminToken+"?topic=codes.one", big)
-	wantStatus(t, r, 413, "too_large")
+	wantStatus(t, r, 413, "TOO_LARGE")
 	if !strings.Contains(r.Error.Message, "65536") {
 		t.Errorf("413 message %q does not state the limit", r.Error.Message)
 	}
@@ -201,7 +201,7 @@ func TestArrowIngestCodes(t *testing.T) {
 			break
 		}
 	}
-	wantStatus(t, limited, 429, "rate_limited")
+	wantStatus(t, limited, 429, "RATE_LIMITED")
 	if limited.Header.Get("Retry-After") == "" {
 		t.Fatal("429 without Retry-After")
 	}

@@ -148,7 +148,7 @@ func endEvent(err error) []byte {
 	case errors.As(err, &gone):
 		return errorEvent(httpapi.CodeGone, gone.Error())
 	case errors.Is(err, hub.ErrRevoked), errors.Is(err, hub.ErrExpired):
-		return errorEvent("UNAUTHORIZED", err.Error())
+		return errorEvent(httpapi.CodeUnauthorized, err.Error())
 	}
 	return nil
 }
