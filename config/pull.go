@@ -142,7 +142,9 @@ func orDefault(v, def string) string {
 // and warns about the Inboxclaw keys that load but do nothing here.
 func (c *Config) validateSinkKeys(name string, sk Sink) []error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: sink.%s."+format, append([]any{name}, args...)...)) }
+	add := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: sink.%s."+format, append([]any{name}, args...)...))
+	}
 	if sk.Type == SinkSSE {
 		for k, set := range map[string]bool{"lease": sk.Lease != nil, "batch_size": sk.BatchSize != 0, "max_batch_size": sk.MaxBatchSize != 0,
 			"ttl_enabled": sk.TTLEnabled != nil, "default_ttl": sk.DefaultTTL != nil, "event_ttl": sk.EventTTL != nil, "coalesce": len(sk.Coalesce) > 0} {
