@@ -45,7 +45,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 			MaxClientBytes: cfg.Server.MaxClientBytes, MaxPageEvents: l.MaxPageEvents, MaxPageBytes: l.MaxPageBytes,
 			FormatFor: arrowIngest.FormatFor}),
 		publish.New(publish.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatchEvents: l.MaxBatchEvents,
-			Limits: publish.FieldLimits{MaxKeyLen: l.MaxKeyLen, MaxFieldLen: l.MaxFieldLen, MaxMetaBytes: l.MaxMetaBytes},
+			Limits:       publish.FieldLimits{MaxKeyLen: l.MaxKeyLen, MaxFieldLen: l.MaxFieldLen, MaxMetaBytes: l.MaxMetaBytes},
 			SourceScoped: scoped}),
 		admin.New(admin.Options{TopicDetails: arrowIngest.TopicDetails}),
 		arrowIngest,
