@@ -89,6 +89,7 @@ func streamEndpoints(cfg *config.Config) ([]stream.Endpoint, error) {
 			Name: st.Name, Path: st.Endpoint(), Match: f, Format: fm, Replay: st.Replay, EpochIDs: st.EpochIDs,
 			Heartbeat: st.Heartbeat, HeartbeatStyle: st.HeartbeatStyle, Hello: st.Hello,
 			Retry: st.Retry, Public: st.Public, CORSOrigins: st.CORSOrigins,
+			Init: st.Init, InitMaxTopics: st.InitMaxTopics, KeepaliveComment: st.KeepaliveComment,
 		})
 	}
 	return out, nil
