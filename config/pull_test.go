@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,28 @@ func TestInitAndKeepaliveDefaults(t *testing.T) {
 	}
 	if st[1].Init != "" || st[1].InitMaxTopics != 0 {
 		t.Fatalf("no init: %+v", st[1])
+	}
+}
+
+// TestRecipeConfigs: every recipe's configuration in docs/recipes loads.
+func TestRecipeConfigs(t *testing.T) {
+	for _, name := range []string{"inboxclaw", "hantera", "hpbn", "boilstream"} {
+		b, err := os.ReadFile("../docs/recipes/" + name + ".md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(string(b), "```yaml\n")
+		block, _, _ := strings.Cut(rest, "```")
+		if !ok {
+			t.Fatalf("%s: no yaml block", name)
+		}
+		c, err := config.Parse([]byte(block))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(c.Warnings) != 0 {
+			t.Errorf("%s: warnings %q", name, c.Warnings)
+		}
 	}
 }
