@@ -3,12 +3,10 @@ package interop_test
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,32 +14,21 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-var (
-	seedsOnce sync.Once
-	seedsBin  string
-	seedsErr  error
-)
-
-// startSeeds builds examples/seeds once and runs it with page served at /
+// startSeeds builds examples/seeds (the build cache makes it quick after
+// the first) and runs it with page served at /
 // (on the streams' origin, as the seeds' relative URLs want), returning
 // its base URL.
 func startSeeds(t *testing.T, page string, args ...string) string {
 	t.Helper()
-	seedsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ssehub-seeds-")
-		if err != nil {
-			seedsErr = err
-			return
-		}
-		seedsBin = filepath.Join(dir, "seeds")
-		cmd := exec.Command("go", "build", "-o", seedsBin, "./examples/seeds")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			seedsErr = fmt.Errorf("build examples/seeds: %v\n%s", err, out)
-		}
-	})
-	if seedsErr != nil {
-		t.Fatal(seedsErr)
+	seedsBin := filepath.Join(t.TempDir(), "seeds")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	build := exec.Command(goTool, "build", "-o", seedsBin, "./examples/seeds")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/seeds: %v\n%s", err, out)
 	}
 	file := filepath.Join(t.TempDir(), "page.html")
 	if err := os.WriteFile(file, []byte(page), 0o600); err != nil {
