@@ -1,7 +1,9 @@
 package pull_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -10,7 +12,9 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/pull"
+	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/memory"
 )
 
@@ -413,5 +417,40 @@ func TestModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokens: a non-public endpoint (a mode: pull stream) takes a token of
+// purpose stream whose scope covers its match.
+func TestTokens(t *testing.T) {
+	ep := jobsEndpoint()
+	ep.Public = false
+	e := newEnv(t, memory.New(memory.Options{}), pull.Options{Endpoints: []pull.Endpoint{ep}})
+	e.publish("jobs.a")
+	mk := func(p auth.Purpose, topics ...string) string {
+		s, _, err := e.th.API.Tokens().Create(context.Background(), auth.CreateOptions{Purpose: p, Topics: topics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		token  string
+		status int
+	}{
+		{mk(auth.PurposeStream, "jobs.*"), 200},
+		{mk(auth.PurposeStream, "other.*"), 403},
+		{mk(auth.PurposePublish, "jobs.*"), 403},
+		{hubtest.AdminToken, 200},
+	} {
+		req, _ := http.NewRequest("GET", e.url+"/jobs/extract?token="+c.token, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("token %.8s…: %d, want %d", c.token, resp.StatusCode, c.status)
+		}
 	}
 }
