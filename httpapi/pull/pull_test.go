@@ -3,8 +3,8 @@ package pull_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
