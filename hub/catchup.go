@@ -19,12 +19,18 @@ var (
 
 // catchUp appends matching events with s.pos < id <= upto, at most about
 // room bytes (at least one event), from the hot tier, or from the log when
-// the hot tier no longer has them. It advances s.pos over everything it
+// the hot tier does not have them (it holds no more than what the live
+// feed dispatched; upto may be beyond that when a control event applied
+// here ended the subscription). It advances s.pos over everything it
 // scanned. wait reports that a read from the log is under way in the hub's
 // pool: Notify is called when it is done.
 func (s *Subscriber) catchUp(dst []byte, upto uint64, room int) (out []byte, wait bool, err error) {
 	start := len(dst)
-	items, ok := s.h.hot.collect(s.items[:0], s.pos, upto, readChunk)
+	hotUpto := min(upto, s.h.lastID.Load()) // the tier holds every id up to the head
+	if s.pos >= hotUpto {
+		return s.readLog(dst, upto, room)
+	}
+	items, ok := s.h.hot.collect(s.items[:0], s.pos, hotUpto, readChunk)
 	if !ok {
 		return s.readLog(dst, upto, room)
 	}
@@ -46,7 +52,7 @@ func (s *Subscriber) catchUp(dst []byte, upto uint64, room int) (out []byte, wai
 		items[i] = nil
 	}
 	if !full && len(items) < readChunk {
-		s.pos = max(s.pos, upto) // the tier held everything up to upto
+		s.pos = max(s.pos, hotUpto) // the tier held everything up to hotUpto
 	}
 	clear(items)
 	s.items = items[:0]

@@ -57,6 +57,131 @@ func expectGone(t testing.TB, what string, err error, topic string) {
 	}
 }
 
+// TestDeregisterTopic: a deregistered topic ends the subscribers that named
+// it (after the events due to them), not the ones that only match it by a
+// prefix; new subscriptions naming it and publishes to it fail; the KV
+// records it, so a new hub over the store knows it.
+func TestDeregisterTopic(t *testing.T) {
+	for _, kind := range storeKinds {
+		for _, mode := range []string{"wait", "notify"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				ctx := context.Background()
+				store := openStore(t, kind, ssehub.Retention{})
+				h := newHub(t, store, Options{})
+				run(t, h)
+				exact := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("orders.created")})
+				multi := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("orders.created", "payments")})
+				named := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("orders.*"), Topics: []string{"orders.created"}})
+				prefix := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("orders.*")})
+				ids := publish(t, h, "orders.created", "payments", "orders.created", "orders.other")
+				if err := h.DeregisterTopic(ctx, "orders.created"); err != nil {
+					t.Fatal(err)
+				}
+				if !h.Gone("orders.created") || h.Gone("orders.other") {
+					t.Fatal("Gone does not report the deregistration")
+				}
+				// Every event published before the deregistration is due.
+				for _, c := range []struct {
+					name string
+					r    *reader
+					want []uint64
+				}{
+					{"exact", exact, []uint64{ids[0], ids[2]}},
+					{"multi", multi, []uint64{ids[0], ids[1], ids[2]}},
+					{"named", named, []uint64{ids[0], ids[2], ids[3]}},
+				} {
+					err := c.r.readEnd()
+					expectGone(t, c.name, err, "orders.created")
+					expectIDs(t, c.name+" before its end", c.r.messages(), c.want)
+					// Ended is ended: Next keeps saying so.
+					if _, err := c.r.sub.Next(nil, 1024); !errors.Is(err, ErrGone) {
+						t.Errorf("%s: Next after the end: %v", c.name, err)
+					}
+				}
+				if _, err := h.Subscribe(SubscribeOptions{Filter: ssehub.MustFilter("orders.created")}); !errors.Is(err, ErrGone) {
+					t.Errorf("Subscribe naming a deregistered topic: %v", err)
+				}
+				if _, err := h.Subscribe(SubscribeOptions{Filter: ssehub.MustFilter("payments", "orders.created"), From: Resume{Set: true, Earliest: true}}); !errors.Is(err, ErrGone) {
+					t.Errorf("resuming Subscribe naming a deregistered topic: %v", err)
+				}
+				if _, err := h.Publish(ctx, []*ssehub.Event{{Topic: "payments", Data: []byte("x")}, {Topic: "orders.created", Data: []byte("x")}}); !errors.Is(err, ErrGone) {
+					t.Errorf("publishing to a deregistered topic: %v", err)
+				} else {
+					expectGone(t, "publish", err, "orders.created")
+				}
+				// The prefix subscriber goes on.
+				later := publish(t, h, "orders.other")[0]
+				expectIDs(t, "prefix", prefix.readN(4), []uint64{ids[0], ids[2], ids[3], later})
+				if prefix.err != nil {
+					t.Fatalf("the prefix subscriber ended: %v", prefix.err)
+				}
+				if _, err := store.Get(ctx, DeregisteredBucket, "orders.created"); err != nil {
+					t.Errorf("the KV does not record the deregistration: %v", err)
+				}
+				h2 := newHub(t, store, Options{})
+				if !h2.Gone("orders.created") {
+					t.Error("a new hub over the store does not know the deregistration")
+				}
+				if err := h.DeregisterTopic(ctx, "bad topic"); err == nil {
+					t.Error("an invalid topic was deregistered")
+				}
+			})
+		}
+	}
+}
+
+// TestDeregisterDeliversDueEvents: events appended before a deregistration
+// are due to the subscribers it ends, even when this node applies the
+// deregistration before its live feed has dispatched them (the hub applies
+// its own control events at once). Here the feed only starts after the
+// deregistration.
+func TestDeregisterDeliversDueEvents(t *testing.T) {
+	for _, mode := range []string{"wait", "notify"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHub(t, openStore(t, "memory", ssehub.Retention{}), Options{})
+			r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("a", "b")})
+			ids := publish(t, h, "a", "b", "a")
+			if err := h.DeregisterTopic(context.Background(), "a"); err != nil {
+				t.Fatal(err)
+			}
+			after := publish(t, h, "b")[0]
+			run(t, h)
+			err := r.readEnd()
+			expectGone(t, "end", err, "a")
+			expectIDs(t, "events before the end", r.messages(), ids)
+			_ = after // after the deregistration: not due
+		})
+	}
+}
+
+// TestDeregisterEndsCatchUpInLogOrder: a subscriber catching up from the
+// log when the deregistration is applied gets what a live one gets, the
+// events before the control event, and none after it.
+func TestDeregisterEndsCatchUpInLogOrder(t *testing.T) {
+	for _, kind := range storeKinds {
+		for _, mode := range []string{"wait", "notify"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) {
+				h := startHub(t, kind, ssehub.Retention{}, Options{})
+				f := ssehub.MustFilter("a", "b")
+				live := mustSubscribe(t, h, mode, SubscribeOptions{Filter: f})
+				before := publish(t, h, "a", "b", "b")
+				// Not read yet: it resumes from the start once the
+				// deregistration and later events are in.
+				replay := mustSubscribe(t, h, mode, SubscribeOptions{Filter: f, From: Resume{Set: true, Earliest: true}})
+				if err := h.DeregisterTopic(context.Background(), "a"); err != nil {
+					t.Fatal(err)
+				}
+				after := publish(t, h, "b", "b")
+				waitFor(t, "the feed to dispatch everything", func() bool { return h.Head() >= after[1] })
+				for name, r := range map[string]*reader{"live": live, "replay": replay} {
+					expectGone(t, name, r.readEnd(), "a")
+					expectIDs(t, name, r.messages(), before)
+				}
+			})
+		}
+	}
+}
+
 // TestRevokeToken: revoking a token ends its subscriptions at once (OnEnd
 // once, Next returns ErrRevoked without the events still queued), leaves
 // other tokens' alone, refuses new ones, and is recorded in the KV.

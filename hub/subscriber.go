@@ -135,8 +135,9 @@ type Subscriber struct {
 	queue    []*item
 	held     int // len(pending), for the queue bound
 	lagging  bool
-	ended    error // why the hub ended the subscription
-	urgent   bool  // ended by its credential: send nothing more
+	ended    error  // why the hub ended the subscription
+	endAt    uint64 // when ended but not urgent: the id of the control event; what is before it is due
+	urgent   bool   // ended by its credential: send nothing more
 	closed   bool
 	read     *readState // a catch-up read from the log, running or done
 	wake     chan struct{}
@@ -208,7 +209,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscriber, error) {
 		s.expiry = time.AfterFunc(time.Until(s.token.ExpiresAt), func() {
 			h.mu.Lock()
 			h.idx.remove(s)
-			s.end(ErrExpired, true)
+			s.end(ErrExpired, true, 0)
 			h.mu.Unlock()
 		})
 	}
@@ -323,13 +324,14 @@ func (s *Subscriber) notify() {
 }
 
 // end ends the subscription with err, once; urgent means nothing more is
-// sent (a dead credential), otherwise what is due is sent first. Called
+// sent (a dead credential), otherwise the matching events with ids below
+// at (the control event's) are sent first, in log order, then err. Called
 // with the hub's lock held.
-func (s *Subscriber) end(err error, urgent bool) {
+func (s *Subscriber) end(err error, urgent bool, at uint64) {
 	s.mu.Lock()
 	first := s.ended == nil && !s.closed
 	if first {
-		s.ended, s.urgent = err, urgent
+		s.ended, s.urgent, s.endAt = err, urgent, at
 	}
 	s.mu.Unlock()
 	if !first {
@@ -390,8 +392,12 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 		s.pre = s.pre[:0]
 	}
 	for {
+		// The head before the end: an end applied by the live feed is
+		// recorded before the feed moves past its control event, so a
+		// head read first is never past an end not seen yet.
+		head := s.h.lastID.Load()
 		s.mu.Lock()
-		ended, urgent := s.ended, s.urgent
+		ended, urgent, endAt := s.ended, s.urgent, s.endAt
 		s.mu.Unlock()
 		if urgent {
 			return dst, ended
@@ -402,7 +408,13 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 		if !s.attached || s.pos < s.catchUpTo {
 			upto := s.catchUpTo
 			if !s.attached {
-				upto = s.h.lastID.Load()
+				upto = head
+				if ended != nil {
+					// Ended by a control event: what is before it is due,
+					// even when this node applied it before its live feed
+					// dispatched those events (the log has them).
+					upto = endAt
+				}
 			}
 			if s.pos < upto {
 				var wait bool
@@ -414,6 +426,9 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 				continue
 			}
 			if !s.attached {
+				if ended != nil {
+					return dst, ended
+				}
 				joined, err := s.h.attach(s)
 				if err != nil {
 					return dst, err
@@ -462,8 +477,13 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 		switch {
 		case rest > 0:
 			return dst, nil
-		case ended != nil:
+		case ended != nil && s.pos >= endAt:
 			return dst, ended
+		case ended != nil:
+			// Events before the control event that the live feed had not
+			// dispatched when the end was applied: catch them up.
+			s.lagged, s.attached = false, false
+			continue
 		case !s.lagged:
 			return dst, nil
 		}
