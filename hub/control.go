@@ -50,9 +50,11 @@ func (h *Hub) control(ctx context.Context, ev *ssehub.Event) error {
 		return fmt.Errorf("hub: append %s: %w", ev.Topic, err)
 	}
 	ev.ID = res[0].ID
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
 	h.mu.Lock()
 	h.applyLocked(ev)
-	h.mu.Unlock()
+	h.unlockEnds()
 	return nil
 }
 

@@ -422,3 +422,58 @@ func TestTokenExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestOnEndMayClose: OnEnd may close its subscription (the obvious thing
+// for a caller to do); it must not deadlock the hub, whether the end comes
+// from RevokeToken, from the live feed (another hub's revocation) or from
+// the expiry timer.
+func TestOnEndMayClose(t *testing.T) {
+	store := openStore(t, "memory", ssehub.Retention{})
+	a, b := newHub(t, store, Options{}), newHub(t, store, Options{})
+	run(t, a)
+	run(t, b)
+	mk := func(h *Hub, cred *Credential) chan struct{} {
+		closed := make(chan struct{})
+		var s *Subscriber
+		var ready sync.WaitGroup
+		ready.Add(1)
+		var err error
+		s, err = h.Subscribe(SubscribeOptions{Filter: ssehub.All(), Credential: cred, OnEnd: func(error) {
+			ready.Wait()
+			s.Close()
+			close(closed)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready.Done()
+		return closed
+	}
+	viaRevoke := mk(a, &Credential{ID: "k1"})
+	viaFeed := mk(b, &Credential{ID: "k1"})
+	viaExpiry := mk(a, &Credential{ID: "k2", ExpiresAt: time.Now().Add(50 * time.Millisecond)})
+	done := make(chan error, 1)
+	go func() { done <- a.RevokeToken(context.Background(), "k1") }()
+	for name, ch := range map[string]chan struct{}{"RevokeToken": viaRevoke, "the live feed": viaFeed, "expiry": viaExpiry} {
+		select {
+		case <-ch:
+		case <-time.After(deadline):
+			t.Fatalf("OnEnd closing its subscription (ended by %s) deadlocked", name)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("RevokeToken deadlocked")
+	}
+	// The hubs still work.
+	r := mustSubscribe(t, b, "wait", SubscribeOptions{Filter: ssehub.All()})
+	ids := publish(t, a, "after")
+	expectIDs(t, "after", r.readN(1), ids)
+	if n := a.Stats().Subscribers.Load() + b.Stats().Subscribers.Load(); n != 1 {
+		t.Errorf("%d subscribers, want 1", n)
+	}
+}

@@ -95,12 +95,17 @@ type SubscribeOptions struct {
 	// have something new: a writer serving many subscribers uses it to
 	// schedule this one. It is called with the hub's lock held and must
 	// not block. Such a subscriber does not use Wait, and its reads from
-	// the log run in the hub's pool of readers instead of inside Next.
+	// the log run in the hub's pool of readers instead of inside Next. It
+	// must not call the hub or the subscription (Close, Next).
 	Notify func()
 	// OnEnd, when set, is called once if the hub ends the subscription
 	// because its credential was revoked or expired, so that the caller can
 	// cut the stream at once (Next returns the same error). It is called
-	// with the hub's lock held and must not block.
+	// after the hub's lock is released, on the goroutine that applied the
+	// end (RevokeToken's caller, the live feed, a timer), so it may call
+	// Close; it should return quickly, as the live feed waits for it, and
+	// must not call RevokeToken or DeregisterTopic. RevokeToken returns
+	// once the OnEnd calls of the subscriptions it ended here are made.
 	OnEnd func(error)
 }
 
@@ -206,12 +211,16 @@ func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscriber, error) {
 		s.start(opts.From, pos)
 	}
 	if s.token != nil && !s.token.ExpiresAt.IsZero() {
+		// Under s.mu: the timer may fire, and its OnEnd call Close, before
+		// AfterFunc returns.
+		s.mu.Lock()
 		s.expiry = time.AfterFunc(time.Until(s.token.ExpiresAt), func() {
 			h.mu.Lock()
 			h.idx.remove(s)
 			s.end(ErrExpired, true, 0)
-			h.mu.Unlock()
+			h.unlockEnds()
 		})
+		s.mu.Unlock()
 	}
 	return s, nil
 }
@@ -278,10 +287,11 @@ func (s *Subscriber) Close() {
 		s.mu.Lock()
 		s.closed = true
 		s.queue = nil
+		expiry := s.expiry
 		s.mu.Unlock()
 		s.cancel()
-		if s.expiry != nil {
-			s.expiry.Stop()
+		if expiry != nil {
+			expiry.Stop()
 		}
 		if s.timer != nil {
 			s.timer.Stop()
@@ -326,7 +336,8 @@ func (s *Subscriber) notify() {
 // end ends the subscription with err, once; urgent means nothing more is
 // sent (a dead credential), otherwise the matching events with ids below
 // at (the control event's) are sent first, in log order, then err. Called
-// with the hub's lock held.
+// with the hub's lock held, which the caller releases with unlockEnds so
+// that OnEnd runs after it.
 func (s *Subscriber) end(err error, urgent bool, at uint64) {
 	s.mu.Lock()
 	first := s.ended == nil && !s.closed
@@ -339,7 +350,25 @@ func (s *Subscriber) end(err error, urgent bool, at uint64) {
 	}
 	s.notify()
 	if urgent && s.onEnd != nil {
-		s.onEnd(err)
+		s.h.endq = append(s.h.endq, endCall{s.onEnd, err})
+	}
+}
+
+// endCall is an OnEnd call due once the hub's lock is released.
+type endCall struct {
+	fn  func(error)
+	err error
+}
+
+// unlockEnds releases h.mu, then makes the OnEnd calls of the subscriptions
+// ended while it was held: a callback may then call the hub (Close) without
+// deadlocking it.
+func (h *Hub) unlockEnds() {
+	calls := h.endq
+	h.endq = nil
+	h.mu.Unlock()
+	for _, c := range calls {
+		c.fn(c.err)
 	}
 }
 
