@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -253,6 +254,63 @@ func TestNotifyNeverReadsInNext(t *testing.T) {
 		defer h.readers.mu.Unlock()
 		return h.readers.workers == 0
 	})
+}
+
+// TestUrgentEndDuringRead: a revocation while a subscriber's read from the
+// log is pending (in the pool, or inside a Wait subscriber's Next) ends the
+// subscription at once: Next returns ErrRevoked, without waiting for the
+// read and without any of its bytes, then or later.
+func TestUrgentEndDuringRead(t *testing.T) {
+	store := openStore(t, "bolt", ssehub.Retention{})
+	h0 := newHub(t, store, Options{})
+	for range 20 {
+		publish(t, h0, "a")
+	}
+	h := newHub(t, store, Options{CatchUpReaders: 1})
+	run(t, h)
+	release := holdPool(t, h)
+	cred := &Credential{ID: "r"}
+	from := Resume{Set: true, Earliest: true}
+	notify := mustSubscribe(t, h, "notify", SubscribeOptions{Filter: ssehub.All(), From: from, Credential: cred})
+	if out, err := nextWithin(t, notify.sub, "notify"); err != nil || len(out) != 0 {
+		t.Fatalf("Next: %q %v", out, err)
+	}
+	wait := mustSubscribe(t, h, "wait", SubscribeOptions{Filter: ssehub.All(), From: from, Credential: cred})
+	type result struct {
+		out []byte
+		err error
+	}
+	waitDone := make(chan result, 1)
+	go func() {
+		out, err := wait.sub.Next(nil, 1<<20)
+		waitDone <- result{out, err}
+	}()
+	time.Sleep(20 * time.Millisecond) // let it block on the pool (if it does not yet, it finds the revocation)
+	if err := h.RevokeToken(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := nextWithin(t, notify.sub, "notify after the revocation"); !errors.Is(err, ErrRevoked) || len(out) != 0 {
+		t.Fatalf("notify: Next after the revocation: %q, %v", out, err)
+	}
+	select {
+	case r := <-waitDone:
+		if !errors.Is(r.err, ErrRevoked) || len(r.out) != 0 {
+			t.Fatalf("wait: the Next that was reading returned %q, %v; want nothing and ErrRevoked", r.out, r.err)
+		}
+	case <-time.After(deadline):
+		t.Fatalf("wait: the Next waiting for the log did not end on the revocation within %v", deadline)
+	}
+	release()
+	waitFor(t, "the pool's workers to end", func() bool {
+		h.readers.mu.Lock()
+		defer h.readers.mu.Unlock()
+		return h.readers.workers == 0
+	})
+	for name, r := range map[string]*reader{"notify": notify, "wait": wait} {
+		if out, err := r.sub.Next(nil, 1<<20); !errors.Is(err, ErrRevoked) || len(out) != 0 {
+			t.Fatalf("%s: Next once the read finished: %q, %v", name, out, err)
+		}
+	}
 }
 
 // TestHotRing: the hot tier keeps the newest events within its count and

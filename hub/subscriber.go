@@ -348,6 +348,9 @@ func (s *Subscriber) end(err error, urgent bool, at uint64) {
 	if !first {
 		return
 	}
+	if urgent {
+		s.cancel() // a read from the log under way stops: none of it is sent
+	}
 	s.notify()
 	if urgent && s.onEnd != nil {
 		s.h.endq = append(s.h.endq, endCall{s.onEnd, err})
@@ -406,8 +409,33 @@ func (h *Hub) attach(s *Subscriber) (uint64, error) {
 // unchanged when nothing is ready (call Wait, or wait for Notify, then Next
 // again). While the subscriber catches up it reads the hot tier or the log.
 // It returns an error when the subscription ended: ErrGone (a *GoneError)
-// after the bytes still due; ErrRevoked or ErrExpired at once.
+// after the bytes still due; ErrRevoked or ErrExpired at once, with nothing
+// appended, even when the end comes while Next reads the log.
 func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
+	n0 := len(dst)
+	if err := s.cut(); err != nil {
+		return dst, err
+	}
+	out, err := s.next(dst, maxBytes)
+	if cerr := s.cut(); cerr != nil {
+		// Ended while this call ran (a revocation during a read from the
+		// log, which the end cancelled): nothing it made may be sent.
+		return out[:n0], cerr
+	}
+	return out, err
+}
+
+// cut returns the error of an end after which nothing more is sent.
+func (s *Subscriber) cut() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.urgent {
+		return s.ended
+	}
+	return nil
+}
+
+func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 	n0 := len(dst)
 	room := func() int { return maxBytes - (len(dst) - n0) }
 	if !s.started {
