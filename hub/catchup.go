@@ -98,8 +98,11 @@ func (s *Subscriber) readLog(dst []byte, upto uint64, room int) ([]byte, bool, e
 			r := s.read1(after, upto, room)
 			s.mu.Lock()
 			s.read.done, s.read.res = true, r
+			closed := s.closed
 			s.mu.Unlock()
-			s.notify()
+			if !closed {
+				s.notify()
+			}
 		})
 		return dst, true, nil
 	case !st.done:

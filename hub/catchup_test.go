@@ -313,6 +313,67 @@ func TestUrgentEndDuringRead(t *testing.T) {
 	}
 }
 
+// TestCloseDuringRead: Close while a read from the log is pending ends it:
+// a Next waiting for the pool returns ErrClosed, the pooled read does not
+// call Notify after Close, and the pool's workers end.
+func TestCloseDuringRead(t *testing.T) {
+	store := openStore(t, "bolt", ssehub.Retention{})
+	h0 := newHub(t, store, Options{})
+	for range 20 {
+		publish(t, h0, "a")
+	}
+	h := newHub(t, store, Options{CatchUpReaders: 1})
+	run(t, h)
+	release := holdPool(t, h)
+	from := Resume{Set: true, Earliest: true}
+	var closed, lateNotify atomic.Bool
+	s, err := h.Subscribe(SubscribeOptions{Filter: ssehub.All(), From: from, Notify: func() {
+		if closed.Load() {
+			lateNotify.Store(true)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := nextWithin(t, s, "notify"); err != nil || len(out) != 0 {
+		t.Fatalf("Next: %q %v", out, err)
+	}
+	s.Close()
+	closed.Store(true)
+
+	wait, err := h.Subscribe(SubscribeOptions{Filter: ssehub.All(), From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDone := make(chan error, 1)
+	go func() {
+		_, err := wait.Next(nil, 1<<20)
+		waitDone <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	wait.Close()
+	select {
+	case err := <-waitDone:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("a Next waiting for the log ended with %v on Close, want ErrClosed", err)
+		}
+	case <-time.After(deadline):
+		t.Fatal("Close did not end a Next waiting for the log")
+	}
+	release()
+	waitFor(t, "the pool's workers to end", func() bool {
+		h.readers.mu.Lock()
+		defer h.readers.mu.Unlock()
+		return h.readers.workers == 0 && len(h.readers.queue) == 0
+	})
+	if lateNotify.Load() {
+		t.Error("Notify was called after Close")
+	}
+	if n := h.Stats().LogReads.Load(); n != 0 {
+		t.Errorf("%d reads of closed subscriptions ran", n)
+	}
+}
+
 // TestHotRing: the hot tier keeps the newest events within its count and
 // byte bounds, in id order, and says when it cannot serve a range.
 func TestHotRing(t *testing.T) {

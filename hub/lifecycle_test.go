@@ -84,6 +84,28 @@ func TestCloseFreesEverything(t *testing.T) {
 	}
 }
 
+// TestNextAfterClose: Next on a closed subscription, live or catching up,
+// returns ErrClosed and nothing else; Wait does not block on it.
+func TestNextAfterClose(t *testing.T) {
+	h := startHub(t, "memory", ssehub.Retention{}, Options{})
+	ids := publish(t, h, "a", "a")
+	waitFor(t, "the feed", func() bool { return h.Head() >= ids[1] })
+	live := mustSubscribe(t, h, "wait", SubscribeOptions{Filter: ssehub.All()})
+	replay := mustSubscribe(t, h, "notify", SubscribeOptions{Filter: ssehub.All(), From: Resume{Set: true, Earliest: true}})
+	publish(t, h, "a")
+	for name, r := range map[string]*reader{"live": live, "replay": replay} {
+		r.sub.Close()
+		if out, err := r.sub.Next(nil, 1<<20); !errors.Is(err, ErrClosed) || len(out) != 0 {
+			t.Errorf("%s: Next after Close: %q, %v", name, out, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if _, err := live.sub.Wait(ctx, 0); err != nil {
+		t.Errorf("Wait on a closed subscription: %v", err)
+	}
+}
+
 // boundsFault is a real store whose Bounds fails while fail is set: the
 // only way to see what the hub does with that error, since the memory and
 // bolt stores answer Bounds from memory and never fail it.

@@ -278,7 +278,9 @@ func appendGap(dst []byte, last string, earliest uint64, reason string) []byte {
 	return out
 }
 
-// Close ends the subscription and frees its resources. It is idempotent.
+// Close ends the subscription and frees its resources: a Next or Wait
+// under way returns (Next with ErrClosed), a read from the log under way
+// stops, and Notify is not called for it afterwards. It is idempotent.
 func (s *Subscriber) Close() {
 	s.once.Do(func() {
 		s.h.mu.Lock()
@@ -293,11 +295,15 @@ func (s *Subscriber) Close() {
 		if expiry != nil {
 			expiry.Stop()
 		}
-		if s.timer != nil {
-			s.timer.Stop()
-		}
+		// s.timer is Wait's, stopped by Wait itself before it returns.
 		s.h.encUsers[s.enc].Add(-1)
 		s.h.stats.Subscribers.Add(-1)
+		if s.wake != nil {
+			select { // a Wait under way returns; Next then says ErrClosed
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
 	})
 }
 
@@ -410,7 +416,8 @@ func (h *Hub) attach(s *Subscriber) (uint64, error) {
 // again). While the subscriber catches up it reads the hot tier or the log.
 // It returns an error when the subscription ended: ErrGone (a *GoneError)
 // after the bytes still due; ErrRevoked or ErrExpired at once, with nothing
-// appended, even when the end comes while Next reads the log.
+// appended, even when the end comes while Next reads the log; ErrClosed,
+// with nothing appended, after Close (which may be called while Next runs).
 func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 	n0 := len(dst)
 	if err := s.cut(); err != nil {
@@ -425,11 +432,15 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 	return out, err
 }
 
-// cut returns the error of an end after which nothing more is sent.
+// cut returns the error of an end after which nothing more is sent:
+// ErrClosed once closed, or an urgent end's.
 func (s *Subscriber) cut() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.urgent {
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.urgent:
 		return s.ended
 	}
 	return nil
@@ -561,7 +572,7 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 		return true, nil
 	}
 	s.mu.Lock()
-	ready := len(s.queue) > 0 || s.lagging || s.ended != nil
+	ready := len(s.queue) > 0 || s.lagging || s.ended != nil || s.closed
 	s.mu.Unlock()
 	if ready {
 		return true, nil
