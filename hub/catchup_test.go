@@ -374,6 +374,90 @@ func TestCloseDuringRead(t *testing.T) {
 	}
 }
 
+// TestNextByteBound: one Next writes at most max(maxBytes, one event):
+// several events only when they fit in maxBytes together, and an event
+// larger than maxBytes alone. It holds for live events, for catch-up from
+// the hot tier and from the log (in both modes), and with a gap event first.
+func TestNextByteBound(t *testing.T) {
+	const maxBytes = 1024
+	sizes := []int{10, 300, 50, 900, 3000, 1, 400, 700, 2000, 5, 600, 1100, 30, 450}
+	check := func(t *testing.T, r *reader, want int) {
+		t.Helper()
+		got := r.readN(want)
+		for i, w := range r.writes {
+			fs := parseFrames(t, w)
+			if len(fs) > 1 && len(w) > maxBytes {
+				t.Fatalf("write %d holds %d events in %d bytes, more than maxBytes %d: %v", i, len(fs), len(w), maxBytes, fs)
+			}
+		}
+		for i := 1; i < len(got); i++ {
+			if idOf(t, got[i]) <= idOf(t, got[i-1]) {
+				t.Fatalf("events out of order: %v", got)
+			}
+		}
+	}
+	for _, kind := range storeKinds {
+		for _, mode := range []string{"wait", "notify"} {
+			t.Run(kind+"/"+mode+"/live", func(t *testing.T) {
+				h := startHub(t, kind, ssehub.Retention{}, Options{})
+				r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.All()})
+				r.max = maxBytes
+				var last uint64
+				for _, n := range sizes {
+					last = publishSized(t, h, "a", n)
+				}
+				waitFor(t, "the feed", func() bool { return h.Head() >= last })
+				check(t, r, len(sizes))
+			})
+			t.Run(kind+"/"+mode+"/hot", func(t *testing.T) {
+				h := startHub(t, kind, ssehub.Retention{}, Options{})
+				var last uint64
+				for _, n := range sizes {
+					last = publishSized(t, h, "a", n)
+				}
+				waitFor(t, "the feed", func() bool { return h.Head() >= last })
+				r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.All(), From: Resume{Set: true, Earliest: true}})
+				r.max = maxBytes
+				check(t, r, len(sizes))
+				if h.Stats().LogReads.Load() != 0 {
+					t.Error("the replay read the log, not the hot tier")
+				}
+			})
+			t.Run(kind+"/"+mode+"/log", func(t *testing.T) {
+				store := openStore(t, kind, ssehub.Retention{})
+				h0 := newHub(t, store, Options{})
+				for _, n := range sizes {
+					publishSized(t, h0, "a", n)
+				}
+				h := newHub(t, store, Options{})
+				run(t, h)
+				r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.All(), From: Resume{Set: true, Earliest: true}})
+				r.max = maxBytes
+				check(t, r, len(sizes))
+				if h.Stats().LogReads.Load() == 0 {
+					t.Error("the replay did not read the log")
+				}
+			})
+			t.Run(kind+"/"+mode+"/gap", func(t *testing.T) {
+				// The gap event and the first event do not fit together.
+				store := openStore(t, kind, ssehub.Retention{MaxEvents: 4})
+				h0 := newHub(t, store, Options{})
+				for range 6 {
+					publishSized(t, h0, "a", 980)
+				}
+				h := newHub(t, store, Options{})
+				run(t, h)
+				r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.All(), From: Resume{Set: true, After: 1}})
+				r.max = maxBytes
+				check(t, r, 4)
+				if r.frames[0].typ != "gap" {
+					t.Fatalf("no gap event first: %v", r.frames)
+				}
+			})
+		}
+	}
+}
+
 // TestHotRing: the hot tier keeps the newest events within its count and
 // byte bounds, in id order, and says when it cannot serve a range.
 func TestHotRing(t *testing.T) {

@@ -411,7 +411,9 @@ func (h *Hub) attach(s *Subscriber) (uint64, error) {
 
 // Next appends the SSE bytes of the events that are ready to dst and
 // returns it: at most maxBytes, or one event when a single event is larger
-// (so one write is at most max(maxBytes, one event)); it returns dst
+// (so one write is at most max(maxBytes, one event); a gap event counts as
+// one, and the bytes a format session writes before an event count with
+// it, though they are not known in advance); it returns dst
 // unchanged when nothing is ready (call Wait, or wait for Notify, then Next
 // again). While the subscriber catches up it reads the hot tier or the log.
 // It returns an error when the subscription ended: ErrGone (a *GoneError)
@@ -485,10 +487,10 @@ func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 				}
 			}
 			if s.pos < upto {
-				var wait bool
+				var stop bool
 				var err error
 				before := len(dst)
-				if dst, wait, err = s.catchUp(dst, upto, room()); err != nil || wait || len(dst) > before {
+				if dst, stop, err = s.catchUp(dst, n0, upto, maxBytes); err != nil || stop || len(dst) > before {
 					return dst, err
 				}
 				continue
