@@ -154,7 +154,8 @@ func (s *Subscriber) read1(after, upto uint64, room int, written bool) readResul
 	}
 	if r.pos+1 < pos.First {
 		// Retention removed events this subscriber had not received yet.
-		r.buf = appendGap(r.buf, formatID(r.pos), pos.First, "retention")
+		// The last id it got, as it got it (with the epoch or not).
+		r.buf = appendGap(r.buf, string(s.h.appendID(nil, r.pos, s.enc)), pos.First, "retention")
 		r.pos = pos.First - 1
 	}
 	err = s.h.store.Read(s.ctx, r.pos, s.filter, func(ev *ssehub.Event) error {

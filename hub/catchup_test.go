@@ -458,6 +458,81 @@ func TestNextByteBound(t *testing.T) {
 	}
 }
 
+// TestCatchUpRetentionGap: a live subscriber that fell behind further than
+// the log retains gets a retention gap event (with the id it last got, in
+// its id style), then the retained events, then live ones. It falls behind
+// in two ways: its own queue overflows while the live feed keeps up, or the
+// live feed itself is passed by retention (here it starts only after the
+// events are in, so it finds them gone). Either way no event goes missing
+// without a gap event saying so.
+func TestCatchUpRetentionGap(t *testing.T) {
+	for _, kind := range storeKinds {
+		for _, late := range []bool{false, true} {
+			for _, epochIDs := range []bool{false, true} {
+				t.Run(fmt.Sprint(kind, "/lateFeed=", late, "/epochIDs=", epochIDs), func(t *testing.T) {
+					h := newHub(t, openStore(t, kind, ssehub.Retention{MaxEvents: 10}), Options{QueueSize: 2, HotEvents: 1})
+					if !late {
+						run(t, h)
+					}
+					r := mustSubscribe(t, h, "wait", SubscribeOptions{Filter: ssehub.All(), EpochIDs: epochIDs})
+					var ids []uint64
+					for range 30 {
+						ids = append(ids, publish(t, h, "a")...)
+					}
+					if late {
+						run(t, h)
+					}
+					waitFor(t, "the feed", func() bool { return h.Head() >= ids[29] })
+					got := r.readN(10)
+					got = checkRetentionGap(t, r.frames, ids, ids[20], epochIDs, h.Epoch())
+					more := publish(t, h, "a")
+					expectIDs(t, "then live", r.readN(len(got) + 1)[len(got):], more)
+				})
+			}
+		}
+	}
+}
+
+// checkRetentionGap checks that frames are the first events of ids, then a
+// retention gap event naming the last of them (or 0), then every id from
+// earliest on; it returns the events.
+func checkRetentionGap(t *testing.T, frames []frame, ids []uint64, earliest uint64, epochIDs bool, epoch string) []frame {
+	t.Helper()
+	g := -1
+	for i, f := range frames {
+		if f.typ == "gap" {
+			if g >= 0 {
+				t.Fatalf("two gap events: %v", frames)
+			}
+			g = i
+		}
+	}
+	if g < 0 {
+		t.Fatalf("no gap event: %v", frames)
+	}
+	expectIDs(t, "before the gap", frames[:g], ids[:g])
+	var last uint64
+	if g > 0 {
+		last = ids[g-1]
+	}
+	lastText := fmt.Sprint(last)
+	if epochIDs {
+		lastText += "@" + epoch
+	}
+	want := fmt.Sprintf(`{"last_event_id":"%s","earliest":"%d","reason":"retention"}`, lastText, earliest)
+	if frames[g].data != want {
+		t.Fatalf("gap event %v, want %s", frames[g], want)
+	}
+	var after []uint64
+	for _, id := range ids {
+		if id >= earliest {
+			after = append(after, id)
+		}
+	}
+	expectIDs(t, "after the gap", frames[g+1:], after)
+	return append(append([]frame(nil), frames[:g]...), frames[g+1:]...)
+}
+
 // TestHotRing: the hot tier keeps the newest events within its count and
 // byte bounds, in id order, and says when it cannot serve a range.
 func TestHotRing(t *testing.T) {

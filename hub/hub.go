@@ -253,6 +253,12 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 			}
 		}
 	}
+	// Ids are dense, so a hole means the feed skipped events that
+	// retention removed before it got to them: nobody received them.
+	hole := h.caps.DenseIDs && ev.ID > h.lastID.Load()+1
+	if hole {
+		h.hot.reset() // the tier's ids must have no holes
+	}
 	h.hot.add(it) // system events too, so the tier's ids have no holes
 	h.stats.Dispatched.Add(1)
 	if sys {
@@ -260,6 +266,13 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 		defer h.applyMu.Unlock()
 	}
 	h.mu.Lock()
+	if hole {
+		// Every live subscriber catches up from the log, which tells it
+		// what retention removed (a gap event).
+		for _, s := range h.idx.drain() {
+			s.lag()
+		}
+	}
 	if sys {
 		h.applyLocked(ev)
 	}

@@ -81,3 +81,26 @@ func (x *index) each(topic string, fn func(*Subscriber)) {
 		fn(s)
 	}
 }
+
+// drain empties the index and returns every subscriber it held, once each.
+func (x *index) drain() []*Subscriber {
+	seen := map[*Subscriber]struct{}{}
+	add := func(set map[*Subscriber]struct{}) {
+		for s := range set {
+			seen[s] = struct{}{}
+		}
+	}
+	for _, set := range x.exact {
+		add(set)
+	}
+	for _, set := range x.prefix {
+		add(set)
+	}
+	add(x.all)
+	*x = newIndex()
+	out := make([]*Subscriber, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	return out
+}

@@ -328,6 +328,21 @@ func (s *Subscriber) enqueue(it *item) bool {
 	return true
 }
 
+// lag makes a subscriber the dispatcher took out of the index catch up
+// from the log by itself, as an overflow does. Called with the hub's lock
+// held.
+func (s *Subscriber) lag() {
+	s.mu.Lock()
+	live := !s.closed && s.ended == nil
+	if live {
+		s.lagging = true
+	}
+	s.mu.Unlock()
+	if live {
+		s.notify()
+	}
+}
+
 func (s *Subscriber) notify() {
 	if s.notifyFn != nil {
 		s.notifyFn()
@@ -603,5 +618,3 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 		return false, nil
 	}
 }
-
-func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
