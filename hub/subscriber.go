@@ -328,6 +328,22 @@ func (s *Subscriber) enqueue(it *item) bool {
 	return true
 }
 
+// idleCap is the most queue capacity an idle subscriber keeps: a burst
+// grows its queue to up to QueueSize pointers, which it gives back once it
+// has nothing to send.
+const idleCap = 16
+
+// shrinkLocked drops the queue's and pending's arrays when they are empty
+// and large; with s.mu held, on the goroutine calling Next.
+func (s *Subscriber) shrinkLocked() {
+	if len(s.queue) == 0 && cap(s.queue) > idleCap {
+		s.queue = nil
+	}
+	if len(s.pending) == 0 && cap(s.pending) > idleCap {
+		s.pending = nil
+	}
+}
+
 // lag makes a subscriber the dispatcher took out of the index catch up
 // from the log by itself, as an overflow does. Called with the hub's lock
 // held.
@@ -474,7 +490,7 @@ func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 	}
 	if len(s.pre) > 0 {
 		dst = append(dst, s.pre...)
-		s.pre = s.pre[:0]
+		s.pre = nil
 	}
 	for {
 		// The head before the end: an end applied by the live feed is
@@ -519,13 +535,19 @@ func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 					return dst, err
 				}
 				s.attached, s.catchUpTo = true, joined
+				s.items = nil // the catch-up's scratch (up to readChunk pointers)
 			}
 			continue
 		}
 
 		// Live: what the dispatcher queued.
 		s.mu.Lock()
-		if len(s.queue) > 0 {
+		switch {
+		case len(s.queue) == 0 && len(s.pending) == 0:
+			s.shrinkLocked() // idle now
+		case len(s.pending) == 0:
+			s.pending, s.queue = s.queue, s.pending[:0] // no copy
+		default:
 			s.pending = append(s.pending, s.queue...)
 			clear(s.queue)
 			s.queue = s.queue[:0]
@@ -590,6 +612,9 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 	}
 	s.mu.Lock()
 	ready := len(s.queue) > 0 || s.lagging || s.ended != nil || s.closed
+	if !ready {
+		s.shrinkLocked()
+	}
 	s.mu.Unlock()
 	if ready {
 		return true, nil
