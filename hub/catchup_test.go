@@ -600,3 +600,46 @@ func TestHotRing(t *testing.T) {
 		t.Fatal("a replay older than the hot tier did not read the log")
 	}
 }
+
+// TestAttachRace: events the live feed dispatches after a subscriber's
+// catch-up reached the head but before it joined the index are delivered,
+// once: from the hot tier, or from the log when the tier no longer has
+// them, and the live queue's copies of later ones are not sent twice.
+func TestAttachRace(t *testing.T) {
+	for _, kind := range storeKinds {
+		for _, mode := range []string{"wait", "notify"} {
+			for _, hot := range []int{1024, 1} {
+				t.Run(fmt.Sprint(kind, "/", mode, "/hot=", hot), func(t *testing.T) {
+					h := startHub(t, kind, ssehub.Retention{}, Options{HotEvents: hot})
+					ids := publish(t, h, "a", "b", "a")
+					waitFor(t, "the feed", func() bool { return h.Head() >= ids[2] })
+					r := mustSubscribe(t, h, mode, SubscribeOptions{Filter: ssehub.MustFilter("a"), From: Resume{Set: true, Earliest: true}})
+					var raced []uint64
+					testHookAttach = func(s *Subscriber) {
+						if s != r.sub || raced != nil {
+							return
+						}
+						raced = publish(t, h, "a", "b", "a", "a")
+						waitFor(t, "the feed", func() bool { return h.Head() >= raced[3] })
+					}
+					t.Cleanup(func() { testHookAttach = nil })
+					r.readN(2)
+					if raced == nil {
+						if err := r.until(func() bool { return raced != nil }); err != nil {
+							t.Fatal(err)
+						}
+					}
+					later := publish(t, h, "a")
+					got := r.readN(6)
+					expectIDs(t, "events", got, []uint64{ids[0], ids[2], raced[0], raced[2], raced[3], later[0]})
+					if err := r.until(func() bool { return r.sub.attached && r.sub.pos >= later[0] }); err != nil {
+						t.Fatal(err)
+					}
+					if len(r.messages()) != 6 {
+						t.Fatalf("duplicates: %v", r.messages())
+					}
+				})
+			}
+		}
+	}
+}

@@ -35,6 +35,10 @@ type Resume struct {
 	Epoch string
 }
 
+// testHookAttach, when set by a test, runs in Next just before a caught-up
+// subscriber joins the live feed.
+var testHookAttach func(*Subscriber)
+
 // ErrBadID is wrapped by ParseResume's errors.
 var ErrBadID = errors.New("not an event id")
 
@@ -529,6 +533,9 @@ func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 			if !s.attached {
 				if ended != nil {
 					return dst, ended
+				}
+				if testHookAttach != nil {
+					testHookAttach(s)
 				}
 				joined, err := s.h.attach(s)
 				if err != nil {
