@@ -203,3 +203,69 @@ type unregistered struct{}
 
 func (unregistered) Name() string                                        { return "test-unregistered" }
 func (unregistered) Encode(dst []byte, _ *ssehub.Event, _ string) []byte { return dst }
+
+// TestIndex: the index reaches each subscriber whose filter matches a topic
+// once, through a pattern with one subscriber or many, after removals, and
+// when fn removes the subscriber it is given (an overflow does).
+func TestIndex(t *testing.T) {
+	x := newIndex()
+	mk := func(pats ...string) *Subscriber { return &Subscriber{filter: ssehub.MustFilter(pats...)} }
+	a1, a2, a3 := mk("a"), mk("a"), mk("a", "b.*")
+	p1, p2 := mk("b.*"), mk("b.c.*")
+	all := mk("*")
+	subs := []*Subscriber{a1, a2, a3, p1, p2, all}
+	names := map[*Subscriber]string{a1: "a1", a2: "a2", a3: "a3", p1: "p1", p2: "p2", all: "all"}
+	reached := func(topic string) map[string]int {
+		got := map[string]int{}
+		x.each(topic, func(s *Subscriber) { got[names[s]]++ })
+		return got
+	}
+	check := func(topic, want string) {
+		t.Helper()
+		got := reached(topic)
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s reaches %v, want %s", topic, got, want)
+		}
+	}
+	x.add(a1)
+	check("a", "map[a1:1]")
+	for _, s := range subs[1:] {
+		x.add(s)
+	}
+	x.add(a1) // again: changes nothing
+	check("a", "map[a1:1 a2:1 a3:1 all:1]")
+	check("b.c.d", "map[a3:1 all:1 p1:1 p2:1]")
+	check("b", "map[all:1]")
+	check("$sys.revoke", "map[]")
+	x.remove(a1)
+	x.remove(a2)
+	check("a", "map[a3:1 all:1]")
+	x.remove(a3)
+	x.remove(a3)
+	check("a", "map[all:1]")
+	if _, ok := x.exact["a"]; ok {
+		t.Error("an empty set is kept")
+	}
+	x.add(a2)
+	check("a", "map[a2:1 all:1]")
+	// Removing during each, as the dispatcher does on an overflow.
+	x.add(a1)
+	x.add(a3)
+	calls := map[string]int{}
+	x.each("a", func(s *Subscriber) {
+		calls[names[s]]++
+		x.remove(s)
+	})
+	if fmt.Sprint(calls) != "map[a1:1 a2:1 a3:1 all:1]" {
+		t.Errorf("removing during each: %v", calls)
+	}
+	check("a", "map[]")
+	check("b.x", "map[p1:1]")
+	got := map[string]int{}
+	for _, s := range x.drain() {
+		got[names[s]]++
+	}
+	if fmt.Sprint(got) != "map[p1:1 p2:1]" || len(x.exact)+len(x.prefix)+len(x.all) != 0 {
+		t.Errorf("drain returned %v and left %d %d %d", got, len(x.exact), len(x.prefix), len(x.all))
+	}
+}

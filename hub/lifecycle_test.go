@@ -256,13 +256,15 @@ func idleSubscriberBytes(tb testing.TB, n int, how string) float64 {
 	for i := range filters {
 		filters[i] = ssehub.MustFilter(fmt.Sprintf("t%d", i), "busy")
 	}
+	var buf []byte // the writer's, not the subscriber's
 	drain := func(s *Subscriber) {
 		for {
-			out, err := s.Next(nil, 1<<30)
+			var err error
+			buf, err = s.Next(buf[:0], 64<<10)
 			if err != nil {
 				tb.Fatal(err)
 			}
-			if len(out) == 0 && s.attached && s.pos >= last {
+			if len(buf) == 0 && s.attached && s.pos >= last {
 				return
 			}
 		}
