@@ -29,7 +29,9 @@ var (
 // it is done).
 func (s *Subscriber) catchUp(dst []byte, n0 int, upto uint64, maxBytes int) (out []byte, stop bool, err error) {
 	hotUpto := min(upto, s.h.lastID.Load()) // the tier holds every id up to the head
-	if s.pos >= hotUpto {
+	if s.pos >= hotUpto || s.reading() {
+		// A pooled read under way or done is taken first: serving its range
+		// from the tier meanwhile would send those events twice.
 		return s.readLog(dst, n0, upto, maxBytes)
 	}
 	items, ok := s.h.hot.collect(s.items[:0], s.pos, hotUpto, readChunk)
@@ -64,8 +66,16 @@ func (s *Subscriber) catchUp(dst []byte, n0 int, upto uint64, maxBytes int) (out
 
 // readState is a read from the log for one subscriber.
 type readState struct {
-	done bool
-	res  readResult
+	after uint64 // where it starts: the subscriber's position when submitted
+	done  bool
+	res   readResult
+}
+
+// reading reports whether a pooled read was submitted and not taken.
+func (s *Subscriber) reading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read != nil
 }
 
 // readResult is what one read from the log produced.
@@ -92,17 +102,21 @@ func (s *Subscriber) readLog(dst []byte, n0 int, upto uint64, maxBytes int) ([]b
 	}
 	s.mu.Lock()
 	st := s.read
+	if st != nil && st.done && st.after != s.pos {
+		st, s.read = nil, nil // stale: the position moved since; read again
+	}
 	switch {
 	case st == nil:
-		s.read = &readState{}
-		s.mu.Unlock()
 		after := s.pos
+		st = &readState{after: after}
+		s.read = st
+		s.mu.Unlock()
 		// A whole write's worth: the result is taken by a later Next
 		// call, which has written nothing before it.
 		s.h.readers.submit(func() {
 			r := s.read1(after, upto, maxBytes, false)
 			s.mu.Lock()
-			s.read.done, s.read.res = true, r
+			st.done, st.res = true, r
 			closed := s.closed
 			s.mu.Unlock()
 			if !closed {

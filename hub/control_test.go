@@ -477,3 +477,37 @@ func TestOnEndMayClose(t *testing.T) {
 		t.Errorf("%d subscribers, want 1", n)
 	}
 }
+
+// TestEndCatchUpPendingRead: a Notify subscriber that a local deregistration
+// ended before the live feed dispatched its events reads them from the log
+// in the pool; once the feed has dispatched them into the hot tier (not yet
+// the control event), the next Next must still wait for that read, not
+// serve the same events from the tier and then the read's copies too.
+func TestEndCatchUpPendingRead(t *testing.T) {
+	store := openStore(t, "memory", ssehub.Retention{})
+	h := newHub(t, store, Options{CatchUpReaders: 1})
+	r := mustSubscribe(t, h, "notify", SubscribeOptions{Filter: ssehub.MustFilter("a", "b")})
+	ids := publish(t, h, "a", "b")
+	if err := h.DeregisterTopic(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	release := holdPool(t, h)
+	if out, err := r.next(); err != nil || len(out) != 0 {
+		t.Fatalf("Next: %q %v", out, err)
+	}
+	// The live feed's part: the two events, not the control event after
+	// them (the hub does not run; the test is its feed).
+	err := store.Read(context.Background(), 0, ssehub.All(), func(ev *ssehub.Event) error {
+		cp := *ev
+		return h.dispatch(&cp)
+	})
+	if err != nil || h.Head() != ids[1] {
+		t.Fatalf("dispatching: %v (head %d)", err, h.Head())
+	}
+	if _, err := r.next(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	expectGone(t, "end", r.readEnd(), "a")
+	expectIDs(t, "events", r.messages(), ids)
+}
