@@ -207,6 +207,14 @@ func TestNotifyNeverReadsInNext(t *testing.T) {
 		if err != nil || len(out) != 0 {
 			t.Fatalf("Next %d while the read waits: %q, %v", i, out, err)
 		}
+		if i == 0 {
+			// The pool's one worker takes the read and waits for a place.
+			waitFor(t, "the worker to take the read", func() bool {
+				h.readers.mu.Lock()
+				defer h.readers.mu.Unlock()
+				return h.readers.workers == 1 && len(h.readers.queue) == 0
+			})
+		}
 	}
 	if n := h.Stats().LogReads.Load(); n != 0 {
 		t.Fatalf("%d log reads ran while the pool was full: Next read the log itself", n)
