@@ -145,7 +145,16 @@ func (e *Emitter) timedOut() {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	e.endTimedOutLocked()
+}
+
+// endTimedOutLocked sends the timeout's end event and closes the stream if
+// Options.Timeout ended it and it is not closed yet. Both the timeout's own
+// goroutine and Close call it: a handler that returns as soon as its
+// context is done races that goroutine, and whichever comes first sends
+// the end event, so a timed-out client is always told.
+func (e *Emitter) endTimedOutLocked() {
+	if e.closed || !errors.Is(context.Cause(e.ctx), ErrTimeout) {
 		return
 	}
 	if b, err := e.endFrame(e.buf[:0], []byte(`{"reason":"timeout"}`)); err == nil {
@@ -367,6 +376,7 @@ func (e *Emitter) Error(code, message string) error {
 // handler returns.
 func (e *Emitter) Close() error {
 	e.mu.Lock()
+	e.endTimedOutLocked()
 	e.closeLocked(ErrClosed)
 	e.mu.Unlock()
 	if e.loopDone != nil {

@@ -14,10 +14,10 @@ import (
 )
 
 type topicJSON struct {
-	Topic        string          `json:"topic"`
-	Events       int64           `json:"events"`
-	LastID       string          `json:"last_id"`
-	Deregistered bool            `json:"deregistered,omitempty"`
+	Topic        string `json:"topic"`
+	Events       int64  `json:"events"`
+	LastID       string `json:"last_id"`
+	Deregistered bool   `json:"deregistered,omitempty"`
 }
 
 // handleTopics serves GET /api/topics?after=NAME&limit=N: a page of topics
