@@ -12,6 +12,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi/ingest" // and with it the "arrow" format
 	"github.com/ssehub/ssehub/httpapi/publish"
 	"github.com/ssehub/ssehub/httpapi/stream"
+	"github.com/ssehub/ssehub/httpapi/ui"
 
 	// The stores this binary can open, found by name by the configuration
 	// and `serve --store`.
@@ -38,6 +39,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 			Limits: publish.FieldLimits{MaxKeyLen: l.MaxKeyLen, MaxFieldLen: l.MaxFieldLen, MaxMetaBytes: l.MaxMetaBytes}}),
 		admin.New(admin.Options{TopicDetails: arrowIngest.TopicDetails}),
 		arrowIngest,
+		ui.New(ui.Options{Enabled: cfg.UI.On(cfg.Server.Addr), StoreName: storeName(cfg)}),
 	}, nil
 }
 
