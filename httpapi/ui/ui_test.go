@@ -107,9 +107,9 @@ func TestStaticSources(t *testing.T) {
 	inline := []*regexp.Regexp{
 		regexp.MustCompile(`<script[^>]*>[^<]+</script>`),        // a script with a body
 		regexp.MustCompile(`<script>`),                           // a script without src
-		regexp.MustCompile(`(?i)\son[a-z]+\s*=`),                  // onclick="…"
-		regexp.MustCompile(`(?i)\sstyle\s*=`),                     // style="…"
-		regexp.MustCompile(`(?i)<style[\s>]`),                     // <style>
+		regexp.MustCompile(`(?i)\son[a-z]+\s*=`),                 // onclick="…"
+		regexp.MustCompile(`(?i)\sstyle\s*=`),                    // style="…"
+		regexp.MustCompile(`(?i)<style[\s>]`),                    // <style>
 		regexp.MustCompile(`(?i)(src|href)\s*=\s*"(https?:)?//`), // another origin
 	}
 	sinks := regexp.MustCompile(`\.(innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(|new Function\(|setTimeout\(['"]|setAttribute\(['"](style|on[a-z]+)['"]|import\(`)
@@ -217,14 +217,14 @@ func TestSession(t *testing.T) {
 
 // statsEvent is the data of a stats event.
 type statsEvent struct {
-	Published   uint64             `json:"published"`
-	Deliveries  uint64             `json:"deliveries"`
-	Subscribers int64              `json:"subscribers"`
-	Streams     int                `json:"streams"`
-	Head        string             `json:"head"`
-	Ready       bool               `json:"ready"`
-	Store       string             `json:"store"`
-	Uptime      float64            `json:"uptime_seconds"`
+	Published   uint64  `json:"published"`
+	Deliveries  uint64  `json:"deliveries"`
+	Subscribers int64   `json:"subscribers"`
+	Streams     int     `json:"streams"`
+	Head        string  `json:"head"`
+	Ready       bool    `json:"ready"`
+	Store       string  `json:"store"`
+	Uptime      float64 `json:"uptime_seconds"`
 	Retained    *struct{ Events int64 }
 	TopicRates  map[string]float64 `json:"topic_rates"`
 }
