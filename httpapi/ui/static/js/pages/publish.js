@@ -15,16 +15,73 @@ export function jsonProblem(text) {
     JSON.parse(text);
     return '';
   } catch (err) {
-    const m = /position (\d+)/.exec(err.message);
-    if (m) {
-      const pos = Number(m[1]);
-      const before = text.slice(0, pos);
-      const line = before.split('\n').length;
-      const col = pos - before.lastIndexOf('\n');
-      return `line ${line}, column ${col}: ${err.message.replace(/^JSON\.parse: |^SyntaxError: /, '').replace(/ in JSON at position \d+.*$/, '')}`;
-    }
-    return err.message.replace(/^JSON\.parse: /, '');
+    const at = jsonErrorAt(text);
+    const where = at.pos >= 0 ? lineCol(text, at.pos) + ': ' : '';
+    return where + (at.msg || err.message.replace(/,? ".*" is not valid JSON$/s, ''));
   }
+}
+
+function lineCol(text, pos) {
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${pos - before.lastIndexOf('\n')}`;
+}
+
+/** jsonErrorAt scans text as JSON and returns where it first goes wrong. */
+function jsonErrorAt(text) {
+  let i = 0;
+  const fail = (msg) => { throw {pos: i, msg}; };
+  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
+  const value = () => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++; ws();
+      if (text[i] === '}') { i++; return; }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a "name" in quotes');
+        str(); ws();
+        if (text[i] !== ':') fail('expected : after the name');
+        i++; value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return; }
+        fail(i >= text.length ? 'the object is not closed: expected }' : 'expected , or } after a value');
+      }
+    }
+    if (c === '[') {
+      i++; ws();
+      if (text[i] === ']') { i++; return; }
+      for (;;) {
+        value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return; }
+        fail(i >= text.length ? 'the array is not closed: expected ]' : 'expected , or ] after a value');
+      }
+    }
+    if (c === '"') return str();
+    const m = /^(-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i, i + 400));
+    if (m) { i += m[0].length; return; }
+    fail(i >= text.length ? 'a value is missing at the end' : `unexpected ${JSON.stringify(c)}: expected a value`);
+  };
+  const str = () => {
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      if (text[i] === '\\') i++;
+      else if (text.charCodeAt(i) < 0x20) fail('a line break or control character inside a string');
+      i++;
+    }
+    if (i >= text.length) fail('the string is not closed: expected "');
+    i++;
+  };
+  try {
+    value(); ws();
+    if (i < text.length) fail('unexpected text after the value');
+  } catch (e) {
+    if (e && typeof e.pos === 'number') return e;
+    throw e;
+  }
+  return {pos: -1, msg: ''};
 }
 
 /** batchProblems checks NDJSON envelopes: [events, problems]. */

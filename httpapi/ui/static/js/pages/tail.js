@@ -7,6 +7,7 @@
 import {h, replace, icon, emptyState, copyButton, copyText, toast} from '../dom.js';
 import {session, endSession, explain401, loadSession} from '../api.js';
 import * as fmt from '../format.js';
+import {arrowSafe} from './topics.js';
 
 const KEEP = 2000; // events kept in memory
 const SHOW = 500; // events kept on the page
@@ -61,7 +62,7 @@ export function startTail(pattern, from = 'live') {
   es.addEventListener('open', () => { if (state.es === es) setStatus('live'); });
   es.addEventListener('message', (ev) => {
     let env = null;
-    try { env = JSON.parse(ev.data); } catch { /* not an envelope */ }
+    try { env = arrowSafe(JSON.parse(ev.data)); } catch { /* not an envelope */ }
     state.lastId = ev.lastEventId || (env && String(env.id)) || state.lastId;
     add(env ? {kind: 'event', id: ev.lastEventId || String(env.id), topic: env.event_type, type: env.type || 'message',
       key: env.event_id, entity: env.entity_id, created: env.created_at, data: env.data, env} :

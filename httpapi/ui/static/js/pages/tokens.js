@@ -215,7 +215,7 @@ function showSecret(box, tok) {
     h('h2', {id: 'secret-title'}, icon('tokens'), ' ', tok.label ? `Token “${tok.label}” created` : 'Token created'),
     h('p', {class: 'alert alert-warn'}, h('strong', {}, 'Copy the secret now. '), 'It is shown only this once: the hub keeps only its hash. ',
       'Anyone with it can ', tok.purpose === 'stream' ? 'read' : tok.purpose === 'publish' ? 'publish to' : 'administer', ' ',
-      (tok.topics || ['*']).join(', '), tok.expires_at ? ' until ' + fmt.when(tok.expires_at) : ', with no expiry', '.'),
+      (tok.topics || ['*']).join(', ') === '*' ? 'every topic' : (tok.topics || []).join(', '), tok.expires_at ? ' until ' + fmt.when(tok.expires_at) : ', with no expiry', '.'),
     h('div', {class: 'secret-row'}, secret, copyButton(tok.token, 'Copy token', {id: 'secret-copy'})),
     h('p', {class: 'label'}, 'Ready to paste'),
     usage(tok).map(([what, line]) => codeLine(line, what)),

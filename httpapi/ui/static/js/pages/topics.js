@@ -181,7 +181,7 @@ function renderTopic(main, topic) {
     }
     if (stopped) return;
     body.setAttribute('aria-busy', 'false');
-    const last = t.last_event ? JSON.stringify(t.last_event, null, 2) : '';
+    const last = t.last_event ? JSON.stringify(arrowSafe(t.last_event), null, 2) : '';
     replace(body,
       h('dl', {class: 'facts'},
         fact('Events retained', fmt.num(t.events)),
@@ -209,6 +209,13 @@ function renderTopic(main, topic) {
     stopped = true;
     stop();
   };
+}
+
+/** arrowSafe replaces an Arrow batch's binary data, which is no text to show. */
+export function arrowSafe(env) {
+  if (!env || !env.meta || !env.meta.arrow_schema) return env;
+  const rows = env.meta.rows != null ? `${fmt.num(env.meta.rows)} rows` : 'rows';
+  return {...env, data: `(an Arrow IPC record batch of ${rows}: stream it with format arrow, or GET /stream/{token})`};
 }
 
 function fact(name, ...value) {
