@@ -148,6 +148,24 @@ type Stream struct {
 	// EpochIDs sends ids with the log's epoch ("42@k3x9") so a client
 	// resuming against a recreated log is recognised.
 	EpochIDs bool `yaml:"epoch_ids"`
+	// Mode is "stream" (an SSE endpoint, the default) or "pull" (delivery
+	// with confirmation: GET /{name}/extract and POST
+	// /{name}/mark-processed, Inboxclaw's http_pull; see PullEndpoints).
+	Mode string `yaml:"mode"`
+	// Init is "" or "last": right after the hello, one "event: init" per
+	// matching topic with the topic's latest event (its current state),
+	// Hantera style; InitMaxTopics bounds how many topics a connection
+	// gets (default 1000).
+	Init          string `yaml:"init"`
+	InitMaxTopics int    `yaml:"init_max_topics"`
+	// KeepaliveComment is the text of a heartbeat_style: comment heartbeat
+	// (":keepalive" by default, as Hantera and the emitter send it).
+	KeepaliveComment string `yaml:"keepalive_comment"`
+	// Lease, BatchSize and MaxBatchSize configure a mode: pull stream (see
+	// Pull).
+	Lease        *Duration `yaml:"lease"`
+	BatchSize    int       `yaml:"batch_size"`
+	MaxBatchSize int       `yaml:"max_batch_size"`
 
 	// Resolved values, set by Parse.
 	Replay    bool          `yaml:"-"`
@@ -229,11 +247,14 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) AllStreams() []Stream {
 	var out []Stream
 	for name, st := range c.Streams {
+		if st.Mode == ModePull {
+			continue
+		}
 		st.Name = name
 		out = append(out, resolveStream(st))
 	}
 	for name, sk := range c.Sink {
-		if sk.Type != "sse" {
+		if sk.Type != SinkSSE {
 			continue
 		}
 		hb := Duration(30 * time.Second)
@@ -245,7 +266,7 @@ func (c *Config) AllStreams() []Stream {
 			public = *sk.Public
 		}
 		replay, retry := false, Duration(0) // Inboxclaw sends no retry field
-		out = append(out, resolveStream(Stream{Name: name, Match: sk.Match, Path: sk.Path, Format: "envelope",
+		out = append(out, resolveStream(Stream{Name: name, Match: sk.Match, Path: sk.Path, Format: InboxclawFormat,
 			ReplayOpt: &replay, HeartbeatOpt: &hb, HeartbeatStyle: "event", Hello: "info", RetryOpt: &retry, PublicOpt: &public}))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -267,6 +288,15 @@ func resolveStream(st Stream) Stream {
 	}
 	if st.HeartbeatStyle == "" {
 		st.HeartbeatStyle = "event"
+	}
+	if st.Mode == "" {
+		st.Mode = ModeStream
+	}
+	if st.Init != "" && st.InitMaxTopics == 0 {
+		st.InitMaxTopics = DefaultInitMaxTopics
+	}
+	if st.KeepaliveComment == "" {
+		st.KeepaliveComment = DefaultKeepaliveComment
 	}
 	if st.Hello == "" {
 		st.Hello = "info"
@@ -377,18 +407,23 @@ func (c *Config) Validate() error {
 	oneOf(&errs, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf(&errs, "log.format", c.Log.Format, "text", "json")
 	c.Warnings = nil
+	if err := c.nameTypes(); err != nil {
+		errs = append(errs, err)
+	}
 	for name, sk := range c.Sink {
 		if _, dup := c.Streams[name]; dup {
 			add("sink.%s: the name is also used by streams.%s", name, name)
 		}
-		if sk.Type != "sse" {
+		if sk.Type != SinkSSE && sk.Type != SinkHTTPPull {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("config: sink.%s: type %q is not served by ssehub; ignored", name, sk.Type))
 			continue
 		}
 		for k := range sk.Rest {
 			add("sink.%s.%s: unknown key", name, k)
 		}
+		errs = append(errs, c.validateSinkKeys(name, sk)...)
 	}
+	errs = append(errs, c.validatePull()...)
 	endpoints := map[string]string{}
 	for _, st := range c.AllStreams() {
 		key := "streams." + st.Name
@@ -410,7 +445,19 @@ func (c *Config) Validate() error {
 				add("%s.cors_origins[%d]: %q is not \"*\" or an http(s) origin", key, i, o)
 			}
 		}
-		oneOf(&errs, key+".format", st.Format, format.Names()...)
+		if st.Format != InboxclawFormat || !strings.HasPrefix(key, "sink.") {
+			oneOf(&errs, key+".format", st.Format, format.Names()...) // a sink's is set here, and registered by its feature
+		}
+		oneOf(&errs, key+".init", st.Init, "", "last")
+		if st.Init != "" && st.Format == "arrow" {
+			add("%s.init: an arrow stream has no init event (its schema event is its state)", key)
+		}
+		if st.InitMaxTopics < 0 {
+			add("%s.init_max_topics: must not be negative", key)
+		}
+		if err := checkComment(st.KeepaliveComment); err != nil {
+			add("%s.keepalive_comment: %v", key, err)
+		}
 		oneOf(&errs, key+".heartbeat_style", st.HeartbeatStyle, "event", "empty", "comment")
 		oneOf(&errs, key+".hello", st.Hello, "info", "comment", "none")
 		if st.Heartbeat < 0 {

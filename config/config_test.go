@@ -55,7 +55,7 @@ func TestInboxclawSinks(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 	s := st[0]
-	if s.Endpoint() != "/events_stream/" || s.Format != "envelope" || s.Hello != "info" || s.HeartbeatStyle != "event" ||
+	if s.Endpoint() != "/events_stream/" || s.Format != config.InboxclawFormat || s.Hello != "info" || s.HeartbeatStyle != "event" ||
 		s.Heartbeat != 30*time.Second || s.Replay || !s.Public || s.Retry != 0 || fmt.Sprint(s.Match) != "[*]" {
 		t.Fatalf("minimal sink: %+v", s)
 	}
@@ -68,8 +68,12 @@ func TestInboxclawSinks(t *testing.T) {
 		if len(st) != 1 || st[0].Endpoint() != "/alerts/live" || st[0].Heartbeat != 15*time.Second || fmt.Sprint(st[0].Match) != "[alert.*]" {
 			t.Fatalf("heartbeat_timeout %s: %+v", hb, st)
 		}
-		if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "sink.pull") {
+		if len(c.Warnings) != 0 {
 			t.Fatalf("warnings: %v", c.Warnings)
+		}
+		if p := c.PullEndpoints(); len(p) != 1 || p[0].ExtractPath != "/pull/extract" || p[0].ConfirmPath != "/pull/mark-processed" ||
+			p[0].BatchSize != 10 || p[0].MaxBatchSize != config.DefaultMaxBatchSize || p[0].Lease != config.DefaultLease || !p[0].Public || !p[0].Sink {
+			t.Fatalf("pull sink: %+v", p)
 		}
 	}
 }
@@ -152,7 +156,7 @@ func TestInboxclawSeedExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st := c.AllStreams(); len(st) != 1 || st[0].Endpoint() != "/alerts/live" || st[0].Heartbeat != 15*time.Second ||
-		st[0].Format != "envelope" || st[0].Hello != "info" || st[0].HeartbeatStyle != "event" || len(c.Warnings) != 0 {
+		st[0].Format != config.InboxclawFormat || st[0].Hello != "info" || st[0].HeartbeatStyle != "event" || len(c.Warnings) != 0 {
 		t.Fatalf("alerts: %+v %v", st, c.Warnings)
 	}
 	// public: false on a sink asks for a token after all.
@@ -215,7 +219,7 @@ sink:
 	for _, s := range c.AllStreams() {
 		fmt.Println(s.Endpoint(), s.Match, s.Format, s.Heartbeat, s.Replay)
 	}
-	// Output: /alerts/live [alert.*] envelope 15s false
+	// Output: /alerts/live [alert.*] inboxclaw 15s false
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -227,7 +231,12 @@ func TestRoundTrip(t *testing.T) {
 	// Explicit values of every kind, including a key set to its zero value
 	// and cors_origins: [] (none), which must not turn into "unset".
 	in.Streams["zero"] = mustStream(t, "{replay: false, heartbeat: 0, retry: 0, public: true, cors_origins: [], match: [a.*, b]}")
-	in.Sink["pull"] = config.Sink{Type: "http_pull", Rest: map[string]any{"batch_size": 10}}
+	lease := config.Duration(time.Minute)
+	in.Sink["pull"] = config.Sink{Type: "http_pull", BatchSize: 10, Lease: &lease, Match: config.StringList{"a.*"},
+		PullPath: &config.PullPaths{Extract: "/fetch", MarkProcessed: "/ack"}}
+	in.Sink["hook"] = config.Sink{Type: "webhook", Rest: map[string]any{"url": "https://example.com"}}
+	in.Streams["pulled"] = mustStream(t, "{mode: pull, lease: 10s, batch_size: 5, max_batch_size: 50}")
+	in.Streams["state"] = mustStream(t, "{init: last, init_max_topics: 7, keepalive_comment: ka, format: raw}")
 	if err := in.Validate(); err != nil || len(in.Warnings) != 1 {
 		t.Fatalf("%v %q", err, in.Warnings)
 	}
@@ -245,7 +254,7 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(in.AllStreams(), back.AllStreams()) {
 		t.Fatalf("streams differ: %+v\n%+v", in.AllStreams(), back.AllStreams())
 	}
-	z := back.AllStreams()[2]
+	z := back.AllStreams()[3]
 	if z.Name != "zero" || z.CORSOrigins == nil || len(z.CORSOrigins) != 0 || z.Replay || z.Heartbeat != 0 || !z.Public {
 		t.Fatalf("zero stream: %+v", z)
 	}

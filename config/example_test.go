@@ -44,7 +44,7 @@ sink:
 	// Output:
 	// /events_stream/ [*] replay: false public: true heartbeat: 30s event
 	// /orders/ [orders.* refunds.*] replay: true public: false heartbeat: 30s comment
-	// [config: sink.pull: type "http_pull" is not served by ssehub; ignored]
+	// []
 }
 
 func ExampleConfig_Validate() {

@@ -81,7 +81,7 @@ func TestCORSWildcardWithCredentials(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusInternalServerError || body.Error.Code != "internal" {
+	if resp.StatusCode != http.StatusInternalServerError || body.Error.Code != "INTERNAL" {
 		t.Errorf("status %d, body %+v; want 500 internal", resp.StatusCode, body)
 	}
 	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {

@@ -33,9 +33,15 @@
 //     set; every later write is flushed at once too. Flushing goes through
 //     [http.ResponseController], so wrapped ResponseWriters that implement
 //     Unwrap work.
-//   - Keep-alive comments (": keepalive") are written only after
-//     [Options.KeepAlive] passed with nothing written; every write resets
-//     that idle time.
+//   - Keep-alive comments (":keepalive" and a blank line, the bytes the
+//     ssehub hub and Hantera send; the text is [Options.KeepAliveComment])
+//     are written only after [Options.KeepAlive] passed with nothing
+//     written; every write resets that idle time.
+//   - A stream that is finished says so: [Emitter.End], and a
+//     [Options.Timeout] that elapses, send the end event (event: end,
+//     id: end), and a reconnection with that id gets 204 No Content, which
+//     stops an EventSource for good (BoxLang's retry: 0). An OPTIONS
+//     request (a CORS preflight) is answered, never run as a stream.
 //   - Payloads are never altered: data is split into data: lines only at its
 //     own line breaks, so a client rebuilds it byte for byte.
 //   - A client that goes away is noticed promptly, also while the stream is

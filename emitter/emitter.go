@@ -44,6 +44,10 @@ type Emitter struct {
 	cancel      context.CancelCauseFunc
 	stopTimeout context.CancelFunc
 	loopDone    chan struct{} // closed when the keep-alive goroutine ends; nil if none
+	// stopTimeoutEnd cancels the end event a Timeout sends; timeoutEnded
+	// is closed once that has run.
+	stopTimeoutEnd func() bool
+	timeoutEnded   chan struct{}
 
 	mu        sync.Mutex
 	closed    bool      // Close was called or a write failed
@@ -61,13 +65,27 @@ type Emitter struct {
 //
 // Start returns an error without writing anything if the options are
 // invalid (see [Options.Validate]); the caller can still answer with
-// [WriteError]. It returns an error after the headers were written if the
+// [WriteError]. It answers two requests itself and returns an error that
+// says so, so that a handler calling Start for every request never runs a
+// stream for them: an OPTIONS request (a CORS preflight: 204 with the CORS
+// headers the options allow; see [Preflight]) gets [ErrPreflight], and a
+// reconnection after the end event (Last-Event-ID equal to
+// Options.EndID: 204 No Content, which makes an EventSource stop
+// reconnecting) gets [ErrFinished]. It returns an error after the headers were written if the
 // first write or flush fails, for instance because the client is already
 // gone or w cannot flush (it does not implement http.Flusher, directly or
 // through an Unwrap method); the response is unusable then.
 func Start(w http.ResponseWriter, r *http.Request, opts Options) (*Emitter, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if Preflight(w, r, opts) {
+		return nil, ErrPreflight
+	}
+	if LastEventID(r) == opts.endID() {
+		opts.setCORS(w.Header(), r)
+		w.WriteHeader(http.StatusNoContent)
+		return nil, ErrFinished
 	}
 	h := w.Header()
 	SetHeaders(h, r)
@@ -112,7 +130,85 @@ func Start(w http.ResponseWriter, r *http.Request, opts Options) (*Emitter, erro
 		e.loopDone = make(chan struct{})
 		go e.keepAlive()
 	}
+	if opts.Timeout > 0 {
+		e.timeoutEnded = make(chan struct{})
+		e.stopTimeoutEnd = context.AfterFunc(parent, e.timedOut)
+	}
 	return e, nil
+}
+
+// timedOut sends the end event when Options.Timeout ends the stream.
+func (e *Emitter) timedOut() {
+	defer close(e.timeoutEnded)
+	if !errors.Is(context.Cause(e.ctx), ErrTimeout) {
+		return // the client went away: there is nobody to tell
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	if b, err := e.endFrame(e.buf[:0], []byte(`{"reason":"timeout"}`)); err == nil {
+		_ = e.writeLocked(b)
+	}
+	e.closeLocked(ErrTimeout)
+}
+
+// endFrame appends the end event with data.
+func (e *Emitter) endFrame(dst, data []byte) ([]byte, error) {
+	typ := e.opts.endEvent()
+	if typ == "message" {
+		typ = ""
+	}
+	return sse.AppendEvent(dst, &sse.Event{Type: typ, ID: e.opts.endID(), Data: data})
+}
+
+// End sends the end event and closes the stream: the way to tell a client
+// that the stream is finished and it must not reconnect (BoxLang's
+// retry: 0). data is encoded as for [Emitter.Send]; nil sends
+// {"reason":"done"}. The event is
+//
+//	event: end
+//	id: end
+//	data: {"reason":"done"}
+//
+// (its type and id set by Options.EndEvent and Options.EndID). A browser
+// should close its EventSource on it:
+//
+//	source.addEventListener("end", () => source.close());
+//
+// and one that reconnects anyway sends Last-Event-ID: end, which [Start]
+// and [Handler] answer with 204 No Content: an EventSource stops for good
+// on a 204.
+func (e *Emitter) End(data any) error {
+	var b []byte
+	switch v := data.(type) {
+	case nil:
+		b = []byte(`{"reason":"done"}`)
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	case json.RawMessage:
+		b = v
+	default:
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("emitter: encode data: %w", err)
+		}
+	}
+	e.mu.Lock()
+	err := e.openLocked()
+	if err == nil {
+		var frame []byte
+		if frame, err = e.endFrame(e.buf[:0], b); err == nil {
+			e.buf = frame
+			err = e.writeLocked(frame)
+		}
+	}
+	e.mu.Unlock()
+	e.Close()
+	return err
 }
 
 // LastEventID returns the ID of the last event the client of r saw: the
@@ -275,6 +371,9 @@ func (e *Emitter) Close() error {
 	e.mu.Unlock()
 	if e.loopDone != nil {
 		<-e.loopDone
+	}
+	if e.stopTimeoutEnd != nil && !e.stopTimeoutEnd() {
+		<-e.timeoutEnded // the timeout's end event was being written
 	}
 	return nil
 }

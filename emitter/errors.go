@@ -16,6 +16,12 @@ var (
 	// ErrClientGone means the request's context ended: the client went
 	// away (or the handler returned).
 	ErrClientGone = errors.New("emitter: client gone")
+	// ErrPreflight is returned by Start for an OPTIONS request, which it
+	// answered (a CORS preflight) instead of starting a stream.
+	ErrPreflight = errors.New("emitter: an OPTIONS request was answered, not streamed")
+	// ErrFinished is returned by Start for a reconnection after the end
+	// event, which it answered with 204 No Content.
+	ErrFinished = errors.New("emitter: the stream is finished; the reconnection got 204")
 )
 
 // Error is an application error with a machine-readable code and a message

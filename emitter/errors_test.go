@@ -87,7 +87,7 @@ func TestHandlerCallbackErrors(t *testing.T) {
 			return &Error{Code: "QUERY_ERROR", Message: "bad query"}
 		case "wrapped":
 			return errors.Join(errors.New("context"), &Error{Code: "WRAPPED", Message: "inner"})
-		case "internal":
+		case "INTERNAL":
 			return errors.New("database password is hunter2")
 		case "closed":
 			e.Close()
@@ -98,7 +98,7 @@ func TestHandlerCallbackErrors(t *testing.T) {
 	for id, want := range map[string]string{
 		"app":      `event: error` + "\n" + `data: {"code":"QUERY_ERROR","message":"bad query"}` + "\n\n",
 		"wrapped":  `event: error` + "\n" + `data: {"code":"WRAPPED","message":"inner"}` + "\n\n",
-		"internal": `event: error` + "\n" + `data: {"code":"internal","message":"internal error"}` + "\n\n",
+		"INTERNAL": `event: error` + "\n" + `data: {"code":"INTERNAL","message":"internal error"}` + "\n\n",
 		"closed":   "",
 		"ok":       "",
 	} {

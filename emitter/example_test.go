@@ -135,3 +135,35 @@ func ExampleWantsJSON() {
 	// 404 application/json
 	// {"error":{"code":"NOT_FOUND","message":"SKU not found"}}
 }
+
+// A job streams its progress and ends with the end event, so the browser
+// closes instead of reconnecting and starting the job again; a client that
+// reconnects anyway gets 204 No Content.
+func ExampleEmitter_End() {
+	srv := httptest.NewServer(emitter.Handler(func(ctx context.Context, e *emitter.Emitter) error {
+		for _, p := range []int{50, 100} {
+			if err := e.Send(map[string]int{"progress": p}, "update", ""); err != nil {
+				return err
+			}
+		}
+		return e.End(map[string]bool{"complete": true})
+	}, emitter.Options{}))
+	defer srv.Close()
+	get(srv.URL)
+	get(srv.URL, "Last-Event-ID", "end")
+	// Output:
+	// 200 text/event-stream; charset=utf-8
+	// : connected
+	//
+	// event: update
+	// data: {"progress":50}
+	//
+	// event: update
+	// data: {"progress":100}
+	//
+	// event: end
+	// id: end
+	// data: {"complete":true}
+	//
+	// 204
+}

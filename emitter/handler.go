@@ -14,9 +14,12 @@ import (
 //
 // If fn returns an *[Error] while the stream is open, it is sent to the
 // client as an error event (see [Emitter.Error]). Any other error is logged
-// to Options.Logger and the client receives the code "internal" with a
+// to Options.Logger and the client receives the code "INTERNAL" with a
 // generic message, so internal details do not leak; errors reporting that
 // the stream had already ended are not sent or logged.
+//
+// An OPTIONS request (a CORS preflight) is answered without calling fn,
+// and so is a reconnection after the end event (204; see [Emitter.End]).
 //
 // Invalid options make every request fail with status 500 and a JSON
 // error; check them beforehand with [Options.Validate].
@@ -25,12 +28,12 @@ func Handler(fn func(ctx context.Context, e *Emitter) error, opts Options) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if optsErr != nil {
 			opts.logger().Error("emitter: invalid options", "err", optsErr)
-			WriteError(w, http.StatusInternalServerError, "internal", "the event stream is misconfigured")
+			WriteError(w, http.StatusInternalServerError, "INTERNAL", "the event stream is misconfigured")
 			return
 		}
 		e, err := Start(w, r, opts)
 		if err != nil {
-			return // the response had started; the client is gone
+			return // answered (a preflight, a finished stream), or the client is gone
 		}
 		defer e.Close()
 		err = fn(e.Context(), e)
@@ -43,6 +46,6 @@ func Handler(fn func(ctx context.Context, e *Emitter) error, opts Options) http.
 			return
 		}
 		opts.logger().Error("emitter: stream callback failed", "path", r.URL.Path, "err", err)
-		_ = e.Error("internal", "internal error")
+		_ = e.Error("INTERNAL", "internal error")
 	})
 }

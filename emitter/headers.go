@@ -92,3 +92,28 @@ func (c CORS) Lists(origin string) bool {
 	}
 	return false
 }
+
+// Preflight answers r when it is an OPTIONS request and reports whether it
+// did: a CORS preflight from an origin the options allow gets 204 with
+// Access-Control-Allow-Methods (GET, OPTIONS), Access-Control-Allow-Headers
+// (what an EventSource or a fetch of a stream sends: Last-Event-ID,
+// Cache-Control, Accept, Authorization, Content-Type) and
+// Access-Control-Max-Age; any other OPTIONS request gets 204 with Allow.
+// A stream is never started for it. [Start] and [Handler] call it first.
+func Preflight(w http.ResponseWriter, r *http.Request, opts Options) bool {
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	h := w.Header()
+	h.Set("Allow", "GET, HEAD, OPTIONS")
+	if r.Header.Get("Access-Control-Request-Method") != "" {
+		opts.setCORS(h, r)
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Last-Event-ID, Cache-Control, Accept, Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}

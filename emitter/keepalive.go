@@ -6,6 +6,18 @@ import (
 	"github.com/ssehub/ssehub/sse"
 )
 
+// KeepAliveBytes returns the bytes of a keep-alive comment with text (empty
+// means "keepalive"): ":keepalive\n\n", a comment line without a space
+// after the colon, as Hantera sends it, and a blank line. The emitter and
+// the ssehub hub both send exactly these bytes. A blank line after a
+// comment dispatches nothing.
+func KeepAliveBytes(text string) []byte {
+	if text == "" {
+		text = keepAliveComment
+	}
+	return append(sse.AppendTightComment(nil, text), '\n')
+}
+
 // keepAlive writes a keep-alive comment whenever Options.KeepAlive passed
 // with no write. It runs in its own goroutine and returns when the stream
 // ends. Writes do not touch the timer: when it fires, the goroutine checks
@@ -13,7 +25,7 @@ import (
 func (e *Emitter) keepAlive() {
 	defer close(e.loopDone)
 	interval := e.opts.KeepAlive
-	comment := sse.AppendComment(nil, keepAliveComment)
+	comment := KeepAliveBytes(e.opts.KeepAliveComment)
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {

@@ -41,7 +41,7 @@ func TestKeepAliveOnlyWhenIdle(t *testing.T) {
 	if strings.Contains(busy, "keepalive") {
 		t.Errorf("keep-alive sent while events flowed faster than the interval:\n%s", busy)
 	}
-	if n := strings.Count(idle, ": keepalive\n"); n < 2 || n > 4 || idle != strings.Repeat(": keepalive\n", n) {
+	if n := strings.Count(idle, ":keepalive\n\n"); n < 2 || n > 4 || idle != strings.Repeat(":keepalive\n\n", n) {
 		t.Errorf("idle part %q: want 3 (2 to 4) keep-alive comments and nothing else", idle)
 	}
 }
@@ -66,8 +66,9 @@ func TestTimeoutCloses(t *testing.T) {
 	if err := <-errs; !errors.Is(err, ErrTimeout) {
 		t.Errorf("Err after timeout: %v, want ErrTimeout", err)
 	}
-	if !strings.HasPrefix(body, ": connected\n\n: keepalive\n") || strings.Contains(body, "late") {
-		t.Errorf("body %q", body)
+	if !strings.HasPrefix(body, ": connected\n\n:keepalive\n\n") || strings.Contains(body, "late") ||
+		!strings.HasSuffix(body, "event: end\nid: end\ndata: {\"reason\":\"timeout\"}\n\n") {
+		t.Errorf("body %q: want keep-alives, then the end event", body)
 	}
 }
 

@@ -24,14 +24,31 @@ type Options struct {
 	Retry time.Duration
 
 	// KeepAlive, when positive, is the idle interval after which a
-	// ": keepalive" comment is written. Any write (event, comment or
-	// encoded bytes) starts the interval again, so a busy stream carries no
-	// keep-alives.
+	// keep-alive comment is written (see KeepAliveComment). Any write
+	// (event, comment or encoded bytes) starts the interval again, so a
+	// busy stream carries no keep-alives.
 	KeepAlive time.Duration
 
-	// Timeout, when positive, closes the stream that long after it started:
-	// Done is closed and Err returns ErrTimeout.
+	// KeepAliveComment is the keep-alive comment's text: the bytes are
+	// ":" + text + "\n\n" (see [KeepAliveBytes]), the same the ssehub hub
+	// sends. Empty means "keepalive": ":keepalive\n\n", as Hantera sends it.
+	KeepAliveComment string
+
+	// Timeout, when positive, ends the stream that long after it started:
+	// the end event (see [Emitter.End]) with {"reason":"timeout"} is sent,
+	// so that a client can tell a finished job from a dropped connection
+	// and does not reconnect to start it again; then Done is closed and Err
+	// returns ErrTimeout.
 	Timeout time.Duration
+
+	// EndEvent and EndID name the end event that [Emitter.End] and a
+	// Timeout send: its event type (default "end") and its id (default
+	// "end"). A reconnection whose Last-Event-ID is EndID is answered 204
+	// No Content by [Start] and [Handler], which makes an EventSource stop
+	// reconnecting: the stream it followed is finished. EndEvent "message"
+	// with EndID "CLOSE" is the convention of the EventSource example in
+	// "High Performance Browser Networking" (onmessage closes on id CLOSE).
+	EndEvent, EndID string
 
 	// WriteTimeout, when positive, bounds each write to the client; a write
 	// that does not complete in time fails and closes the stream. Start
@@ -72,6 +89,11 @@ func (o Options) Validate() error {
 			return fmt.Errorf("emitter: %s must not be negative, got %v", d.name, d.v)
 		}
 	}
+	for _, f := range []struct{ name, v string }{{"KeepAliveComment", o.KeepAliveComment}, {"EndEvent", o.EndEvent}, {"EndID", o.EndID}} {
+		if strings.ContainsAny(f.v, "\r\n\x00") {
+			return fmt.Errorf("emitter: %s must not contain CR, LF or NUL", f.name)
+		}
+	}
 	origins := o.origins()
 	for _, s := range origins {
 		if s == "*" && len(origins) > 1 {
@@ -105,6 +127,20 @@ func (o Options) origins() []string {
 // setCORS sets the CORS response headers for r. The options are valid.
 func (o Options) setCORS(h http.Header, r *http.Request) {
 	CORS{Origins: o.origins(), Credentials: o.CORSCredentials}.Apply(h, r)
+}
+
+func (o Options) endEvent() string {
+	if o.EndEvent == "" {
+		return "end"
+	}
+	return o.EndEvent
+}
+
+func (o Options) endID() string {
+	if o.EndID == "" {
+		return "end"
+	}
+	return o.EndID
 }
 
 // logger returns the logger for callback errors.

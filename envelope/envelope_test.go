@@ -22,8 +22,21 @@ type decoded struct {
 	EntityID  *string         `json:"entity_id"`
 	CreatedAt time.Time       `json:"created_at"`
 	Data      json.RawMessage `json:"data"`
-	Source    *string         `json:"source"`
+	Source    json.RawMessage `json:"source"`
 	Meta      json.RawMessage `json:"meta"`
+}
+
+// sameSource reports whether the envelope's source is ev's: null for none,
+// the object for an object source, else the string.
+func sameSource(got json.RawMessage, source string) bool {
+	switch {
+	case source == "":
+		return string(got) == "null"
+	case envelope.SourceObject(source):
+		return string(got) == source
+	}
+	var s string
+	return json.Unmarshal(got, &s) == nil && s == string([]rune(source))
 }
 
 // checkAgainstEncodingJSON decodes Append's output with encoding/json and
@@ -46,8 +59,8 @@ func checkAgainstEncodingJSON(t *testing.T, ev *ssehub.Event) {
 		return *p
 	}
 	valid := func(s string) string { return string([]rune(s)) } // one U+FFFD per invalid byte, as encoding/json
-	if d.ID != ev.ID || str(d.EventID) != valid(ev.Key) || d.EventType != valid(ev.Topic) || str(d.Type) != valid(ev.Type) ||
-		str(d.EntityID) != valid(ev.Entity) || str(d.Source) != valid(ev.Source) || !d.CreatedAt.Equal(ev.Time) {
+	if d.ID != ev.ID || str(d.EventID) != valid(envelope.EventID(ev.Key)) || d.EventType != valid(ev.Topic) || str(d.Type) != valid(ev.Type) ||
+		str(d.EntityID) != valid(ev.Entity) || !sameSource(d.Source, ev.Source) || !d.CreatedAt.Equal(ev.Time) {
 		t.Fatalf("fields differ: %+v from %s for %+v", d, out, ev)
 	}
 	if ev.Type == "" && d.Type != nil {
@@ -144,4 +157,54 @@ func ExampleParse() {
 	ev, err := envelope.Parse([]byte(`{"topic":"orders.created","key":"ord-1","data":{"total":42}}`))
 	fmt.Println(ev.Topic, ev.Key, string(ev.Data), err)
 	// Output: orders.created ord-1 {"total":42} <nil>
+}
+
+// TestInboxclawStyle checks the Inboxclaw envelope byte for byte against
+// the seed document's example, published as an Inboxclaw publisher would.
+func TestInboxclawStyle(t *testing.T) {
+	ev := &ssehub.Event{ID: 42, Topic: "user.login", Key: envelope.ScopedKey(`{"id":1,"name":"web_frontend"}`, "evt_abc"),
+		Entity: "user_1", Source: `{"id":1,"name":"web_frontend"}`, Data: []byte(`{"ip": "1.2.3.4"}`),
+		Time: time.Date(2024, 3, 15, 10, 0, 0, 123456789, time.UTC)}
+	const seed = `{"id": 42, "event_id": "evt_abc", "event_type": "user.login", "entity_id": "user_1", "created_at": "2024-03-15T10:00:00+00:00", "data": {"ip": "1.2.3.4"}, "source": {"id": 1, "name": "web_frontend"}, "meta": {}}`
+	if got := string(envelope.AppendStyle(nil, ev, envelope.Inboxclaw)); got != seed {
+		t.Errorf("inboxclaw style:\n got %s\nwant %s", got, seed)
+	}
+	const compact = `{"id":42,"event_id":"evt_abc","event_type":"user.login","entity_id":"user_1","created_at":"2024-03-15T10:00:00+00:00","data":{"ip": "1.2.3.4"},"source":{"id":1,"name":"web_frontend"},"meta":{}}`
+	if got := string(envelope.AppendStyle(nil, ev, envelope.InboxclawCompact)); got != compact {
+		t.Errorf("compact inboxclaw style:\n got %s\nwant %s", got, compact)
+	}
+	const plain = `{"id":42,"event_id":"evt_abc","event_type":"user.login","entity_id":"user_1","created_at":"2024-03-15T10:00:00.123456789Z","data":{"ip": "1.2.3.4"},"source":{"id":1,"name":"web_frontend"},"meta":{}}`
+	if got := string(envelope.Append(nil, ev)); got != plain {
+		t.Errorf("default style:\n got %s\nwant %s", got, plain)
+	}
+	// A string source is an object in Inboxclaw's style, a string in ssehub's.
+	ev.Source, ev.Key, ev.Meta = "web_frontend", "k", []byte(`{"a":[1,"x, y: z"],"b":{}}`)
+	out := string(envelope.AppendStyle(nil, ev, envelope.Inboxclaw))
+	if !strings.Contains(out, `"source": {"id": null, "name": "web_frontend"}, "meta": {"a": [1, "x, y: z"], "b": {}}}`) {
+		t.Errorf("string source in inboxclaw style: %s", out)
+	}
+	if out := string(envelope.Append(nil, ev)); !strings.Contains(out, `"source":"web_frontend","meta":{"a":[1,"x, y: z"],"b":{}}}`) {
+		t.Errorf("string source in default style: %s", out)
+	}
+}
+
+func TestSourceIDAndScopedKey(t *testing.T) {
+	for _, c := range []struct{ source, id string }{
+		{`{"id":1,"name":"web_frontend"}`, "1"},
+		{`{"name":"web_frontend"}`, `"web_frontend"`},
+		{`{"id":"a-b"}`, `"a-b"`},
+		{"web_frontend", "web_frontend"},
+		{"", ""},
+	} {
+		if got := envelope.SourceID(c.source); got != c.id {
+			t.Errorf("SourceID(%q) = %q, want %q", c.source, got, c.id)
+		}
+	}
+	a, b := envelope.ScopedKey(`{"id":1,"name":"x"}`, "evt"), envelope.ScopedKey(`{"id":2,"name":"x"}`, "evt")
+	if a == b || envelope.EventID(a) != "evt" || envelope.EventID(b) != "evt" {
+		t.Errorf("scoped keys %q %q", a, b)
+	}
+	if envelope.ScopedKey("s", "") != "" {
+		t.Error("an empty key must stay empty")
+	}
 }

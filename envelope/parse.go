@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,15 +11,20 @@ import (
 	"github.com/ssehub/ssehub"
 )
 
-// publish is one event in a POST /publish body.
+// publish is one event in a POST /publish body. event_type, event_id and
+// entity_id are Inboxclaw's names of topic, key and entity, so that a
+// publisher can send the envelope's own shape.
 type publish struct {
-	Topic  string         `json:"topic"`
-	Type   string         `json:"type"`
-	Data   jsontext.Value `json:"data"`
-	Key    string         `json:"key"`
-	Entity string         `json:"entity"`
-	Source string         `json:"source"`
-	Meta   jsontext.Value `json:"meta"`
+	Topic     string         `json:"topic"`
+	EventType string         `json:"event_type"`
+	Type      string         `json:"type"`
+	Data      jsontext.Value `json:"data"`
+	Key       string         `json:"key"`
+	EventID   string         `json:"event_id"`
+	Entity    string         `json:"entity"`
+	EntityID  string         `json:"entity_id"`
+	Source    jsontext.Value `json:"source"`
+	Meta      jsontext.Value `json:"meta"`
 }
 
 // decodeOptions decode an envelope as encoding/json did (names match
@@ -33,16 +39,36 @@ var decodeOptions = jsonv2.JoinOptions(
 )
 
 // Parse decodes one publish envelope: an object with "topic" and any of
-// "type", "data", "key", "entity", "source" and "meta". A JSON string as
-// data is stored as its text; any other JSON value as its JSON text; null
-// or absent as no data. meta must be an object or null. Unknown names are
-// errors. Parse checks the syntax only: the caller validates the fields.
+// "type", "data", "key", "entity", "source" and "meta"; "event_type",
+// "event_id" and "entity_id" are accepted as Inboxclaw's names of topic,
+// key and entity (giving both names of a field with different values is an
+// error). A JSON string as data is stored as its text; any other JSON value
+// as its JSON text; null or absent as no data. source is a string, or an
+// object such as {"id":1,"name":"web_frontend"} kept as its compact JSON
+// text (see SourceObject); a string source must not start with '{'. meta
+// must be an object or null. Unknown names are errors. Parse checks the
+// syntax only: the caller validates the fields.
 func Parse(b []byte) (*ssehub.Event, error) {
 	var env publish
 	if err := jsonv2.Unmarshal(b, &env, decodeOptions); err != nil {
 		return nil, fmt.Errorf("invalid envelope: %w", err)
 	}
-	ev := &ssehub.Event{Topic: env.Topic, Type: env.Type, Key: env.Key, Entity: env.Entity, Source: env.Source}
+	topic, err := alias("topic", env.Topic, "event_type", env.EventType)
+	if err != nil {
+		return nil, err
+	}
+	key, err := alias("key", env.Key, "event_id", env.EventID)
+	if err != nil {
+		return nil, err
+	}
+	entity, err := alias("entity", env.Entity, "entity_id", env.EntityID)
+	if err != nil {
+		return nil, err
+	}
+	ev := &ssehub.Event{Topic: topic, Type: env.Type, Key: key, Entity: entity}
+	if ev.Source, err = ParseSource(env.Source); err != nil {
+		return nil, err
+	}
 	if len(env.Data) > 0 && env.Data[0] == '"' {
 		var str string
 		if err := jsonv2.Unmarshal(env.Data, &str, decodeOptions); err != nil {
@@ -59,4 +85,55 @@ func Parse(b []byte) (*ssehub.Event, error) {
 		ev.Meta = json.RawMessage(env.Meta)
 	}
 	return ev, nil
+}
+
+// ParseSource returns the stored form of a publish envelope's source: ""
+// for none or null, a JSON string's text, or an object's compact JSON
+// text. Anything else, and a string starting with '{' (which would read
+// back as an object), is an error.
+func ParseSource(v []byte) (string, error) {
+	v = bytes.TrimSpace(v)
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		return "", nil
+	case v[0] == '"':
+		var s string
+		if err := jsonv2.Unmarshal(v, &s, decodeOptions); err != nil {
+			return "", fmt.Errorf("invalid envelope source: %w", err)
+		}
+		return CheckSourceText(s)
+	case v[0] == '{':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return "", fmt.Errorf("invalid envelope source: %w", err)
+		}
+		return buf.String(), nil
+	}
+	return "", errors.New(`invalid envelope: source must be a string or an object such as {"id":1,"name":"web_frontend"}`)
+}
+
+// CheckSourceText returns a source given as text (a query parameter, a
+// JSON string): a JSON object's compact text when it is one, else the
+// text, which must then not start with '{'.
+func CheckSourceText(s string) (string, error) {
+	if len(s) > 0 && s[0] == '{' {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(s)); err != nil {
+			return "", errors.New(`invalid source: a source starting with '{' must be a JSON object such as {"id":1,"name":"web_frontend"}`)
+		}
+		return buf.String(), nil
+	}
+	return s, nil
+}
+
+// alias returns the value of a field that has two names, or an error when
+// both are given and differ.
+func alias(name, v, otherName, other string) (string, error) {
+	switch {
+	case v == "":
+		return other, nil
+	case other == "" || other == v:
+		return v, nil
+	}
+	return "", fmt.Errorf("invalid envelope: %s %.40q and %s %.40q differ (they name the same field)", name, v, otherName, other)
 }

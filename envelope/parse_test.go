@@ -68,3 +68,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseInboxclawNames(t *testing.T) {
+	ev, err := Parse([]byte(`{"event_type":"user.login","event_id":"evt_abc","entity_id":"user_1","data":{"ip": "1.2.3.4"},"source":{"id": 1, "name": "web_frontend"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Topic != "user.login" || ev.Key != "evt_abc" || ev.Entity != "user_1" || ev.Source != `{"id":1,"name":"web_frontend"}` || string(ev.Data) != `{"ip": "1.2.3.4"}` {
+		t.Fatalf("parsed %+v", ev)
+	}
+	for _, bad := range []string{
+		`{"topic":"a","event_type":"b"}`,
+		`{"topic":"a","key":"x","event_id":"y"}`,
+		`{"topic":"a","source":["x"]}`,
+		`{"topic":"a","source":"{not an object"}`,
+		`{"topic":"a","source":{"id":1}x}`,
+	} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%s) succeeded", bad)
+		}
+	}
+	ev, err = Parse([]byte(`{"topic":"a","event_type":"a","source":"web"}`))
+	if err != nil || ev.Topic != "a" || ev.Source != "web" {
+		t.Fatalf("same topic under both names: %+v %v", ev, err)
+	}
+}

@@ -18,7 +18,6 @@ type topicJSON struct {
 	Events       int64           `json:"events"`
 	LastID       string          `json:"last_id"`
 	Deregistered bool            `json:"deregistered,omitempty"`
-	LastEvent    json.RawMessage `json:"last_event,omitempty"`
 }
 
 // handleTopics serves GET /api/topics?after=NAME&limit=N: a page of topics
@@ -108,11 +107,7 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := topicJSON{Topic: topic, Events: info.Events, LastID: strconv.FormatUint(info.LastID, 10), Deregistered: gone}
-	if last, err := h.Last(r.Context(), topic); err == nil {
-		out.LastEvent = envelope.Append(nil, last)
-	} else if !errors.Is(err, ssehub.ErrNotFound) {
-		f.s.Logger().Error("topic last event", "err", err)
-	}
+	var body any = out
 	if f.opts.TopicDetails != nil {
 		extra, err := f.opts.TopicDetails(r.Context(), topic)
 		if err != nil {
@@ -125,11 +120,26 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 			for k, v := range own {
 				extra[k] = v // the built-in keys win
 			}
-			httpapi.WriteJSON(w, http.StatusOK, extra)
-			return
+			delete(extra, "last_event")
+			body = extra
 		}
 	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	b, err := json.Marshal(body)
+	if err != nil {
+		f.s.Logger().Error("topic", "err", err)
+		httpapi.WriteError(w, http.StatusInternalServerError, httpapi.CodeInternal, "encoding the topic failed")
+		return
+	}
+	// The last event goes in as its envelope's own bytes: encoding/json
+	// would re-encode (compact) a raw message, which alters the payload.
+	if last, err := h.Last(r.Context(), topic); err == nil {
+		b = append(b[:len(b)-1], `,"last_event":`...)
+		b = append(envelope.Append(b, last), '}')
+	} else if !errors.Is(err, ssehub.ErrNotFound) {
+		f.s.Logger().Error("topic last event", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // handleDeleteTopic serves DELETE /api/topics/{topic}: on every node, new

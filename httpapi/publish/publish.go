@@ -32,6 +32,13 @@ type Options struct {
 	MaxBatchEvents int
 	// Limits bound the event's fields.
 	Limits FieldLimits
+	// SourceScoped selects the topics whose events are deduplicated on
+	// (source, key) instead of key alone, as Inboxclaw deduplicates on
+	// (source, event_id): the topics an Inboxclaw sink covers. The store
+	// still deduplicates per topic; the key it gets carries the source
+	// (envelope.ScopedKey) and the envelope's event_id stays the
+	// publisher's key.
+	SourceScoped ssehub.Filter
 }
 
 // FieldLimits bound an event's fields, in bytes (400 past them).
@@ -94,7 +101,11 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 		Type:   q.Get("type"),
 		Key:    firstOf(q.Get("key"), r.Header.Get("Idempotency-Key")),
 		Entity: q.Get("entity"),
-		Source: q.Get("source"),
+	}
+	var err error
+	if ev.Source, err = envelope.CheckSourceText(q.Get("source")); err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, err.Error())
+		return
 	}
 	if code, msg := f.Validate(ev); msg != "" {
 		httpapi.WriteError(w, http.StatusBadRequest, code, msg)
@@ -233,13 +244,32 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	if ev.Type != "" && sse.ValidateType(ev.Type) != nil {
 		return httpapi.CodeBadField, "type must not contain CR or LF"
 	}
+	for _, c := range ev.Key {
+		if c < 0x20 || c == 0x7f {
+			return httpapi.CodeBadField, "key must not contain control characters"
+		}
+	}
 	return "", ""
+}
+
+// scope gives the events of source-scoped topics their (source, key)
+// dedupe key; called once the events are valid.
+func (f *Feature) scope(events []*ssehub.Event) {
+	if f.opts.SourceScoped.IsEmpty() {
+		return
+	}
+	for _, ev := range events {
+		if ev.Key != "" && f.opts.SourceScoped.Match(ev.Topic) {
+			ev.Key = envelope.ScopedKey(ev.Source, ev.Key)
+		}
+	}
 }
 
 // Publish appends events and answers the errors: 410 for a deregistered
 // topic, 413 for what the store finds too large, 503 when the store cannot
 // take them.
 func (f *Feature) Publish(w http.ResponseWriter, ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, bool) {
+	f.scope(events)
 	res, err := f.s.Hub().Publish(ctx, events)
 	var gone *hub.GoneError
 	switch {

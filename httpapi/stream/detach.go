@@ -86,7 +86,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 	d.sub = sub
 	d.logEnd = f.s.Detach(w, r)
 	rc := http.NewResponseController(w)
-	if !f.write(w, rc, f.startStream(w, r, req.endpoint)) {
+	if !f.write(w, rc, append(f.startStream(w, r, req.endpoint), f.initFrames(r.Context(), req)...)) {
 		d.end()
 		return
 	}

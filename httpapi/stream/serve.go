@@ -44,7 +44,7 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 	}
 	defer sub.Close()
 	rc := http.NewResponseController(w)
-	if !f.write(w, rc, f.startStream(w, r, e)) {
+	if !f.write(w, rc, append(f.startStream(w, r, e), f.initFrames(ctx, req)...)) {
 		return
 	}
 	heartbeat := e.pumpConfig.Ping
@@ -83,7 +83,7 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 func (f *Feature) startStream(w http.ResponseWriter, r *http.Request, e *Endpoint) []byte {
 	emitter.SetHeaders(w.Header(), r)
 	w.WriteHeader(http.StatusOK)
-	return e.hello
+	return e.hello[:len(e.hello):len(e.hello)] // appending never writes into the shared hello
 }
 
 // write sends b and flushes it, bounded by the write timeout.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/emitter"
 	"github.com/ssehub/ssehub/envelope"
 	"github.com/ssehub/ssehub/format"
 	"github.com/ssehub/ssehub/httpapi"
@@ -52,6 +53,16 @@ type Endpoint struct {
 	Public bool
 	// CORSOrigins, when set, replace the server's allowed origins for this stream.
 	CORSOrigins []string
+	// Init "last" sends, after the hello and before any other event, one
+	// "event: init" per matching topic with the topic's latest event up to
+	// where the stream continues (its current state; see init.go).
+	// InitMaxTopics bounds the init events of one connection (default
+	// 1000).
+	Init          string
+	InitMaxTopics int
+	// KeepaliveComment is the text of the "comment" heartbeat style:
+	// ":keepalive" and a blank line by default, as the emitter sends it.
+	KeepaliveComment string
 
 	pumpConfig *pump.Config // how the pump writes it; shared by its connections
 	hello      []byte
@@ -61,6 +72,9 @@ type Endpoint struct {
 func (e *Endpoint) prepare() {
 	if e.Format == nil {
 		e.Format = format.Envelope
+	}
+	if e.Init != "" && e.InitMaxTopics <= 0 {
+		e.InitMaxTopics = 1000
 	}
 	e.pumpConfig = &pump.Config{Heartbeat: e.Heartbeat, Ping: heartbeatBytes(e), Chunked: true}
 	switch e.Hello {
@@ -190,7 +204,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 // heartbeatBytes is what e sends after its heartbeat interval of idle.
 func heartbeatBytes(e *Endpoint) []byte {
 	if e.HeartbeatStyle == "comment" {
-		return append(sse.AppendTightComment(nil, "keepalive"), '\n')
+		return emitter.KeepAliveBytes(e.KeepaliveComment)
 	}
 	if e.HeartbeatStyle == "empty" {
 		return []byte("event: heartbeat\ndata:\n\n")

@@ -16,6 +16,9 @@ type request struct {
 	endpoint *Endpoint
 	who      *httpapi.Principal // nil on a public stream
 	opts     hub.SubscribeOptions
+	// init is set for an init: last stream; the subscription then starts at
+	// an id known beforehand, so that the init events match it exactly.
+	init bool
 }
 
 // handleEvents serves GET /events?topic=P&topic=P2.
@@ -119,6 +122,14 @@ func (f *Feature) subscribe(w http.ResponseWriter, r *http.Request, req *request
 			return
 		}
 		req.opts.From = from
+	}
+	if e.Init == "last" {
+		req.init = true
+		if !req.opts.From.Set {
+			// Live only, from the head: the same as an unset From, but at a
+			// position the init events can be read against.
+			req.opts.From = hub.Resume{Set: true, After: f.s.Hub().Head()}
+		}
 	}
 	f.serveSSE(w, r, req)
 }
