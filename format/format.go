@@ -46,7 +46,9 @@ type SessionInfo struct {
 }
 
 // A Session is one connection's state of a SessionFormat. Its methods are
-// called from the one goroutine that serves the connection.
+// called one at a time, never concurrently: from the goroutine that serves
+// the connection, or, while that one waits for a catch-up read, from the
+// hub's reader that does the read.
 type Session interface {
 	// Start appends what the connection sends before its first event, on
 	// connect (and so again on every reconnection, which is a new

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ssehub/ssehub"
@@ -17,22 +18,31 @@ var (
 	errStopRange = errors.New("stop: end of range")
 )
 
-// catchUp appends matching events with s.pos < id <= upto, at most about
-// room bytes (at least one event), from the hot tier, or from the log when
-// the hot tier no longer has them. It advances s.pos over everything it
-// scanned. wait reports that a read from the log is under way in the hub's
-// pool: Notify is called when it is done.
-func (s *Subscriber) catchUp(dst []byte, upto uint64, room int) (out []byte, wait bool, err error) {
-	start := len(dst)
-	items, ok := s.h.hot.collect(s.items[:0], s.pos, upto, readChunk)
+// catchUp appends matching events with s.pos < id <= upto from the hot
+// tier, or from the log when the hot tier does not have them (it holds no
+// more than what the live feed dispatched; upto may be beyond that when a
+// control event applied here ended the subscription). What this Next call
+// wrote, dst[n0:], and what catchUp adds stay within maxBytes, except that
+// one event alone may be larger. It advances s.pos over everything it
+// scanned. stop reports that Next must return now: the write is full, or a
+// read from the log is under way in the hub's pool (Notify is called when
+// it is done).
+func (s *Subscriber) catchUp(dst []byte, n0 int, upto uint64, maxBytes int) (out []byte, stop bool, err error) {
+	hotUpto := min(upto, s.h.lastID.Load()) // the tier holds every id up to the head
+	if s.pos >= hotUpto || s.reading() {
+		// A pooled read under way or done is taken first: serving its range
+		// from the tier meanwhile would send those events twice.
+		return s.readLog(dst, n0, upto, maxBytes)
+	}
+	items, ok := s.h.hot.collect(s.items[:0], s.pos, hotUpto, readChunk)
 	if !ok {
-		return s.readLog(dst, upto, room)
+		return s.readLog(dst, n0, upto, maxBytes)
 	}
 	delivered, full := 0, false
 	for i, it := range items {
 		if s.filter.Match(it.ev.Topic) {
 			b := it.bytes(s.h, s.enc)
-			if len(dst) > start && len(dst)-start+len(b) > room {
+			if len(dst) > n0 && len(dst)-n0+len(b) > maxBytes {
 				full = true
 				break
 			}
@@ -46,18 +56,26 @@ func (s *Subscriber) catchUp(dst []byte, upto uint64, room int) (out []byte, wai
 		items[i] = nil
 	}
 	if !full && len(items) < readChunk {
-		s.pos = max(s.pos, upto) // the tier held everything up to upto
+		s.pos = max(s.pos, hotUpto) // the tier held everything up to hotUpto
 	}
 	clear(items)
 	s.items = items[:0]
 	s.h.stats.Deliveries.Add(uint64(delivered))
-	return dst, false, nil
+	return dst, full, nil
 }
 
 // readState is a read from the log for one subscriber.
 type readState struct {
-	done bool
-	res  readResult
+	after uint64 // where it starts: the subscriber's position when submitted
+	done  bool
+	res   readResult
+}
+
+// reading reports whether a pooled read was submitted and not taken.
+func (s *Subscriber) reading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.read != nil
 }
 
 // readResult is what one read from the log produced.
@@ -65,6 +83,7 @@ type readResult struct {
 	buf       []byte // the encoded events (and a gap event)
 	pos       uint64 // the subscriber's position after them
 	delivered int
+	full      bool // it stopped at an event that did not fit
 	err       error
 }
 
@@ -72,31 +91,45 @@ type readResult struct {
 // its own goroutine reads here, within the pool's limit; one served by a
 // shared writer (Notify set) has the read done by the pool and returns at
 // once, so a slow read never holds a writer other streams need.
-func (s *Subscriber) readLog(dst []byte, upto uint64, room int) ([]byte, bool, error) {
+func (s *Subscriber) readLog(dst []byte, n0 int, upto uint64, maxBytes int) ([]byte, bool, error) {
 	if s.notifyFn == nil {
 		if err := s.h.readers.acquire(s.ctx); err != nil {
 			return dst, false, err
 		}
-		r := s.read1(s.pos, upto, room)
+		r := s.read1(s.pos, upto, maxBytes-(len(dst)-n0), len(dst) > n0)
 		s.h.readers.release()
 		return s.take(dst, r)
 	}
 	s.mu.Lock()
 	st := s.read
+	if st != nil && st.done && st.after != s.pos {
+		st, s.read = nil, nil // stale: the position moved since; read again
+	}
 	switch {
 	case st == nil:
-		s.read = &readState{}
-		s.mu.Unlock()
 		after := s.pos
+		st = &readState{after: after}
+		s.read = st
+		s.mu.Unlock()
+		// A whole write's worth: the result is taken by a later Next
+		// call, which has written nothing before it.
 		s.h.readers.submit(func() {
-			r := s.read1(after, upto, room)
+			r := s.read1(after, upto, maxBytes, false)
 			s.mu.Lock()
-			s.read.done, s.read.res = true, r
+			st.done, st.res = true, r
+			closed := s.closed
 			s.mu.Unlock()
-			s.notify()
+			if !closed {
+				s.notify()
+			}
 		})
 		return dst, true, nil
 	case !st.done:
+		s.mu.Unlock()
+		return dst, true, nil
+	case len(dst) > n0 && len(dst)-n0+len(st.res.buf) > maxBytes:
+		// It does not fit beside what this call wrote: the next one takes
+		// it (the caller calls again, as it got bytes).
 		s.mu.Unlock()
 		return dst, true, nil
 	}
@@ -105,20 +138,23 @@ func (s *Subscriber) readLog(dst []byte, upto uint64, room int) ([]byte, bool, e
 	return s.take(dst, st.res)
 }
 
-// take appends a finished read's bytes and moves the position past it.
+// take appends a finished read's bytes and moves the position past it; it
+// reports whether the write is full.
 func (s *Subscriber) take(dst []byte, r readResult) ([]byte, bool, error) {
 	dst = append(dst, r.buf...)
 	if r.pos > s.pos {
 		s.pos = r.pos
 	}
 	s.h.stats.Deliveries.Add(uint64(r.delivered))
-	return dst, false, r.err
+	return dst, r.full, r.err
 }
 
-// read1 reads matching events after `after`, up to upto and about room
-// bytes. It runs on the goroutine calling Next, or in the pool while that
-// goroutine waits for it, never both at once.
-func (s *Subscriber) read1(after, upto uint64, room int) readResult {
+// read1 reads matching events after `after`, up to upto, into at most room
+// bytes, except that the first event may be larger when nothing precedes
+// it (written reports that the write already holds bytes). It runs on the
+// goroutine calling Next, or in the pool while that goroutine waits for
+// it, never both at once.
+func (s *Subscriber) read1(after, upto uint64, room int, written bool) readResult {
 	r := readResult{pos: after}
 	if err := s.ctx.Err(); err != nil {
 		r.err = err
@@ -132,20 +168,25 @@ func (s *Subscriber) read1(after, upto uint64, room int) readResult {
 	}
 	if r.pos+1 < pos.First {
 		// Retention removed events this subscriber had not received yet.
-		r.buf = appendGap(r.buf, formatID(r.pos), pos.First, "retention")
+		// The last id it got, as it got it (with the epoch or not).
+		r.buf = appendGap(r.buf, string(s.h.appendID(nil, r.pos, s.enc)), pos.First, "retention")
 		r.pos = pos.First - 1
 	}
 	err = s.h.store.Read(s.ctx, r.pos, s.filter, func(ev *ssehub.Event) error {
 		if ev.ID > upto {
 			return errStopRange
 		}
-		if r.delivered > 0 && len(r.buf) >= room {
+		mark := len(r.buf)
+		r.buf = s.h.encode(r.buf, ev, s.enc)
+		if (written || mark > 0) && len(r.buf) > room {
+			r.buf = r.buf[:mark] // the next read starts with it
 			return errStopBytes
 		}
 		if s.session != nil {
-			r.buf = s.session.Before(r.buf, ev)
+			if pre := s.session.Before(nil, ev); len(pre) > 0 {
+				r.buf = slices.Insert(r.buf, mark, pre...)
+			}
 		}
-		r.buf = s.h.encode(r.buf, ev, s.enc)
 		r.pos = ev.ID
 		r.delivered++
 		return nil
@@ -154,6 +195,7 @@ func (s *Subscriber) read1(after, upto uint64, room int) readResult {
 	case err == nil, errors.Is(err, errStopRange):
 		r.pos = max(r.pos, upto)
 	case errors.Is(err, errStopBytes):
+		r.full = true
 	default:
 		r.err = err
 	}

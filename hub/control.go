@@ -9,8 +9,9 @@ import (
 )
 
 // DeregisterTopic deregisters topic on every node: new subscriptions that
-// name it fail with ErrGone, live ones that named it end with ErrGone, and
-// publishes to it fail with a *GoneError. It records the topic in the KV,
+// name it fail with ErrGone, live ones that named it end with ErrGone once
+// they have the events the log holds before the deregistration (and none
+// after it), and publishes to it fail with a *GoneError. It records the topic in the KV,
 // then appends a control event that every node's live feed applies; it
 // applies it on this node at once, so the caller sees its own change.
 func (h *Hub) DeregisterTopic(ctx context.Context, topic string) error {
@@ -39,14 +40,21 @@ func (h *Hub) RevokeToken(ctx context.Context, id string) error {
 	return h.control(ctx, &ssehub.Event{Topic: ssehub.SysRevoke, Data: []byte(id)})
 }
 
-// control appends a control event durably and applies it here.
+// control appends a control event durably and applies it here, at once:
+// the live feed may not have dispatched the events before it yet, so a
+// subscription it ends gets those from the log (see Subscriber.end); the
+// feed's own application of it later changes nothing.
 func (h *Hub) control(ctx context.Context, ev *ssehub.Event) error {
-	if _, err := h.store.Append(ctx, []*ssehub.Event{ev}); err != nil {
+	res, err := h.store.Append(ctx, []*ssehub.Event{ev})
+	if err != nil {
 		return fmt.Errorf("hub: append %s: %w", ev.Topic, err)
 	}
+	ev.ID = res[0].ID
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
 	h.mu.Lock()
 	h.applyLocked(ev)
-	h.mu.Unlock()
+	h.unlockEnds()
 	return nil
 }
 
@@ -62,14 +70,14 @@ func (h *Hub) applyLocked(ev *ssehub.Event) {
 		for s := range h.subs {
 			if s.wantsExact(arg) {
 				h.idx.remove(s)
-				s.end(&GoneError{Topic: arg}, false)
+				s.end(&GoneError{Topic: arg}, false, ev.ID)
 			}
 		}
 	case ssehub.SysRevoke:
 		h.revoked[arg] = struct{}{}
 		for s := range h.guards[arg] {
 			h.idx.remove(s)
-			s.end(ErrRevoked, true)
+			s.end(ErrRevoked, true, ev.ID)
 		}
 		delete(h.guards, arg)
 	default:

@@ -82,12 +82,18 @@ type Hub struct {
 	hot     *ring
 	readers readPool
 
+	// applyMu serialises the application of control events with their
+	// OnEnd calls, so that RevokeToken returns only once every OnEnd of
+	// the revocation was made here, whether it or the live feed applied
+	// it. It is taken before mu.
+	applyMu sync.Mutex
 	mu      sync.Mutex
 	idx     index                               // attached subscribers, by what they select
 	subs    map[*Subscriber]struct{}            // every open subscription
 	guards  map[string]map[*Subscriber]struct{} // by token id
 	gone    map[string]struct{}                 // deregistered topics
 	revoked map[string]struct{}                 // revoked token ids
+	endq    []endCall                           // OnEnd calls to make once mu is released
 	lastID  atomic.Uint64                       // id of the last event dispatched
 
 	encUsers [numEncodings]atomic.Int64
@@ -247,9 +253,26 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 			}
 		}
 	}
+	// Ids are dense, so a hole means the feed skipped events that
+	// retention removed before it got to them: nobody received them.
+	hole := h.caps.DenseIDs && ev.ID > h.lastID.Load()+1
+	if hole {
+		h.hot.reset() // the tier's ids must have no holes
+	}
 	h.hot.add(it) // system events too, so the tier's ids have no holes
 	h.stats.Dispatched.Add(1)
+	if sys {
+		h.applyMu.Lock()
+		defer h.applyMu.Unlock()
+	}
 	h.mu.Lock()
+	if hole {
+		// Every live subscriber catches up from the log, which tells it
+		// what retention removed (a gap event).
+		for _, s := range h.idx.drain() {
+			s.lag()
+		}
+	}
 	if sys {
 		h.applyLocked(ev)
 	}
@@ -259,6 +282,6 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 			h.idx.remove(s) // it catches up from the log by itself
 		}
 	})
-	h.mu.Unlock()
+	h.unlockEnds()
 	return nil
 }

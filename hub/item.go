@@ -48,36 +48,34 @@ func (h *Hub) encode(dst []byte, ev *ssehub.Event, e encoding) []byte {
 // never modified.
 type item struct {
 	ev  *ssehub.Event
-	enc atomic.Pointer[encoded]
+	enc atomic.Pointer[encNode]
 }
 
-// encoded is an immutable list of an item's encodings, replaced as a whole
-// when one is added (most items have one or two).
-type encoded struct {
-	keys  []encoding
-	bytes [][]byte
+// encNode is one of an item's encodings, in an immutable list that grows
+// at its head (most items have one or two): one allocation per encoding
+// beside the bytes, as the live feed makes one item per event.
+type encNode struct {
+	key  encoding
+	b    []byte
+	next *encNode
 }
 
 // bytes returns the event's bytes in encoding e, encoding them on first
 // use. Concurrent first uses may encode twice; both results are identical
 // and one wins, so callers share one slice afterwards.
 func (it *item) bytes(h *Hub, e encoding) []byte {
+	var b []byte
 	for {
-		old := it.enc.Load()
-		if old != nil {
-			for i, k := range old.keys {
-				if k == e {
-					return old.bytes[i]
-				}
+		head := it.enc.Load()
+		for n := head; n != nil; n = n.next {
+			if n.key == e {
+				return n.b
 			}
 		}
-		b := h.encode(nil, it.ev, e)
-		next := &encoded{keys: []encoding{e}, bytes: [][]byte{b}}
-		if old != nil {
-			next.keys = append(append(make([]encoding, 0, len(old.keys)+1), old.keys...), e)
-			next.bytes = append(append(make([][]byte, 0, len(old.bytes)+1), old.bytes...), b)
+		if b == nil {
+			b = h.encode(nil, it.ev, e)
 		}
-		if it.enc.CompareAndSwap(old, next) {
+		if it.enc.CompareAndSwap(head, &encNode{key: e, b: b, next: head}) {
 			return b
 		}
 	}

@@ -61,3 +61,11 @@ func (r *ring) collect(dst []*item, after, upto uint64, max int) ([]*item, bool)
 	}
 	return dst, true
 }
+
+// reset drops every item: the next one added need not follow the last.
+func (r *ring) reset() {
+	r.mu.Lock()
+	clear(r.items)
+	r.start, r.n, r.bytes = 0, 0, 0
+	r.mu.Unlock()
+}

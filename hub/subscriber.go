@@ -35,6 +35,10 @@ type Resume struct {
 	Epoch string
 }
 
+// testHookAttach, when set by a test, runs in Next just before a caught-up
+// subscriber joins the live feed.
+var testHookAttach func(*Subscriber)
+
 // ErrBadID is wrapped by ParseResume's errors.
 var ErrBadID = errors.New("not an event id")
 
@@ -95,12 +99,17 @@ type SubscribeOptions struct {
 	// have something new: a writer serving many subscribers uses it to
 	// schedule this one. It is called with the hub's lock held and must
 	// not block. Such a subscriber does not use Wait, and its reads from
-	// the log run in the hub's pool of readers instead of inside Next.
+	// the log run in the hub's pool of readers instead of inside Next. It
+	// must not call the hub or the subscription (Close, Next).
 	Notify func()
 	// OnEnd, when set, is called once if the hub ends the subscription
 	// because its credential was revoked or expired, so that the caller can
 	// cut the stream at once (Next returns the same error). It is called
-	// with the hub's lock held and must not block.
+	// after the hub's lock is released, on the goroutine that applied the
+	// end (RevokeToken's caller, the live feed, a timer), so it may call
+	// Close; it should return quickly, as the live feed waits for it, and
+	// must not call RevokeToken or DeregisterTopic. RevokeToken returns
+	// once the OnEnd calls of the subscriptions it ended here are made.
 	OnEnd func(error)
 }
 
@@ -135,8 +144,9 @@ type Subscriber struct {
 	queue    []*item
 	held     int // len(pending), for the queue bound
 	lagging  bool
-	ended    error // why the hub ended the subscription
-	urgent   bool  // ended by its credential: send nothing more
+	ended    error  // why the hub ended the subscription
+	endAt    uint64 // when ended but not urgent: the id of the control event; what is before it is due
+	urgent   bool   // ended by its credential: send nothing more
 	closed   bool
 	read     *readState // a catch-up read from the log, running or done
 	wake     chan struct{}
@@ -205,12 +215,16 @@ func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscriber, error) {
 		s.start(opts.From, pos)
 	}
 	if s.token != nil && !s.token.ExpiresAt.IsZero() {
+		// Under s.mu: the timer may fire, and its OnEnd call Close, before
+		// AfterFunc returns.
+		s.mu.Lock()
 		s.expiry = time.AfterFunc(time.Until(s.token.ExpiresAt), func() {
 			h.mu.Lock()
 			h.idx.remove(s)
-			s.end(ErrExpired, true)
-			h.mu.Unlock()
+			s.end(ErrExpired, true, 0)
+			h.unlockEnds()
 		})
+		s.mu.Unlock()
 	}
 	return s, nil
 }
@@ -268,7 +282,9 @@ func appendGap(dst []byte, last string, earliest uint64, reason string) []byte {
 	return out
 }
 
-// Close ends the subscription and frees its resources. It is idempotent.
+// Close ends the subscription and frees its resources: a Next or Wait
+// under way returns (Next with ErrClosed), a read from the log under way
+// stops, and Notify is not called for it afterwards. It is idempotent.
 func (s *Subscriber) Close() {
 	s.once.Do(func() {
 		s.h.mu.Lock()
@@ -277,16 +293,21 @@ func (s *Subscriber) Close() {
 		s.mu.Lock()
 		s.closed = true
 		s.queue = nil
+		expiry := s.expiry
 		s.mu.Unlock()
 		s.cancel()
-		if s.expiry != nil {
-			s.expiry.Stop()
+		if expiry != nil {
+			expiry.Stop()
 		}
-		if s.timer != nil {
-			s.timer.Stop()
-		}
+		// s.timer is Wait's, stopped by Wait itself before it returns.
 		s.h.encUsers[s.enc].Add(-1)
 		s.h.stats.Subscribers.Add(-1)
+		if s.wake != nil {
+			select { // a Wait under way returns; Next then says ErrClosed
+			case s.wake <- struct{}{}:
+			default:
+			}
+		}
 	})
 }
 
@@ -311,6 +332,37 @@ func (s *Subscriber) enqueue(it *item) bool {
 	return true
 }
 
+// idleCap is the most queue capacity an idle subscriber keeps: a burst
+// grows its queue to up to QueueSize pointers, which it gives back once it
+// has nothing to send.
+const idleCap = 16
+
+// shrinkLocked drops the queue's and pending's arrays when they are empty
+// and large; with s.mu held, on the goroutine calling Next.
+func (s *Subscriber) shrinkLocked() {
+	if len(s.queue) == 0 && cap(s.queue) > idleCap {
+		s.queue = nil
+	}
+	if len(s.pending) == 0 && cap(s.pending) > idleCap {
+		s.pending = nil
+	}
+}
+
+// lag makes a subscriber the dispatcher took out of the index catch up
+// from the log by itself, as an overflow does. Called with the hub's lock
+// held.
+func (s *Subscriber) lag() {
+	s.mu.Lock()
+	live := !s.closed && s.ended == nil
+	if live {
+		s.lagging = true
+	}
+	s.mu.Unlock()
+	if live {
+		s.notify()
+	}
+}
+
 func (s *Subscriber) notify() {
 	if s.notifyFn != nil {
 		s.notifyFn()
@@ -323,21 +375,44 @@ func (s *Subscriber) notify() {
 }
 
 // end ends the subscription with err, once; urgent means nothing more is
-// sent (a dead credential), otherwise what is due is sent first. Called
-// with the hub's lock held.
-func (s *Subscriber) end(err error, urgent bool) {
+// sent (a dead credential), otherwise the matching events with ids below
+// at (the control event's) are sent first, in log order, then err. Called
+// with the hub's lock held, which the caller releases with unlockEnds so
+// that OnEnd runs after it.
+func (s *Subscriber) end(err error, urgent bool, at uint64) {
 	s.mu.Lock()
 	first := s.ended == nil && !s.closed
 	if first {
-		s.ended, s.urgent = err, urgent
+		s.ended, s.urgent, s.endAt = err, urgent, at
 	}
 	s.mu.Unlock()
 	if !first {
 		return
 	}
+	if urgent {
+		s.cancel() // a read from the log under way stops: none of it is sent
+	}
 	s.notify()
 	if urgent && s.onEnd != nil {
-		s.onEnd(err)
+		s.h.endq = append(s.h.endq, endCall{s.onEnd, err})
+	}
+}
+
+// endCall is an OnEnd call due once the hub's lock is released.
+type endCall struct {
+	fn  func(error)
+	err error
+}
+
+// unlockEnds releases h.mu, then makes the OnEnd calls of the subscriptions
+// ended while it was held: a callback may then call the hub (Close) without
+// deadlocking it.
+func (h *Hub) unlockEnds() {
+	calls := h.endq
+	h.endq = nil
+	h.mu.Unlock()
+	for _, c := range calls {
+		c.fn(c.err)
 	}
 }
 
@@ -371,12 +446,44 @@ func (h *Hub) attach(s *Subscriber) (uint64, error) {
 
 // Next appends the SSE bytes of the events that are ready to dst and
 // returns it: at most maxBytes, or one event when a single event is larger
-// (so one write is at most max(maxBytes, one event)); it returns dst
+// (so one write is at most max(maxBytes, one event); a gap event counts as
+// one, and the bytes a format session writes before an event count with
+// it, though they are not known in advance); it returns dst
 // unchanged when nothing is ready (call Wait, or wait for Notify, then Next
 // again). While the subscriber catches up it reads the hot tier or the log.
 // It returns an error when the subscription ended: ErrGone (a *GoneError)
-// after the bytes still due; ErrRevoked or ErrExpired at once.
+// after the bytes still due; ErrRevoked or ErrExpired at once, with nothing
+// appended, even when the end comes while Next reads the log; ErrClosed,
+// with nothing appended, after Close (which may be called while Next runs).
 func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
+	n0 := len(dst)
+	if err := s.cut(); err != nil {
+		return dst, err
+	}
+	out, err := s.next(dst, maxBytes)
+	if cerr := s.cut(); cerr != nil {
+		// Ended while this call ran (a revocation during a read from the
+		// log, which the end cancelled): nothing it made may be sent.
+		return out[:n0], cerr
+	}
+	return out, err
+}
+
+// cut returns the error of an end after which nothing more is sent:
+// ErrClosed once closed, or an urgent end's.
+func (s *Subscriber) cut() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.urgent:
+		return s.ended
+	}
+	return nil
+}
+
+func (s *Subscriber) next(dst []byte, maxBytes int) ([]byte, error) {
 	n0 := len(dst)
 	room := func() int { return maxBytes - (len(dst) - n0) }
 	if !s.started {
@@ -387,11 +494,15 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 	}
 	if len(s.pre) > 0 {
 		dst = append(dst, s.pre...)
-		s.pre = s.pre[:0]
+		s.pre = nil
 	}
 	for {
+		// The head before the end: an end applied by the live feed is
+		// recorded before the feed moves past its control event, so a
+		// head read first is never past an end not seen yet.
+		head := s.h.lastID.Load()
 		s.mu.Lock()
-		ended, urgent := s.ended, s.urgent
+		ended, urgent, endAt := s.ended, s.urgent, s.endAt
 		s.mu.Unlock()
 		if urgent {
 			return dst, ended
@@ -402,30 +513,48 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 		if !s.attached || s.pos < s.catchUpTo {
 			upto := s.catchUpTo
 			if !s.attached {
-				upto = s.h.lastID.Load()
+				upto = head
+				if ended != nil {
+					// Ended by a control event: what is before it is due,
+					// even when this node applied it before its live feed
+					// dispatched those events (the log has them).
+					upto = endAt
+				}
 			}
 			if s.pos < upto {
-				var wait bool
+				var stop bool
 				var err error
 				before := len(dst)
-				if dst, wait, err = s.catchUp(dst, upto, room()); err != nil || wait || len(dst) > before {
+				if dst, stop, err = s.catchUp(dst, n0, upto, maxBytes); err != nil || stop || len(dst) > before {
 					return dst, err
 				}
 				continue
 			}
 			if !s.attached {
+				if ended != nil {
+					return dst, ended
+				}
+				if testHookAttach != nil {
+					testHookAttach(s)
+				}
 				joined, err := s.h.attach(s)
 				if err != nil {
 					return dst, err
 				}
 				s.attached, s.catchUpTo = true, joined
+				s.items = nil // the catch-up's scratch (up to readChunk pointers)
 			}
 			continue
 		}
 
 		// Live: what the dispatcher queued.
 		s.mu.Lock()
-		if len(s.queue) > 0 {
+		switch {
+		case len(s.queue) == 0 && len(s.pending) == 0:
+			s.shrinkLocked() // idle now
+		case len(s.pending) == 0:
+			s.pending, s.queue = s.queue, s.pending[:0] // no copy
+		default:
 			s.pending = append(s.pending, s.queue...)
 			clear(s.queue)
 			s.queue = s.queue[:0]
@@ -462,8 +591,13 @@ func (s *Subscriber) Next(dst []byte, maxBytes int) ([]byte, error) {
 		switch {
 		case rest > 0:
 			return dst, nil
-		case ended != nil:
+		case ended != nil && s.pos >= endAt:
 			return dst, ended
+		case ended != nil:
+			// Events before the control event that the live feed had not
+			// dispatched when the end was applied: catch them up.
+			s.lagged, s.attached = false, false
+			continue
 		case !s.lagged:
 			return dst, nil
 		}
@@ -484,7 +618,10 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 		return true, nil
 	}
 	s.mu.Lock()
-	ready := len(s.queue) > 0 || s.lagging || s.ended != nil
+	ready := len(s.queue) > 0 || s.lagging || s.ended != nil || s.closed
+	if !ready {
+		s.shrinkLocked()
+	}
 	s.mu.Unlock()
 	if ready {
 		return true, nil
@@ -513,5 +650,3 @@ func (s *Subscriber) Wait(ctx context.Context, idle time.Duration) (bool, error)
 		return false, nil
 	}
 }
-
-func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
