@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 )
 
 // connectionJSON is one open subscription in GET /ui/api/connections.
@@ -54,7 +55,7 @@ func (f *Feature) handleConnections(w http.ResponseWriter, r *http.Request) {
 	}
 	h := f.s.Hub()
 	scope := p.Scope()
-	all := listConnections(h)
+	all := h.Connections()
 	list := all[:0]
 	for _, c := range all {
 		if scope.Covers(c.Filter) {
@@ -84,7 +85,7 @@ func (f *Feature) handleConnections(w http.ResponseWriter, r *http.Request) {
 }
 
 // patterns returns a connection's topic patterns as text.
-func patterns(c hubConnection) []string {
+func patterns(c hub.Connection) []string {
 	ps := c.Filter.Patterns()
 	out := make([]string, len(ps))
 	for i, p := range ps {

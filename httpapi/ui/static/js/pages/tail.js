@@ -15,6 +15,7 @@ const SHOW = 500; // events kept on the page
 const state = {
   es: null,
   pattern: '',
+  from: 'live',
   status: 'idle', // idle | connecting | live | reconnecting | ended
   reason: '',
   lastId: '',
@@ -51,6 +52,7 @@ function add(item) {
 export function startTail(pattern, from = 'live') {
   stopTail();
   state.pattern = pattern;
+  state.from = from;
   const q = new URLSearchParams({topic: pattern, format: 'envelope'});
   if (from === 'earliest') q.set('last_event_id', 'earliest');
   else if (from === 'resume' && state.lastId) q.set('last_event_id', state.lastId);
@@ -197,8 +199,8 @@ export default {
       autocomplete: 'off', autocapitalize: 'off', required: true, value: want || state.pattern || scope.join(','),
       'aria-describedby': 'tail-pattern-hint'});
     const from = h('select', {class: 'input', id: 'tail-from', name: 'from'},
-      h('option', {value: 'live'}, 'New events only'),
-      h('option', {value: 'earliest'}, 'Every retained event'),
+      h('option', {value: 'live', selected: state.from === 'live'}, 'New events only'),
+      h('option', {value: 'earliest', selected: state.from === 'earliest'}, 'Every retained event'),
       state.lastId && h('option', {value: 'resume'}, `Resume after ${fmt.id(state.lastId)}`));
     const startBtn = h('button', {type: 'submit', class: 'btn btn-primary', id: 'tail-start'});
     const form = h('form', {class: 'tail-form', id: 'tail-form'},
