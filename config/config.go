@@ -26,6 +26,7 @@ type Config struct {
 	Auth    Auth    `yaml:"auth"`
 	Log     Log     `yaml:"log"`
 	Limits  Limits  `yaml:"limits"`
+	UI      UI      `yaml:"ui"`
 	// Streams are the configured streams as written (defaults not yet
 	// applied); AllStreams returns them resolved, with the sinks.
 	Streams map[string]Stream `yaml:"streams"`

@@ -14,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi/publish"
 	"github.com/ssehub/ssehub/httpapi/pull" // and with it the "inboxclaw" format
 	"github.com/ssehub/ssehub/httpapi/stream"
+	"github.com/ssehub/ssehub/httpapi/ui"
 
 	// The stores this binary can open, found by name by the configuration
 	// and `serve --store`.
@@ -50,6 +51,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 		admin.New(admin.Options{TopicDetails: arrowIngest.TopicDetails}),
 		arrowIngest,
 		pull.New(pull.Options{Endpoints: pulls, MaxBatchBytes: l.MaxPageBytes}),
+		ui.New(ui.Options{Enabled: cfg.UI.On(cfg.Server.Addr), StoreName: storeName(cfg)}),
 	}, nil
 }
 

@@ -195,6 +195,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	base := scheme + "://" + displayAddr(tcp.Addr())
 	fmt.Fprintf(stdout, "ssehub listening on %s (store: %s)\n", base, storeName(cfg))
 	printStreams(stdout, base, cfg)
+	if cfg.UI.On(cfg.Server.Addr) {
+		fmt.Fprintf(stdout, "console: %s/ui/\n", base)
+	} else {
+		fmt.Fprintf(stdout, "console: off (%s)\n", cfg.UI.OffReason(cfg.Server.Addr))
+	}
 	if generated != "" {
 		printWelcome(stdout, base, generated)
 	}

@@ -74,7 +74,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	opts := req.opts
-	opts.Context = f.s.Context()
+	opts.Context = hub.WithLabels(f.s.Context(), labelsOf(r, req.endpoint))
 	opts.Notify = d.wake
 	opts.OnEnd = d.cut
 	sub, err := f.s.Hub().Subscribe(opts)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/emitter"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 )
 
 // writeChunk is how many bytes one write to a subscriber carries at most
@@ -35,7 +37,7 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 	stop := context.AfterFunc(f.s.Context(), func() { cancel(nil) })
 	defer stop()
 
-	req.opts.Context = ctx
+	req.opts.Context = hub.WithLabels(ctx, labelsOf(r, e))
 	req.opts.OnEnd = cancel // a revoked or expired token ends the stream at once
 	sub, err := f.s.Hub().Subscribe(req.opts)
 	if err != nil {
@@ -76,6 +78,11 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 			return
 		}
 	}
+}
+
+// labelsOf names a stream in the hub's list of connections.
+func labelsOf(r *http.Request, e *Endpoint) hub.Labels {
+	return hub.Labels{Stream: e.Name, Client: httpapi.ClientAddr(r)}
 }
 
 // startStream sets a stream's headers, writes the status, and returns the
