@@ -326,8 +326,10 @@ func storeName(cfg *config.Config) string {
 	return cfg.Storage.Driver
 }
 
-// printStreams lists the configured streams in the startup banner.
+// printStreams lists the configured streams and pull endpoints in the
+// startup banner.
 func printStreams(w io.Writer, base string, cfg *config.Config) {
+	defer printPulls(w, base, cfg)
 	all := cfg.AllStreams()
 	if len(all) == 0 {
 		return
@@ -343,5 +345,22 @@ func printStreams(w io.Writer, base string, cfg *config.Config) {
 			replay = "live only"
 		}
 		fmt.Fprintf(w, "    %s%s  (%s; match %s; %s; %s)\n", base, st.Endpoint(), st.Name, strings.Join(st.Match, ","), st.Format, access+", "+replay)
+	}
+}
+
+// printPulls lists the pull endpoints (mode: pull streams and http_pull
+// sinks) in the startup banner: where to extract and where to confirm.
+func printPulls(w io.Writer, base string, cfg *config.Config) {
+	pulls := cfg.PullEndpoints()
+	if len(pulls) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "pull endpoints:")
+	for _, p := range pulls {
+		access := "token"
+		if p.Public {
+			access = "public"
+		}
+		fmt.Fprintf(w, "    %s%s, %s%s  (%s; match %s; %s)\n", base, p.ExtractPath, base, p.ConfirmPath, p.Name, strings.Join(p.Match, ","), access)
 	}
 }

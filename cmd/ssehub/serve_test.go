@@ -379,3 +379,30 @@ func TestServeTLSRefusesWithoutPlainText(t *testing.T) {
 	}
 	client.CloseIdleConnections()
 }
+
+// TestServeBannerListsPullEndpoints checks that the startup banner says
+// where each pull endpoint extracts and confirms, and that the printed
+// extract URL is served.
+func TestServeBannerListsPullEndpoints(t *testing.T) {
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ssehub.yaml")
+	os.WriteFile(cfg, []byte("sink:\n  accounting_service:\n    type: 'http_pull'\n    match: 'invoice.*'\n"+
+		"streams:\n  jobs:\n    mode: pull\n    match: [\"job.*\"]\n"), 0o600)
+	_, out, _ := startServe(t, "--data", filepath.Join(dir, "data"), "--config", cfg)
+	m := regexp.MustCompile(`(http://\S+/accounting_service/extract), (http://\S+/accounting_service/mark-processed)\s+\(accounting_service; match invoice\.\*; public\)`).FindStringSubmatch(out.String())
+	if m == nil || !strings.Contains(out.String(), "pull endpoints:") {
+		t.Fatalf("banner does not list the http_pull sink:\n%s", out.String())
+	}
+	if !regexp.MustCompile(`/jobs/extract, http://\S+/jobs/mark-processed\s+\(jobs; match job\.\*; token\)`).MatchString(out.String()) {
+		t.Errorf("banner does not list the mode: pull stream:\n%s", out.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %d, want 200", m[1], resp.StatusCode)
+	}
+}
