@@ -135,3 +135,44 @@ func FuzzWellFormed(f *testing.F) {
 		}
 	})
 }
+
+// TestPrune checks that Prune deletes exactly the tokens that expired
+// before the cutoff, with their hashes (so a pruned secret does not
+// authenticate), and keeps tokens without an expiry, revoked or not.
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	kv := memory.New(memory.Options{})
+	s := auth.NewStore(kv)
+	short, shortTok, _ := s.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, TTL: time.Millisecond})
+	long, _, _ := s.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, TTL: time.Hour})
+	_, forever, _ := s.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeAdmin})
+	if _, err := s.Revoke(ctx, forever.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	n, err := s.Prune(ctx, time.Now())
+	if err != nil || n != 1 {
+		t.Fatalf("Prune: %d, %v; want 1 token pruned", n, err)
+	}
+	if _, err := s.Get(ctx, shortTok.ID); !errors.Is(err, ssehub.ErrNotFound) {
+		t.Errorf("pruned token still listed: %v", err)
+	}
+	if _, err := s.Lookup(ctx, short); err == nil {
+		t.Error("a pruned token authenticates")
+	}
+	if _, err := s.Lookup(ctx, long); err != nil {
+		t.Errorf("unexpired token: %v", err)
+	}
+	ts, _ := s.List(ctx)
+	if len(ts) != 2 {
+		t.Errorf("after pruning %d tokens are left, want 2 (the unexpired one and the revoked one without expiry)", len(ts))
+	}
+	hashes := 0
+	kv.List(ctx, "token_hashes", func(string, []byte) error { hashes++; return nil })
+	if hashes != 2 {
+		t.Errorf("%d hashes left, want 2", hashes)
+	}
+	if n, err := s.Prune(ctx, time.Now()); err != nil || n != 0 {
+		t.Errorf("second Prune: %d, %v", n, err)
+	}
+}

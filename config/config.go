@@ -123,6 +123,18 @@ type Retention struct {
 // Auth holds the admin token (usually "${SSEHUB_ADMIN_TOKEN}").
 type Auth struct {
 	AdminToken string `yaml:"admin_token"`
+	// ExpiredRetention is how long an expired token stays listed before it
+	// is deleted; nil means seven days (see ExpiredTokenRetention).
+	ExpiredRetention *Duration `yaml:"expired_token_retention"`
+}
+
+// ExpiredTokenRetention returns auth.expired_token_retention, or seven
+// days when it is not set.
+func (a Auth) ExpiredTokenRetention() time.Duration {
+	if a.ExpiredRetention == nil {
+		return 7 * 24 * time.Hour
+	}
+	return time.Duration(*a.ExpiredRetention)
 }
 
 // Log configures the hub's logs.
@@ -387,6 +399,9 @@ func (c *Config) Validate() error {
 		if v < 0 {
 			add("server.%s: must not be negative", k)
 		}
+	}
+	if c.Auth.ExpiredRetention != nil && *c.Auth.ExpiredRetention < 0 {
+		add("auth.expired_token_retention: must not be negative")
 	}
 	if c.Server.TLS.SelfSigned && c.Server.TLS.Cert != "" {
 		add("server.tls: self_signed and cert exclude each other")

@@ -324,6 +324,7 @@ func TestDriverSettings(t *testing.T) {
 	for in, want := range map[string]string{
 		"storage: {driver: postgres}\n":          "storage.driver: storage driver \"postgres\" is not available in this build (available: bolt, memory",
 		"storage: {bolt: {open_timeout: -1s}}\n": "storage.bolt.open_timeout: must not be negative",
+		"auth: {expired_token_retention: -1h}\n": "auth.expired_token_retention: must not be negative",
 		"storage: {bolt: {bogus: 1}}\n":          "storage.bolt",
 		"storage: {nosuchdriver: {x: 1}}\n":      "storage.nosuchdriver: unknown key",
 		"storage: {driver: bolt, path: \"\"}\n":  "storage.path",

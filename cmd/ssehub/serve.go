@@ -130,8 +130,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
+	tokens := auth.NewStore(store)
 	opts := httpapi.Options{
-		Hub: h, Tokens: auth.NewStore(store), CORSOrigins: cfg.Server.CORSOrigins,
+		Hub: h, Tokens: tokens, CORSOrigins: cfg.Server.CORSOrigins,
 		Logger: logger, Registerer: reg, Gatherer: reg, AccessLog: cfg.Server.AccessLog, Features: feats,
 		BodyTimeout: time.Duration(cfg.Server.ReadBodyTimeout),
 		Limits: httpapi.Limits{PublishRate: cfg.Limits.PublishRate, PublishBurst: cfg.Limits.PublishBurst,
@@ -189,6 +190,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	runCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- h.Run(runCtx) }()
+	pruneDone := make(chan struct{})
+	go func() {
+		defer close(pruneDone)
+		tokens.PruneEvery(runCtx, tokenPruneInterval, cfg.Auth.ExpiredTokenRetention(), logger)
+	}()
+	defer func() { stopHub(); <-pruneDone }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 
@@ -228,6 +235,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 	return runErr
 }
+
+// tokenPruneInterval is how often serve deletes the tokens that expired
+// longer than auth.expired_token_retention ago.
+const tokenPruneInterval = time.Hour
 
 // adminToken returns the admin token's hash: from the config or the
 // environment, else the hash stored at an earlier start, else that of a

@@ -295,9 +295,22 @@ func (a apiTokens) create(ctx context.Context, purpose string, topics []string, 
 }
 
 func (a apiTokens) list(ctx context.Context) ([]auth.Info, error) {
-	var out struct{ Tokens []auth.Info }
-	err := a.do(ctx, "GET", "/api/tokens", nil, &out)
-	return out.Tokens, err
+	var all []auth.Info
+	path := "/api/tokens"
+	for {
+		var out struct {
+			Tokens []auth.Info
+			Next   string
+		}
+		if err := a.do(ctx, "GET", path, nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Tokens...)
+		if out.Next == "" {
+			return all, nil
+		}
+		path = "/api/tokens?after=" + url.QueryEscape(out.Next)
+	}
 }
 
 func (a apiTokens) revoke(ctx context.Context, id string) (auth.Info, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,23 +121,45 @@ func (f *Feature) parseTTL(raw json.RawMessage) (time.Duration, error) {
 	return d, nil
 }
 
-// handleListTokens serves GET /api/tokens[?purpose=P]: never a secret. A
-// scoped admin token lists the tokens within its scope.
+// maxTokensPage is the most tokens one GET /api/tokens answers, and its
+// default page size.
+const maxTokensPage = 1000
+
+// handleListTokens serves GET /api/tokens[?purpose=P&limit=N&after=CURSOR]:
+// a page of tokens, oldest first, never a secret, {"tokens":[…],"next":C};
+// next, absent on the last page, is the after of the next page. A scoped
+// admin token lists the tokens within its scope.
 func (f *Feature) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	p, ok := f.admin(w, r)
 	if !ok {
 		return
 	}
+	q := r.URL.Query()
 	var want auth.Purpose
-	if v := r.URL.Query().Get("purpose"); v != "" {
+	if v := q.Get("purpose"); v != "" {
 		var err error
 		if want, err = auth.ParsePurpose(v); err != nil {
 			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
 			return
 		}
 	}
+	limit := maxTokensPage
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTokensPage {
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxTokensPage))
+			return
+		}
+		limit = n
+	}
+	after, err := parseTokenCursor(q.Get("after"))
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
+		return
+	}
 	out := struct {
 		Tokens []auth.Info `json:"tokens"`
+		Next   string      `json:"next,omitempty"`
 	}{Tokens: []auth.Info{}}
 	if tokens := f.s.Tokens(); tokens != nil {
 		ts, err := tokens.List(r.Context())
@@ -147,9 +170,16 @@ func (f *Feature) handleListTokens(w http.ResponseWriter, r *http.Request) {
 		}
 		scope := p.Scope()
 		for i := range ts {
-			if (want == "" || ts[i].Purpose == want) && scope.Covers(ts[i].Scope()) {
-				out.Tokens = append(out.Tokens, ts[i].Info())
+			t := &ts[i]
+			if !after.before(t) || (want != "" && t.Purpose != want) || !scope.Covers(t.Scope()) {
+				continue
 			}
+			if len(out.Tokens) == limit { // another one matches: a next page
+				last := out.Tokens[limit-1]
+				out.Next = tokenCursor{created: last.CreatedAt, id: last.ID}.String()
+				break
+			}
+			out.Tokens = append(out.Tokens, t.Info())
 		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)

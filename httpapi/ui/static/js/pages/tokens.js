@@ -136,9 +136,17 @@ export default {
     };
     const load = async () => {
       try {
-        const res = await api('GET', '/api/tokens');
-        if (stopped) return;
-        tokens = res.tokens;
+        // Pages of 1,000, oldest first; the hub prunes long-expired tokens,
+        // so a few pages hold every token a hub keeps.
+        let all = [], after = '';
+        for (let page = 0; page < 50; page++) {
+          const res = await api('GET', '/api/tokens' + (after ? '?after=' + encodeURIComponent(after) : ''));
+          if (stopped) return;
+          all = all.concat(res.tokens);
+          if (!res.next) break;
+          after = res.next;
+        }
+        tokens = all;
         paint();
       } catch (err) {
         if (stopped) return;
