@@ -285,50 +285,35 @@ func readScalar(dec *jsontext.Decoder, row int, path string, want jsontext.Kind,
 	return tok, nil
 }
 
+// numberAppender returns the appender of a numeric column of type dt: a
+// JSON number that parse accepts (want says what it must be, in errors),
+// given to add.
+func numberAppender[T any](dt arrow.DataType, want string, parse func(string) (T, error), add func(T)) appender {
+	return func(dec *jsontext.Decoder, row int, p string) error {
+		tok, err := readScalar(dec, row, p, '0', want)
+		if err != nil {
+			return err
+		}
+		v, err := parse(tok.String())
+		if err != nil {
+			return &RowError{Row: row, Column: p, Reason: fmt.Sprintf("want %s that fits %s, got %s", want, dt, tok.String())}
+		}
+		add(v)
+		return nil
+	}
+}
+
 // appenderFor returns how JSON values fill a builder of type dt; path
 // names the column in errors about the type itself.
 func appenderFor(b array.Builder, dt arrow.DataType, path string) (appender, error) {
 	intApp := func(bits int, add func(int64)) appender {
-		return func(dec *jsontext.Decoder, row int, p string) error {
-			tok, err := readScalar(dec, row, p, '0', "an integer")
-			if err != nil {
-				return err
-			}
-			v, err := strconv.ParseInt(tok.String(), 10, bits)
-			if err != nil {
-				return &RowError{Row: row, Column: p, Reason: fmt.Sprintf("want an integer that fits %s, got %s", dt, tok.String())}
-			}
-			add(v)
-			return nil
-		}
+		return numberAppender(dt, "an integer", func(s string) (int64, error) { return strconv.ParseInt(s, 10, bits) }, add)
 	}
 	uintApp := func(bits int, add func(uint64)) appender {
-		return func(dec *jsontext.Decoder, row int, p string) error {
-			tok, err := readScalar(dec, row, p, '0', "an integer")
-			if err != nil {
-				return err
-			}
-			v, err := strconv.ParseUint(tok.String(), 10, bits)
-			if err != nil {
-				return &RowError{Row: row, Column: p, Reason: fmt.Sprintf("want an integer that fits %s, got %s", dt, tok.String())}
-			}
-			add(v)
-			return nil
-		}
+		return numberAppender(dt, "an integer", func(s string) (uint64, error) { return strconv.ParseUint(s, 10, bits) }, add)
 	}
 	floatApp := func(bits int, add func(float64)) appender {
-		return func(dec *jsontext.Decoder, row int, p string) error {
-			tok, err := readScalar(dec, row, p, '0', "a number")
-			if err != nil {
-				return err
-			}
-			v, err := strconv.ParseFloat(tok.String(), bits)
-			if err != nil {
-				return &RowError{Row: row, Column: p, Reason: fmt.Sprintf("want a number that fits %s, got %s", dt, tok.String())}
-			}
-			add(v)
-			return nil
-		}
+		return numberAppender(dt, "a number", func(s string) (float64, error) { return strconv.ParseFloat(s, bits) }, add)
 	}
 	strApp := func(add func(string)) appender {
 		return func(dec *jsontext.Decoder, row int, p string) error {

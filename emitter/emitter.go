@@ -190,24 +190,15 @@ func (e *Emitter) endFrame(dst, data []byte) ([]byte, error) {
 // and [Handler] answer with 204 No Content: an EventSource stops for good
 // on a 204.
 func (e *Emitter) End(data any) error {
-	var b []byte
-	switch v := data.(type) {
-	case nil:
-		b = []byte(`{"reason":"done"}`)
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case json.RawMessage:
-		b = v
-	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			return fmt.Errorf("emitter: encode data: %w", err)
-		}
+	if data == nil {
+		data = json.RawMessage(`{"reason":"done"}`)
+	}
+	b, err := encodeData(data)
+	if err != nil {
+		return err
 	}
 	e.mu.Lock()
-	err := e.openLocked()
+	err = e.openLocked()
 	if err == nil {
 		var frame []byte
 		if frame, err = e.endFrame(e.buf[:0], b); err == nil {
@@ -289,19 +280,9 @@ func (e *Emitter) ctxReason() error {
 // stream open. A failed write ends the stream and returns the write error;
 // on an ended stream Send returns [Emitter.Err].
 func (e *Emitter) Send(data any, event, id string) error {
-	var b []byte
-	switch v := data.(type) {
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	case json.RawMessage:
-		b = v
-	default:
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			return fmt.Errorf("emitter: encode data: %w", err)
-		}
+	b, err := encodeData(data)
+	if err != nil {
+		return err
 	}
 	return e.SendEvent(&sse.Event{ID: id, Type: event, Data: b})
 }
@@ -367,6 +348,25 @@ func (e *Emitter) Error(code, message string) error {
 	err := e.SendEvent(&sse.Event{Type: "error", Data: data})
 	e.Close()
 	return err
+}
+
+// encodeData returns the bytes Send writes for data: a string, []byte or
+// json.RawMessage as is, any other value encoded with encoding/json.
+func encodeData(data any) ([]byte, error) {
+	switch v := data.(type) {
+	case string:
+		return []byte(v), nil
+	case []byte:
+		return v, nil
+	case json.RawMessage:
+		return v, nil
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("emitter: encode data: %w", err)
+		}
+		return b, nil
+	}
 }
 
 // Close ends the stream. It is idempotent and always returns nil. After it
