@@ -1,0 +1,158 @@
+package mercure
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/format"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// FormatName is the output format this package registers: an event as a
+// Mercure subscriber gets it (id, event type, retry, data), preceded by a
+// comment line that carries its exact topics and privacy, which the Mercure
+// endpoint reads to route it and drops before writing. A configured stream
+// may use it too; an EventSource ignores the comment.
+const FormatName = "mercure"
+
+// Format is the registered "mercure" format.
+var Format format.Format = mercureFormat{}
+
+func init() { format.MustRegister(Format) }
+
+type mercureFormat struct{}
+
+func (mercureFormat) Name() string { return FormatName }
+
+// meta is what a Mercure publish keeps in the event's Meta, under "mercure".
+type meta struct {
+	Topics []string `json:"topics"`
+	ID     string   `json:"id,omitempty"`
+	Retry  int64    `json:"retry,omitempty"`
+}
+
+type metaDoc struct {
+	Mercure *meta `json:"mercure"`
+}
+
+// Separator of the fields of the frame's comment line: a control character,
+// which no Mercure topic or id may contain.
+const sep = '\x1f'
+
+// hubID is the Mercure id the hub gives an update published without one:
+// a fragment with its log id, which no publisher may use ("#" is refused).
+func hubID(logID string) string { return "#" + logID }
+
+// Encode writes ":m <n>\x1f<p|->\x1f<id>\x1f<topic>…\n" and then the n
+// bytes of the SSE event.
+func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
+	m := metaOf(ev)
+	mid := m.ID
+	if mid == "" {
+		mid = hubID(id)
+	}
+	e := sse.Event{ID: mid, Type: ev.Type, Data: ev.Data}
+	if m.Retry > 0 {
+		e.Retry = time.Duration(m.Retry) * time.Millisecond
+	}
+	body, err := sse.AppendEvent(nil, &e)
+	if err != nil {
+		// Published through the Mercure endpoint, ids and types are
+		// checked; a native event with a bad type is sent without it.
+		e.Type = ""
+		body, _ = sse.AppendEvent(nil, &e)
+	}
+	dst = append(dst, ":m "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, sep)
+	if strings.HasPrefix(ev.Topic, PrivatePrefix) {
+		dst = append(dst, 'p')
+	} else {
+		dst = append(dst, '-')
+	}
+	dst = append(dst, sep)
+	dst = append(dst, mid...)
+	for _, t := range m.Topics {
+		dst = append(dst, sep)
+		dst = append(dst, t...)
+	}
+	dst = append(dst, '\n')
+	return append(dst, body...)
+}
+
+// metaOf returns the Mercure fields of ev: those its publish kept, or for
+// an event published another way, its topic decoded.
+func metaOf(ev *ssehub.Event) meta {
+	if len(ev.Meta) > 0 && bytes.Contains(ev.Meta, []byte(`"mercure"`)) {
+		var d metaDoc
+		if json.Unmarshal(ev.Meta, &d) == nil && d.Mercure != nil && len(d.Mercure.Topics) > 0 && valid(d.Mercure) {
+			return *d.Mercure
+		}
+	}
+	if iri, _, ok := IRIOf(ev.Topic); ok {
+		return meta{Topics: []string{iri}}
+	}
+	return meta{}
+}
+
+// valid keeps a native publisher's meta from breaking the frame.
+func valid(m *meta) bool {
+	if checkText(m.ID) != nil || strings.HasPrefix(m.ID, "#") {
+		return false
+	}
+	for _, t := range m.Topics {
+		if checkText(t) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// update is one frame read back from a subscriber's bytes.
+type update struct {
+	private bool
+	id      string
+	topics  []string
+	sse     []byte
+}
+
+// nextFrame splits the first frame off b. A chunk that is not a frame (the
+// hub's gap event) is skipped whole, reported with ok and a nil sse.
+func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
+	if len(b) == 0 {
+		return b, false
+	}
+	if !bytes.HasPrefix(b, []byte(":m ")) {
+		// An SSE event of the hub itself (gap): up to its blank line.
+		i := bytes.Index(b, []byte("\n\n"))
+		if i < 0 {
+			return nil, false
+		}
+		u.sse = nil
+		return b[i+2:], true
+	}
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 0 {
+		return nil, false
+	}
+	fields := bytes.Split(b[3:nl], []byte{sep})
+	if len(fields) < 3 {
+		return nil, false
+	}
+	n, err := strconv.Atoi(string(fields[0]))
+	if err != nil || n < 0 || nl+1+n > len(b) {
+		return nil, false
+	}
+	u.private = len(fields[1]) == 1 && fields[1][0] == 'p'
+	u.id = string(fields[2])
+	u.topics = u.topics[:0]
+	for _, f := range fields[3:] {
+		u.topics = append(u.topics, string(f))
+	}
+	u.sse = b[nl+1 : nl+1+n]
+	return b[nl+1+n:], true
+}
