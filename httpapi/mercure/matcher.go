@@ -35,7 +35,10 @@ type matcher struct {
 // patterns and topics resolve against.
 func newMatcher(typ, pattern, base string) (*matcher, error) {
 	m := &matcher{typ: typ, pattern: pattern}
-	if pattern == wildcard {
+	switch {
+	case typ != typeExact && typ != typeURLPattern && typ != typeURITemplate:
+		return nil, fmt.Errorf("%w %q (supported: exact, urlpattern)", errMatcherType, typ)
+	case pattern == wildcard:
 		return m, nil
 	}
 	switch typ {
@@ -53,8 +56,6 @@ func newMatcher(typ, pattern, base string) (*matcher, error) {
 		if t, err := uritemplate.New(pattern); err == nil && len(t.Varnames()) > 0 {
 			m.tpl = t.Regexp()
 		}
-	default:
-		return nil, fmt.Errorf("%w %q (supported: exact, urlpattern)", errMatcherType, typ)
 	}
 	return m, nil
 }

@@ -171,6 +171,12 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	if f.opts.Subscriptions {
+		// Before the response starts, so a subscriber that saw it open
+		// can count on the subscription events being in the log.
+		s := f.subs.open(f, cred, sels, base)
+		defer f.subs.close(f, s)
+	}
 
 	h := w.Header()
 	emitter.SetHeaders(h, r)
@@ -190,11 +196,6 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if write([]byte(":\n")) != nil {
 		return
-	}
-
-	if f.opts.Subscriptions {
-		s := f.subs.open(f, cred, sels, base)
-		defer f.subs.close(f, s)
 	}
 
 	buf := make([]byte, 0, 64<<10)
