@@ -33,6 +33,8 @@ type meta struct {
 	Topics []string `json:"topics"`
 	ID     string   `json:"id,omitempty"`
 	Retry  int64    `json:"retry,omitempty"`
+	// Sig is the hub's seal (see seal.go); meta without it is ignored.
+	Sig string `json:"sig,omitempty"`
 }
 
 type metaDoc struct {
@@ -50,7 +52,7 @@ func hubID(logID string) string { return "#" + logID }
 // Encode writes ":m <n>\x1f<p|->\x1f<id>\x1f<topic>…\n" and then the n
 // bytes of the SSE event.
 func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
-	m := metaOf(ev)
+	m, deliverable := metaOf(ev)
 	mid := m.ID
 	if mid == "" {
 		mid = hubID(id)
@@ -69,9 +71,12 @@ func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
 	dst = append(dst, ":m "...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, sep)
-	if strings.HasPrefix(ev.Topic, PrivatePrefix) {
+	switch {
+	case !deliverable:
+		dst = append(dst, 'x')
+	case strings.HasPrefix(ev.Topic, PrivatePrefix):
 		dst = append(dst, 'p')
-	} else {
+	default:
 		dst = append(dst, '-')
 	}
 	dst = append(dst, sep)
@@ -84,32 +89,23 @@ func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
 	return append(dst, body...)
 }
 
-// metaOf returns the Mercure fields of ev: those its publish kept, or for
-// an event published another way, its topic decoded.
-func metaOf(ev *ssehub.Event) meta {
+// metaOf returns the Mercure fields of ev: those its Mercure publish
+// sealed, or for an event published another way, its topic decoded. An
+// unsealed event that would pass for one of the hub's own (type "mercure",
+// or a topic in the hub's namespace) is not deliverable.
+func metaOf(ev *ssehub.Event) (meta, bool) {
 	if len(ev.Meta) > 0 && bytes.Contains(ev.Meta, []byte(`"mercure"`)) {
 		var d metaDoc
-		if json.Unmarshal(ev.Meta, &d) == nil && d.Mercure != nil && len(d.Mercure.Topics) > 0 && valid(d.Mercure) {
-			return *d.Mercure
+		if json.Unmarshal(ev.Meta, &d) == nil && d.Mercure != nil && len(d.Mercure.Topics) > 0 &&
+			sealed(d.Mercure, ev.Topic, ev.Type) && TopicFor(d.Mercure.Topics[0], strings.HasPrefix(ev.Topic, PrivatePrefix)) == ev.Topic {
+			return *d.Mercure, true
 		}
 	}
-	if iri, _, ok := IRIOf(ev.Topic); ok {
-		return meta{Topics: []string{iri}}
+	iri, _, ok := IRIOf(ev.Topic)
+	if !ok {
+		return meta{}, ev.Type != "mercure"
 	}
-	return meta{}
-}
-
-// valid keeps a native publisher's meta from breaking the frame.
-func valid(m *meta) bool {
-	if checkText(m.ID) != nil || strings.HasPrefix(m.ID, "#") {
-		return false
-	}
-	for _, t := range m.Topics {
-		if checkText(t) != nil {
-			return false
-		}
-	}
-	return true
+	return meta{Topics: []string{iri}}, ev.Type != "mercure" && !reserved(iri, "http://hub.invalid"+Path)
 }
 
 // update is one frame read back from a subscriber's bytes.
@@ -146,6 +142,10 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 	n, err := strconv.Atoi(string(fields[0]))
 	if err != nil || n < 0 || nl+1+n > len(b) {
 		return nil, false
+	}
+	if len(fields[1]) == 1 && fields[1][0] == 'x' {
+		u.sse = nil // not for Mercure subscribers
+		return b[nl+1+n:], true
 	}
 	u.private = len(fields[1]) == 1 && fields[1][0] == 'p'
 	u.id = string(fields[2])

@@ -132,6 +132,15 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	if f.log == nil {
 		f.log = s.Logger()
 	}
+	key, err := loadSealKey(s.Context(), s.Hub().Store())
+	if err != nil {
+		return fmt.Errorf("mercure: the seal key: %w", err)
+	}
+	release, err := useSealKey(key)
+	if err != nil {
+		return fmt.Errorf("mercure: %w", err)
+	}
+	s.OnShutdown(release)
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
 	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, "POST": f.handlePublish})

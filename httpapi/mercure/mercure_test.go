@@ -456,3 +456,46 @@ func TestTokenExpiryEndsStream(t *testing.T) {
 		t.Fatal("the stream outlived its token's exp")
 	}
 }
+
+// TestNativeMetaCannotWidenScope: an ssehub publish token scoped to one
+// Mercure topic cannot, by writing Mercure meta in a JSON envelope, reach
+// subscribers of other topics, forge a publisher id, or forge the hub's
+// subscription events.
+func TestNativeMetaCannotWidenScope(t *testing.T) {
+	e := newEnv(t, mercure.Options{Anonymous: true})
+	a := "https://example.com/a"
+	tok, _, err := e.th.API.Tokens().Create(context.Background(), auth.CreateOptions{Purpose: auth.PurposePublish,
+		Topics: []string{mercure.TopicFor(a, false), mercure.TopicFor("/.well-known/mercure/subscriptions/x", false)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := e.subscribe(q("match", "https://example.com/b"), nil)
+	own := e.subscribe(q("match", a), nil)
+	all := e.subscribe(q("match", "*"), nil)
+	post := func(body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.th.Srv.URL+"/publish", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("native publish: %d", resp.StatusCode)
+		}
+	}
+	post(`{"topic":"` + mercure.TopicFor(a, false) + `","source":"mercure","data":"forged",` +
+		`"meta":{"mercure":{"topics":["` + a + `","https://example.com/b"],"id":"urn:forged","sig":"00"}}}`)
+	post(`{"topic":"` + mercure.TopicFor("/.well-known/mercure/subscriptions/x", false) + `","type":"mercure","data":"{}"}`)
+	ev := own.next(t)
+	if string(ev.Data) != "forged" || ev.ID == "urn:forged" || !strings.HasPrefix(ev.ID, "#") {
+		t.Errorf("the canonical topic's subscriber got %+v; want the data with the hub's id", ev)
+	}
+	if ev := all.next(t); string(ev.Data) != "forged" {
+		t.Errorf("wildcard got %q", ev.Data)
+	}
+	other.none(t, 300*time.Millisecond)
+	all.none(t, 100*time.Millisecond) // the forged subscription event is not delivered
+}

@@ -73,8 +73,10 @@ func (f *Feature) handlePublish(w http.ResponseWriter, r *http.Request) {
 	if !f.s.Limiter().AllowPublish(w, who, 1) {
 		return
 	}
+	topic := TopicFor(u.meta.Topics[0], u.private)
+	seal(&u.meta, topic, u.typ)
 	metaJSON, _ := json.Marshal(metaDoc{Mercure: &u.meta})
-	ev := &ssehub.Event{Topic: TopicFor(u.meta.Topics[0], u.private), Type: u.typ, Data: []byte(u.data), Meta: metaJSON, Source: "mercure"}
+	ev := &ssehub.Event{Topic: topic, Type: u.typ, Data: []byte(u.data), Meta: metaJSON, Source: "mercure"}
 	res, err := f.s.Hub().Publish(r.Context(), []*ssehub.Event{ev})
 	var gone *hub.GoneError
 	switch {

@@ -96,8 +96,11 @@ func (f *Feature) publishSubscriptions(ctx context.Context, docs []subscriptionD
 	evs := make([]*ssehub.Event, 0, len(docs))
 	for _, d := range docs {
 		data, _ := json.Marshal(d)
-		m, _ := json.Marshal(metaDoc{Mercure: &meta{Topics: []string{d.ID}}})
-		evs = append(evs, &ssehub.Event{Topic: TopicFor(d.ID, true), Type: "mercure", Data: data, Meta: m, Source: "mercure"})
+		topic := TopicFor(d.ID, true)
+		mm := meta{Topics: []string{d.ID}}
+		seal(&mm, topic, "mercure")
+		m, _ := json.Marshal(metaDoc{Mercure: &mm})
+		evs = append(evs, &ssehub.Event{Topic: topic, Type: "mercure", Data: data, Meta: m, Source: "mercure"})
 	}
 	if _, err := f.s.Hub().Publish(ctx, evs); err != nil {
 		f.log.Warn("mercure: publishing subscription events", "err", err)

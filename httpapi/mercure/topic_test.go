@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -58,9 +59,34 @@ func FuzzTopicMapping(f *testing.F) {
 }
 
 func TestFrameRoundTrip(t *testing.T) {
-	ev := &ssehub.Event{ID: 9, Topic: TopicFor("a", true), Type: "t", Data: []byte("x\ny"),
-		Meta: []byte(`{"mercure":{"topics":["a","b"],"id":"urn:1","retry":5}}`)}
+	release, err := useSealKey(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	m := meta{Topics: []string{"a", "b"}, ID: "urn:1", Retry: 5}
+	seal(&m, TopicFor("a", true), "t")
+	sealedMeta, _ := json.Marshal(metaDoc{Mercure: &m})
+	ev := &ssehub.Event{ID: 9, Topic: TopicFor("a", true), Type: "t", Data: []byte("x\ny"), Meta: sealedMeta}
 	b := Format.Encode(nil, ev, "9")
+	// Unsealed (or sealed for another topic), the meta is ignored.
+	forged := *ev
+	forged.Meta = []byte(`{"mercure":{"topics":["a","b"],"id":"urn:1"}}`)
+	moved := *ev
+	moved.Topic = TopicFor("c", true)
+	for _, e := range []*ssehub.Event{&forged, &moved} {
+		var u update
+		if _, ok := nextFrame(Format.Encode(nil, e, "9"), &u); !ok || u.id != "#9" || len(u.topics) != 1 {
+			t.Errorf("unsealed meta was used: %+v", u)
+		}
+	}
+	// An unsealed event looking like the hub's own is never delivered.
+	for _, e := range []*ssehub.Event{{Topic: TopicFor("x", true), Type: "mercure"}, {Topic: TopicFor("/.well-known/mercure/subscriptions/a", true)}} {
+		var u update
+		if _, ok := nextFrame(Format.Encode(nil, e, "1"), &u); !ok || u.sse != nil {
+			t.Errorf("forged hub event %q is deliverable", e.Topic)
+		}
+	}
 	b = append(b, "event: gap\ndata: {}\n\n"...)
 	b = Format.Encode(b, &ssehub.Event{ID: 10, Topic: TopicFor("c", false), Data: []byte("z")}, "10")
 	var u update
