@@ -2,11 +2,19 @@ package interop_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // mercureDevKey, issuer and audience are the reference hub's development
@@ -141,4 +149,89 @@ func TestMercureReferenceSuite(t *testing.T) {
 		t.Fatal(err)
 	}
 	runPlaywright(t, h, work, strings.Count(string(spec), "name: \""))
+}
+
+// mercurePublish publishes one update to a real hub with a token signed
+// with the dev key, and returns the id the hub answered.
+func mercurePublish(t *testing.T, h *hubProc, fields url.Values) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": mercureIssuer, "aud": mercureAudience,
+		"exp": time.Now().Add(time.Hour).Unix(), "sub": "interop",
+		"authorization_details": []any{map[string]any{"type": "https://mercure.rocks/authorization-detail",
+			"actions": []any{"publish"}, "topics": []any{map[string]any{"match": "*"}}}}})
+	tok.Header["typ"] = "at+jwt"
+	signed, err := tok.SignedString([]byte(mercureDevKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.URL()+"/.well-known/mercure", strings.NewReader(fields.Encode()))
+	req.Header.Set("Authorization", "Bearer "+signed)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("mercure publish: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestMercureNodeEventSourceCrash: the npm eventsource package subscribed
+// to a real hub's Mercure endpoint; the hub is killed with SIGKILL and
+// restarted on the same data, updates published while the client is away
+// come by replay from the publisher-supplied id the client sends as
+// Last-Event-ID (the id index is in the store, so it survives the crash),
+// and every update arrives exactly once, in order, with its id.
+func TestMercureNodeEventSourceCrash(t *testing.T) {
+	node := requireTool(t, "Node.js", "node")
+	dir := nodeModules(t)
+	h := startMercureHub(t)
+	const perPhase = 3
+	topic := "https://example.com/crash/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	c := startNodeClient(t, node, dir, h.URL()+"/.well-known/mercure?"+url.Values{"match": {topic}}.Encode(), 3*perPhase, "message,update")
+	if err := waitFor(20*time.Second, func() bool { return c.count("open") == 1 }); err != nil {
+		t.Fatalf("client did not open: %v; stderr: %q", err, c.statuses())
+	}
+	var want []published
+	n := 0
+	publish := func() {
+		for i := range perPhase {
+			n++
+			f := url.Values{"topic": {topic}, "data": {fmt.Sprintf("update %d ✓\nline 2", n)}, "id": {fmt.Sprintf("urn:crash:%d", n)}}
+			typ := "message"
+			if i == 1 {
+				f.Set("type", "update")
+				typ = "update"
+			}
+			if got := mercurePublish(t, h, f); got != f.Get("id") {
+				t.Fatalf("hub answered id %q, want %q", got, f.Get("id"))
+			}
+			want = append(want, published{Type: typ, Data: f.Get("data"), LastEventID: f.Get("id")})
+		}
+		mercurePublish(t, h, url.Values{"topic": {topic + "/other"}, "data": {"not subscribed"}})
+	}
+	publish()
+	if err := waitFor(15*time.Second, func() bool { return len(c.events()) >= perPhase }); err != nil {
+		t.Fatalf("got %d of %d live updates: %v", len(c.events()), perPhase, err)
+	}
+	h.Kill()
+	if err := h.start(h.addr); err != nil {
+		t.Fatalf("restart after SIGKILL: %v", err)
+	}
+	publish() // before the client's reconnect delay is over
+	if err := waitFor(30*time.Second, func() bool { return c.count("open") == 2 }); err != nil {
+		t.Fatalf("client did not reconnect: %v; stderr: %q", err, c.statuses())
+	}
+	publish()
+	last := want[len(want)-1].LastEventID
+	if err := waitFor(20*time.Second, func() bool {
+		ev := c.events()
+		return len(ev) >= len(want) || (len(ev) > 0 && ev[len(ev)-1].LastEventID == last)
+	}); err != nil {
+		t.Errorf("the last update did not arrive: %v", err)
+	}
+	checkReceived(t, c.events(), want)
 }
