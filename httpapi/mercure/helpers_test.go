@@ -18,6 +18,7 @@ import (
 	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/httpapi/mercure"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -235,3 +236,24 @@ func form(kv ...string) url.Values {
 func q(kv ...string) string { return form(kv...).Encode() }
 
 func bearer(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+
+// newBenchEnv is newEnv for benchmarks, over the memory store so that
+// the HTTP path's CPU cost shows rather than fsync.
+func newBenchEnv(b *testing.B) *env {
+	b.Helper()
+	store := memory.New(memory.Options{})
+	f := mercure.New(mercure.Options{Enabled: true, Publisher: mercure.Key{Key: pubKey}, Subscriber: mercure.Key{Key: subKey}, Anonymous: true})
+	th := hubtest.New(b, store, func(c *hubtest.Config) { c.Extra = append(c.Extra, f) })
+	return &env{th: th, url: th.Srv.URL + mercure.Path}
+}
+
+func accessTokenB(b *testing.B) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(),
+		"authorization_details": []any{detail([]string{"publish"}, exact("*"))}})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString([]byte(pubKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}

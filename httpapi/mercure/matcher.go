@@ -69,7 +69,9 @@ func (m *matcher) match(topics []string, base string) bool {
 	}
 	switch {
 	case m.url != nil:
-		return slices.ContainsFunc(topics, func(t string) bool { return m.url.Test(t, base) })
+		return slices.ContainsFunc(topics, func(t string) bool {
+			return urlPatternResults.test(matchKey{base, m.pattern, t}, func() bool { return m.url.Test(t, base) })
+		})
 	case m.tpl != nil:
 		return slices.ContainsFunc(topics, func(t string) bool { return t == m.pattern || m.tpl.MatchString(t) })
 	}

@@ -3,7 +3,9 @@ package mercure_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -498,4 +500,59 @@ func TestNativeMetaCannotWidenScope(t *testing.T) {
 	}
 	other.none(t, 300*time.Millisecond)
 	all.none(t, 100*time.Millisecond) // the forged subscription event is not delivered
+}
+
+// TestStalledSubscriber: a client that stops reading is cut after the
+// write timeout, its stream released; another subscriber gets everything
+// meanwhile.
+func TestStalledSubscriber(t *testing.T) {
+	e := newEnv(t, mercure.Options{Anonymous: true, WriteTimeout: 300 * time.Millisecond})
+	u, _ := url.Parse(e.url)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096) // keep the kernel from soaking up the stream
+	}
+	fmt.Fprintf(conn, "GET %s?match=big HTTP/1.1\r\nHost: %s\r\n\r\n", mercure.Path, u.Host)
+	reader := e.subscribe(q("match", "big"), nil)
+	if err := waitStreams(e, 2); err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("x", 60<<10)
+	const n = 80 // ~5 MB: more than the socket buffers hold
+	go func() {
+		for i := range n {
+			e.mustPublish(form("topic", "big", "data", data, "id", fmt.Sprint("big-", i)))
+		}
+	}()
+	for i := range n {
+		if ev := reader.next(t); ev.ID != fmt.Sprint("big-", i) {
+			t.Fatalf("reader got %q at %d", ev.ID, i)
+		}
+	}
+	if err := waitStreams(e, 1); err != nil {
+		t.Fatalf("the stalled stream was not released: %v", err)
+	}
+}
+
+func waitStreams(e *env, want int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for e.th.API.Limiter().Streams() != want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d streams open, want %d", e.th.API.Limiter().Streams(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	e := newEnv(t, mercure.Options{MaxBodyBytes: 1024})
+	st, _, _ := e.publish(accessToken(t, pubKey, detail([]string{"publish"}, exact("*"))), form("topic", "t", "data", strings.Repeat("x", 2048)))
+	if st != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body past the limit: %d, want 413", st)
+	}
 }
