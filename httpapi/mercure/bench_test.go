@@ -1,14 +1,20 @@
 package mercure_test
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi/mercure"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/sse"
 )
 
 // BenchmarkPublish compares a Mercure publish (form POST, JWT verified,
@@ -39,4 +45,58 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	b.Run("mercure", func(b *testing.B) { run(b, e.url, "application/x-www-form-urlencoded", tok, body) })
 	b.Run("native", func(b *testing.B) { run(b, native, "text/plain", hubtest.AdminToken, strings.Repeat("x", 200)) })
+}
+
+// BenchmarkFanout is one update delivered to 100 streams on one topic
+// over loopback: Mercure streams (match exact; a goroutine each, filtering
+// every update) against ssehub's /events of the mapped topic (detached
+// streams). Updates are appended with hub.Publish, so only delivery counts.
+func BenchmarkFanout(b *testing.B) {
+	const subscribers = 100
+	iri := "https://example.com/books/1"
+	topic := mercure.TopicFor(iri, false)
+	for _, c := range []struct{ name, path string }{
+		{"mercure", mercure.Path + "?" + url.Values{"match": {iri}}.Encode()},
+		{"native", "/events?topic=" + topic + "&token=" + hubtest.AdminToken},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newBenchEnv(b)
+			var got atomic.Int64
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for range subscribers {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.th.Srv.URL+c.path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("subscribe: %v", err)
+				}
+				go func() {
+					defer resp.Body.Close()
+					d := sse.NewDecoder(resp.Body)
+					for {
+						if _, err := d.Next(); err != nil {
+							return
+						}
+						got.Add(1)
+					}
+				}()
+			}
+			m := meta(iri)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.th.Hub.Publish(ctx, []*ssehub.Event{{Topic: topic, Data: []byte("payload-payload-payload"), Meta: m}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := int64(b.N) * subscribers
+			for got.Load() < want {
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}
+
+// meta is an unsealed meta: the update counts on its decoded topic.
+func meta(iri string) json.RawMessage {
+	return json.RawMessage(`{"mercure":{"topics":["` + iri + `"]}}`)
 }

@@ -135,24 +135,59 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 	if nl < 0 {
 		return nil, false
 	}
-	fields := bytes.Split(b[3:nl], []byte{sep})
-	if len(fields) < 3 {
+	line := b[3:nl]
+	i := bytes.IndexByte(line, sep)
+	if i < 0 {
 		return nil, false
 	}
-	n, err := strconv.Atoi(string(fields[0]))
+	n, err := strconv.Atoi(string(line[:i]))
 	if err != nil || n < 0 || nl+1+n > len(b) {
 		return nil, false
 	}
-	if len(fields[1]) == 1 && fields[1][0] == 'x' {
+	line = line[i+1:]
+	if i = bytes.IndexByte(line, sep); i != 1 {
+		return nil, false
+	}
+	switch line[0] {
+	case 'x':
 		u.sse = nil // not for Mercure subscribers
 		return b[nl+1+n:], true
+	case 'p':
+		u.private = true
+	default:
+		u.private = false
 	}
-	u.private = len(fields[1]) == 1 && fields[1][0] == 'p'
-	u.id = string(fields[2])
-	u.topics = u.topics[:0]
-	for _, f := range fields[3:] {
-		u.topics = append(u.topics, string(f))
+	line = line[2:]
+	// The id, then the topics: strings equal to the last frame's are
+	// reused (comparing does not allocate), as a stream's updates mostly
+	// share their topics.
+	field := func() []byte {
+		j := bytes.IndexByte(line, sep)
+		if j < 0 {
+			f := line
+			line = nil
+			return f
+		}
+		f := line[:j]
+		line = line[j+1:]
+		return f
 	}
+	if f := field(); string(f) != u.id {
+		u.id = string(f)
+	}
+	k := 0
+	for line != nil {
+		f := field()
+		if k < len(u.topics) {
+			if string(f) != u.topics[k] {
+				u.topics[k] = string(f)
+			}
+		} else {
+			u.topics = append(u.topics, string(f))
+		}
+		k++
+	}
+	u.topics = u.topics[:k]
 	u.sse = b[nl+1 : nl+1+n]
 	return b[nl+1+n:], true
 }
