@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,6 +53,9 @@ func newEnv(t *testing.T, opts mercure.Options, more ...hubtest.Option) *env {
 	}
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	all := append([]hubtest.Option{func(c *hubtest.Config) { c.Extra = append(c.Extra, mercure.New(opts)) }}, more...)
 	th := hubtest.New(t, store, all...)
@@ -242,7 +246,7 @@ func bearer(token string) http.Header { return http.Header{"Authorization": {"Be
 func newBenchEnv(b *testing.B) *env {
 	b.Helper()
 	store := memory.New(memory.Options{})
-	f := mercure.New(mercure.Options{Enabled: true, Publisher: mercure.Key{Key: pubKey}, Subscriber: mercure.Key{Key: subKey}, Anonymous: true})
+	f := mercure.New(mercure.Options{Enabled: true, Logger: slog.New(slog.DiscardHandler), Publisher: mercure.Key{Key: pubKey}, Subscriber: mercure.Key{Key: subKey}, Anonymous: true})
 	th := hubtest.New(b, store, func(c *hubtest.Config) { c.Extra = append(c.Extra, f) })
 	return &env{th: th, url: th.Srv.URL + mercure.Path}
 }

@@ -35,8 +35,12 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 )
 
-// Path is the hub's URL path.
-const Path = "/.well-known/mercure"
+// Path is the hub's URL path; MetadataPath that of its OAuth 2.0 protected
+// resource metadata (RFC 9728).
+const (
+	Path         = "/.well-known/mercure"
+	MetadataPath = "/.well-known/oauth-protected-resource" + Path
+)
 
 // Cookie names a browser's access token may come in: the specification's,
 // then the reference hub's older one.
@@ -144,6 +148,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
 	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, "POST": f.handlePublish})
+	s.Route(MetadataPath, httpapi.Methods{"GET": f.handleMetadata})
 	if f.opts.Subscriptions {
 		s.Route(Path+"/subscriptions", httpapi.Methods{"GET": f.handleSubscriptions})
 		s.Route(Path+"/subscriptions/{type}/{match}", httpapi.Methods{"GET": f.handleSubscriptions})
@@ -151,6 +156,11 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	}
 	ctx := s.Context()
 	go f.ids.pruneEvery(ctx, 10*time.Minute, f.log)
+	f.log.Info("mercure hub at "+Path, "publisher_jwt", f.pub != nil, "subscriber_jwt", f.sub != nil,
+		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions)
+	if len(f.opts.Issuers) == 0 || f.opts.Audience == "" {
+		f.log.Warn("mercure: access tokens' iss or aud are not checked; set mercure.issuer and mercure.resource_identifier")
+	}
 	return nil
 }
 
@@ -166,8 +176,10 @@ func (f *Feature) hubURL(r *http.Request) string {
 	return scheme + "://" + r.Host + Path
 }
 
-// link sets the discovery Link header, with the cursor when known.
+// link sets the discovery Link header, with the cursor when known, and
+// lets cross-origin clients read it.
 func link(w http.ResponseWriter, base, lastID string) {
+	w.Header().Set("Access-Control-Expose-Headers", "Link, Mercure-Last-Event-ID")
 	v := "<" + base + `>; rel="mercure"`
 	if lastID != "" {
 		v += `; last-event-id="` + strings.ReplaceAll(lastID, `"`, `%22`) + `"`
@@ -175,10 +187,11 @@ func link(w http.ResponseWriter, base, lastID string) {
 	w.Header().Add("Link", v)
 }
 
-// bearerError answers per RFC 6750: the challenge in WWW-Authenticate and
-// a plain-text message.
-func bearerError(w http.ResponseWriter, status int, code, message string) {
-	v := `Bearer realm="mercure"`
+// bearerError answers per RFC 6750: the challenge in WWW-Authenticate,
+// pointing to the protected resource metadata (RFC 9728), and a plain-text
+// message.
+func (f *Feature) bearerError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	v := `Bearer realm="mercure", resource_metadata="` + f.metadataURL(r) + `"`
 	if code != "" {
 		v += `, error="` + code + `"`
 	}
@@ -215,7 +228,7 @@ func (f *Feature) authenticate(w http.ResponseWriter, r *http.Request, v *verifi
 	raw, fromCookie := "", false
 	if a := r.Header.Get("Authorization"); a != "" {
 		if len(a) < 7 || !strings.EqualFold(a[:7], "bearer ") {
-			bearerError(w, http.StatusBadRequest, "invalid_request", "the Authorization header must be Bearer <token>")
+			f.bearerError(w, r, http.StatusBadRequest, "invalid_request", "the Authorization header must be Bearer <token>")
 			return nil, false
 		}
 		raw = strings.TrimSpace(a[7:])
@@ -230,19 +243,19 @@ func (f *Feature) authenticate(w http.ResponseWriter, r *http.Request, v *verifi
 		return &credential{}, true
 	}
 	if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !f.sameOrigin(r) {
-		bearerError(w, http.StatusForbidden, "insufficient_scope", "a change authenticated by a cookie must come from the hub's own origin or a listed CORS origin")
+		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "a change authenticated by a cookie must come from the hub's own origin or a listed CORS origin")
 		return nil, false
 	}
 	if looksLikeJWT(raw) {
 		c, err := verifyToken(v, raw, f.opts.Issuers, f.opts.Audience, base)
 		if err != nil {
 			f.log.Debug("mercure: token refused", "err", err)
-			bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is not valid")
+			f.bearerError(w, r, http.StatusUnauthorized, "invalid_token", "the access token is not valid")
 			return nil, false
 		}
 		return &credential{jwt: c}, true
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="mercure", error="invalid_token"`)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mercure", resource_metadata="`+f.metadataURL(r)+`", error="invalid_token"`)
 	p, ok := f.s.AuthenticateSecret(w, r, raw)
 	if !ok {
 		return nil, false
@@ -276,4 +289,35 @@ func withServer(ctx, server context.Context) (context.Context, context.CancelFun
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(server, func() { cancel(errStopped) })
 	return ctx, func() { stop(); cancel(nil) }
+}
+
+// metadataURL is the absolute URL of the metadata document.
+func (f *Feature) metadataURL(r *http.Request) string {
+	u, err := url.Parse(f.hubURL(r))
+	if err != nil {
+		return MetadataPath
+	}
+	return u.Scheme + "://" + u.Host + MetadataPath
+}
+
+// handleMetadata serves the protected resource metadata: the resource
+// identifier (the aud tokens must carry), the detail type, the header and
+// cookie the token may come in, and whether the subscriptions API is on.
+func (f *Feature) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	resource := f.opts.Audience
+	if resource == "" {
+		resource = f.hubURL(r)
+	}
+	doc := map[string]any{
+		"resource":                              resource,
+		"authorization_details_types_supported": []string{DetailType},
+		"bearer_methods_supported":              []string{"header"},
+		"mercure_cookie":                        CookieName,
+		"mercure_matcher_types_supported":       []string{typeExact, typeURLPattern},
+	}
+	if f.opts.Subscriptions {
+		doc["mercure_subscriptions"] = true
+	}
+	w.Header().Set("Cache-Control", "max-age=300")
+	writeJSON(w, doc)
 }

@@ -506,7 +506,7 @@ func TestNativeMetaCannotWidenScope(t *testing.T) {
 // write timeout, its stream released; another subscriber gets everything
 // meanwhile.
 func TestStalledSubscriber(t *testing.T) {
-	e := newEnv(t, mercure.Options{Anonymous: true, WriteTimeout: 300 * time.Millisecond})
+	e := newEnv(t, mercure.Options{Anonymous: true, WriteTimeout: time.Second}) // long enough for the reader under -race on a busy machine
 	u, _ := url.Parse(e.url)
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
@@ -554,5 +554,26 @@ func TestBodyTooLarge(t *testing.T) {
 	st, _, _ := e.publish(accessToken(t, pubKey, detail([]string{"publish"}, exact("*"))), form("topic", "t", "data", strings.Repeat("x", 2048)))
 	if st != http.StatusRequestEntityTooLarge {
 		t.Errorf("a body past the limit: %d, want 413", st)
+	}
+}
+
+func TestProtectedResourceMetadata(t *testing.T) {
+	e := newEnv(t, mercure.Options{Audience: audience, Subscriptions: true})
+	resp, err := http.Get(e.th.Srv.URL + mercure.MetadataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("metadata: %d %v", resp.StatusCode, err)
+	}
+	if doc["resource"] != audience || doc["mercure_cookie"] != mercure.CookieName || doc["mercure_subscriptions"] != true ||
+		!strings.Contains(fmt.Sprint(doc["authorization_details_types_supported"]), mercure.DetailType) {
+		t.Errorf("metadata %v", doc)
+	}
+	_, _, presp := e.publish("", form("topic", "t"))
+	if h := presp.Header.Get("WWW-Authenticate"); !strings.Contains(h, `resource_metadata="`+e.th.Srv.URL+mercure.MetadataPath+`"`) {
+		t.Errorf("challenge %q does not point to the metadata", h)
 	}
 }

@@ -27,7 +27,7 @@ func (f *Feature) handlePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cred.anonymous() {
-		bearerError(w, http.StatusUnauthorized, "", "publishing needs an access token: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
+		f.bearerError(w, r, http.StatusUnauthorized, "", "publishing needs an access token: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
 		return
 	}
 	if mt := httpapi.MediaType(r); mt != "application/x-www-form-urlencoded" {
@@ -54,7 +54,7 @@ func (f *Feature) handlePublish(w http.ResponseWriter, r *http.Request) {
 	case cred.jwt != nil:
 		for _, t := range u.meta.Topics {
 			if !cred.jwt.may(true, []string{t}, base) {
-				bearerError(w, http.StatusForbidden, "insufficient_scope", "the token does not grant publish on the topic "+strconvQuote(t))
+				f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token does not grant publish on the topic "+strconvQuote(t))
 				return
 			}
 		}

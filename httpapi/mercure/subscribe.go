@@ -118,7 +118,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cred.anonymous() && !f.opts.Anonymous {
-		bearerError(w, http.StatusUnauthorized, "", "this hub needs an access token to subscribe: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
+		f.bearerError(w, r, http.StatusUnauthorized, "", "this hub needs an access token to subscribe: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
 		return
 	}
 	filter := ssehub.MustFilter(PublicPrefix + "*")
@@ -127,12 +127,12 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if cred.hub != nil && !cred.hub.Admin {
 		if !cred.hub.Token.Purpose.Allows(auth.PurposeStream) {
-			bearerError(w, http.StatusForbidden, "insufficient_scope", "the token's purpose is "+string(cred.hub.Token.Purpose)+"; subscribing needs stream")
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's purpose is "+string(cred.hub.Token.Purpose)+"; subscribing needs stream")
 			return
 		}
 		filter = filter.Intersect(cred.hub.Scope())
 		if filter.IsEmpty() {
-			bearerError(w, http.StatusForbidden, "insufficient_scope", "the token's scope holds no Mercure topic ("+PublicPrefix+"* or "+PrivatePrefix+"*)")
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's scope holds no Mercure topic ("+PublicPrefix+"* or "+PrivatePrefix+"*)")
 			return
 		}
 	}
@@ -184,7 +184,6 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		h.Set("Mercure-Last-Event-ID", lastID)
 		h.Set("Last-Event-ID", lastID)
 	}
-	h.Set("Access-Control-Expose-Headers", "Link, Mercure-Last-Event-ID")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	write := func(b []byte) error {

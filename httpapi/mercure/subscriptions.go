@@ -124,11 +124,11 @@ func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	topic := r.URL.EscapedPath()
 	switch {
 	case cred.anonymous():
-		bearerError(w, http.StatusUnauthorized, "", "the subscriptions API needs an access token")
+		f.bearerError(w, r, http.StatusUnauthorized, "", "the subscriptions API needs an access token")
 		return
 	case cred.jwt != nil && !cred.jwt.may(false, []string{topic}, base),
 		cred.hub != nil && !cred.hub.Admin && !cred.hub.Scope().Match(TopicFor(topic, true)):
-		bearerError(w, http.StatusForbidden, "insufficient_scope", "the token does not grant subscribe on "+strconvQuote(topic))
+		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token does not grant subscribe on "+strconvQuote(topic))
 		return
 	}
 	typ, match, subscriber := r.PathValue("type"), r.PathValue("match"), r.PathValue("subscriber")
