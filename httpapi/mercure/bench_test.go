@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,4 +100,41 @@ func BenchmarkFanout(b *testing.B) {
 // meta is an unsealed meta: the update counts on its decoded topic.
 func meta(iri string) json.RawMessage {
 	return json.RawMessage(`{"mercure":{"topics":["` + iri + `"]}}`)
+}
+
+// BenchmarkIdleStreams reports the heap one idle stream takes (client and
+// server side, both in this process), Mercure against /events: a Mercure
+// stream holds no buffer while idle, but keeps its handler goroutine.
+func BenchmarkIdleStreams(b *testing.B) {
+	const streams = 500
+	iri := "https://example.com/idle"
+	for _, c := range []struct{ name, path string }{
+		{"mercure", mercure.Path + "?" + url.Values{"match": {iri}}.Encode()},
+		{"native", "/events?topic=" + mercure.TopicFor(iri, false) + "&token=" + hubtest.AdminToken},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				e := newBenchEnv(b)
+				ctx, cancel := context.WithCancel(context.Background())
+				heap := func() uint64 {
+					runtime.GC()
+					var m runtime.MemStats
+					runtime.ReadMemStats(&m)
+					return m.HeapInuse + m.StackInuse
+				}
+				before := heap()
+				for range streams {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.th.Srv.URL+c.path, nil)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil || resp.StatusCode != 200 {
+						b.Fatalf("subscribe: %v", err)
+					}
+					defer resp.Body.Close()
+				}
+				time.Sleep(100 * time.Millisecond)
+				b.ReportMetric(float64(heap()-before)/streams, "B/stream")
+				cancel()
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -197,8 +198,6 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	buf := make([]byte, 0, 64<<10)
-	out := make([]byte, 0, 64<<10)
 	var u update
 	for {
 		ready, err := sub.Wait(ctx, f.opts.Heartbeat)
@@ -211,8 +210,12 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		buf, err = sub.Next(buf[:0], 64<<10)
-		out = out[:0]
+		// A buffer only for this write: an idle stream holds none.
+		bp := bufPool.Get().(*[]byte)
+		buf, err := sub.Next((*bp)[:0], writeChunk)
+		// Keep what this stream delivers, in place: each kept event moves
+		// towards the start, never past the frame being read.
+		out := buf[:0]
 		for rest := buf; len(rest) > 0; {
 			var ok bool
 			if rest, ok = nextFrame(rest, &u); !ok {
@@ -222,14 +225,24 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 				out = append(out, u.sse...)
 			}
 		}
-		if len(out) > 0 && write(out) != nil {
-			return
+		werr := error(nil)
+		if len(out) > 0 {
+			werr = write(out)
 		}
-		if err != nil {
+		if cap(buf) <= 4*writeChunk {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		if werr != nil || err != nil {
 			return
 		}
 	}
 }
+
+// writeChunk is how much one Next may return (one event may be larger).
+const writeChunk = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk); return &b }}
 
 // delivers decides for one update: it must match a selector, and a
 // private one needs a subscribe grant on one of its topics (an ssehub token
