@@ -15,8 +15,10 @@ import (
 // FormatName is the output format this package registers: an event as a
 // Mercure subscriber gets it (id, event type, retry, data), preceded by a
 // comment line that carries its exact topics and privacy, which the Mercure
-// endpoint reads to route it and drops before writing. A configured stream
-// may use it too; an EventSource ignores the comment.
+// endpoint reads to route it and drops before writing. It is registered
+// like any format, but meant for this endpoint only: a configured stream
+// naming it would send the routing comments (and events not meant for
+// Mercure subscribers) as well.
 const FormatName = "mercure"
 
 // Format is the registered "mercure" format.

@@ -74,11 +74,15 @@ type Options struct {
 	// topics of one update and MaxMatchers the matchers of one subscription
 	// (default 100 each); MaxFieldLen a topic, matcher, id or type (default
 	// 2048 bytes).
-	MaxBodyBytes            int64
-	MaxTopics, MaxMatchers  int
-	MaxFieldLen             int
+	MaxBodyBytes           int64
+	MaxTopics, MaxMatchers int
+	MaxFieldLen            int
+	// Heartbeat is the idle time after which a stream gets a keep-alive
+	// comment (default 15 s); WriteTimeout closes a stream whose client
+	// takes nothing for that long (default 30 s).
 	Heartbeat, WriteTimeout time.Duration
-	Logger                  *slog.Logger
+	// Logger receives the feature's logs; default the server's.
+	Logger *slog.Logger
 }
 
 // Feature is the Mercure endpoint.
