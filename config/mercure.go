@@ -67,10 +67,15 @@ func (m Mercure) On() bool {
 // validate checks the section when it is on; a public stream must not
 // cover private Mercure updates.
 func (m Mercure) validate(c *Config) []error {
-	if !m.On() {
-		return nil
-	}
 	var errs []error
+	for _, st := range c.AllStreams() {
+		if st.Format == "mercure" {
+			errs = append(errs, fmt.Errorf("config: streams.%s.format: \"mercure\" is the Mercure endpoint's internal format; use raw (or subscribe at /.well-known/mercure)", st.Name))
+		}
+	}
+	if !m.On() {
+		return errs
+	}
 	pub, sub := m.Keys()
 	for role, k := range map[string]MercureKey{"publisher_jwt": pub, "subscriber_jwt": sub} {
 		if k.Alg != "" && !strings.HasPrefix(k.Alg, "HS") && !strings.HasPrefix(k.Alg, "RS") {

@@ -33,4 +33,7 @@ func TestMercureFromEnvAndFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mercure.publisher_jwt.alg") || !strings.Contains(err.Error(), "private Mercure updates") {
 		t.Errorf("want errors for the alg and the public * stream, got %v", err)
 	}
+	if _, err := config.Parse([]byte("streams:\n  m:\n    format: mercure\n")); err == nil || !strings.Contains(err.Error(), "internal format") {
+		t.Errorf("a stream in the mercure format: %v", err)
+	}
 }
