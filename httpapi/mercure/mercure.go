@@ -162,6 +162,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	go f.ids.pruneEvery(ctx, 10*time.Minute, f.log)
 	f.log.Info("mercure hub at "+Path, "publisher_jwt", f.pub != nil, "subscriber_jwt", f.sub != nil,
 		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions)
+	if f.opts.HubURL == "" {
+		f.log.Warn("mercure: relative URL patterns resolve against the request's Host; set mercure.hub_url")
+	}
 	if len(f.opts.Issuers) == 0 || f.opts.Audience == "" {
 		f.log.Warn("mercure: access tokens' iss or aud are not checked; set mercure.issuer and mercure.resource_identifier")
 	}
