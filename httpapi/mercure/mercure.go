@@ -151,7 +151,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	s.OnShutdown(release)
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
-	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, "POST": f.handlePublish})
+	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, methodQuery: f.handleSubscribe, "POST": f.handlePublish})
 	s.Route(MetadataPath, httpapi.Methods{"GET": f.handleMetadata})
 	if f.opts.Subscriptions {
 		s.Route(Path+"/subscriptions", httpapi.Methods{"GET": f.handleSubscriptions})

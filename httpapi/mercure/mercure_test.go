@@ -16,6 +16,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/mercure"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/sse"
 )
 
 func TestPublishSubscribeExact(t *testing.T) {
@@ -575,5 +576,41 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	_, _, presp := e.publish("", form("topic", "t"))
 	if h := presp.Header.Get("WWW-Authenticate"); !strings.Contains(h, `resource_metadata="`+e.th.Srv.URL+mercure.MetadataPath+`"`) {
 		t.Errorf("challenge %q does not point to the metadata", h)
+	}
+}
+
+// TestQueryMethod: matchers in a QUERY request's body, united with the
+// query component's; last_event_id from the query component wins.
+func TestQueryMethod(t *testing.T) {
+	e := newEnv(t, mercure.Options{Anonymous: true})
+	e.mustPublish(form("topic", "q1", "data", "old", "id", "first"))
+	e.mustPublish(form("topic", "q1", "data", "second", "id", "second"))
+	e.mustPublish(form("topic", "q2", "data", "third", "id", "third"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	body := form("match", "q2", "last_event_id", "earliest").Encode()
+	req, _ := http.NewRequestWithContext(ctx, "QUERY", e.url+"?"+q("match", "q1", "last_event_id", "first"), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Mercure-Last-Event-ID") != "first" {
+		t.Fatalf("QUERY: %d, Mercure-Last-Event-ID %q", resp.StatusCode, resp.Header.Get("Mercure-Last-Event-ID"))
+	}
+	d := sse.NewDecoder(resp.Body)
+	for _, want := range []string{"second", "third"} {
+		ev, err := d.Next()
+		if err != nil || string(ev.Data) != want {
+			t.Fatalf("got %q (%v), want %q", ev.Data, err, want)
+		}
+	}
+	req, _ = http.NewRequest("QUERY", e.url, strings.NewReader(`{"match":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("QUERY with JSON: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }

@@ -99,7 +99,36 @@ func (f *Feature) resume(ctx context.Context, r *http.Request, q url.Values) (hu
 	return hub.Resume{Set: true, Earliest: true}, "earliest", nil
 }
 
-// handleSubscribe serves GET /.well-known/mercure.
+// methodQuery is the safe method with a body (RFC 10008) a subscriber may
+// use when its matchers do not fit in a URL.
+const methodQuery = "QUERY"
+
+// mergeBody adds a QUERY request's form-encoded parameters to q: the union
+// of both, except last_event_id, which the query component's wins.
+func (f *Feature) mergeBody(w http.ResponseWriter, r *http.Request, q url.Values) bool {
+	if mt := httpapi.MediaType(r); mt != "application/x-www-form-urlencoded" {
+		plainError(w, http.StatusUnsupportedMediaType, "a QUERY subscription's body is application/x-www-form-urlencoded, not "+strconvQuote(mt))
+		return false
+	}
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes)
+	if !ok {
+		return false
+	}
+	b, err := url.ParseQuery(string(body))
+	if err != nil {
+		plainError(w, http.StatusBadRequest, "the body is not valid form encoding: "+err.Error())
+		return false
+	}
+	for k, vs := range b {
+		if k == "last_event_id" && q.Has(k) {
+			continue
+		}
+		q[k] = append(q[k], vs...)
+	}
+	return true
+}
+
+// handleSubscribe serves GET (and QUERY) /.well-known/mercure.
 func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	base := f.hubURL(r)
 	link(w, base, "")
@@ -107,6 +136,9 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		plainError(w, http.StatusBadRequest, "the query is not valid form encoding: "+err.Error())
+		return
+	}
+	if r.Method == methodQuery && !f.mergeBody(w, r, q) {
 		return
 	}
 	sels, status, msg := f.parseSelectors(q, base)
