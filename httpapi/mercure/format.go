@@ -48,7 +48,9 @@ type metaDoc struct {
 const sep = '\x1f'
 
 // hubID is the Mercure id the hub gives an update published without one:
-// a fragment with its log id, which no publisher may use ("#" is refused).
+// a fragment with its log id and the log's epoch ("#42@k3x9"), which no
+// publisher may use ("#" is refused). The epoch tells an id of a recreated
+// log from one of this log.
 func hubID(logID string) string { return "#" + logID }
 
 // Encode writes ":m <n>\x1f<p|->\x1f<id>\x1f<topic>…\n" and then the n

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,12 @@ func TestLastEventID(t *testing.T) {
 	read(b, 1)
 	second := b.next(t)
 	check("hub id", e.subscribe(q("match", topic, "last_event_id", second.ID), nil), second.ID, "c")
+	if !regexp.MustCompile(`^#\d+@[A-Za-z0-9]+$`).MatchString(second.ID) {
+		t.Errorf("hub id %q, want #<log id>@<epoch>", second.ID)
+	}
+	n, _, _ := strings.Cut(second.ID, "@")
+	check("hub id without epoch", e.subscribe(q("match", topic, "last_event_id", n), nil), n, "c")
+	check("hub id of another log", e.subscribe(q("match", topic, "last_event_id", n+"@elsewhere"), nil), "earliest", "a", "b", "c")
 }
 
 func TestPrivateUpdates(t *testing.T) {

@@ -90,7 +90,7 @@ func (f *Feature) handlePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	id := u.meta.ID
 	if id == "" {
-		id = hubID(strconv.FormatUint(res[0].ID, 10))
+		id = hubID(strconv.FormatUint(res[0].ID, 10) + "@" + f.s.Hub().Epoch())
 	} else if err := f.ids.record(r.Context(), id, res[0].ID); err != nil {
 		// The update is stored; only resuming from its id is lost.
 		f.log.Error("mercure: recording the update id", "err", err)

@@ -83,6 +83,11 @@ func (f *Feature) resume(ctx context.Context, r *http.Request, q url.Values) (hu
 		return hub.Resume{Set: true, Earliest: true}, "earliest", nil
 	case strings.HasPrefix(raw, "#"):
 		if res, err := hub.ParseResume(raw[1:]); err == nil && !res.Earliest {
+			if res.Epoch != "" && res.Epoch != f.s.Hub().Epoch() {
+				// An id of another instance of the log (recreated): the
+				// hub sends everything it has.
+				return res, "earliest", nil
+			}
 			return res, raw, nil
 		}
 	default:
@@ -193,7 +198,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if cred.hub != nil {
 		hc = cred.hub.Credential()
 	}
-	sub, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: filter, Topics: []string{}, Format: Format, From: from, Credential: hc,
+	sub, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: filter, Topics: []string{}, Format: Format, EpochIDs: true, From: from, Credential: hc,
 		OnEnd: func(error) { cancel() }})
 	if err != nil {
 		status, msg := http.StatusServiceUnavailable, "the hub could not subscribe; retry"

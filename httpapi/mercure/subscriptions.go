@@ -113,7 +113,7 @@ func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	head := f.s.Hub().Head()
 	last := "earliest"
 	if head > 0 {
-		last = hubID(strconv.FormatUint(head, 10))
+		last = hubID(strconv.FormatUint(head, 10) + "@" + f.s.Hub().Epoch())
 	}
 	link(w, base, last)
 	f.s.CORS().Apply(w.Header(), r)

@@ -104,7 +104,7 @@ test("private update through the mercureAuthorization cookie (access token)", as
   const sub = accessToken([detail(["subscribe"], [{ match: "https://example.net/users/:id", match_type: "urlpattern" }])]);
   const r = await roundTrip(page, { params: [["match", topic]], form: [["topic", topic], ["private", ""], ["data", "for your eyes"]], cookie: sub, waitMs: 3000 });
   expect(r.status).toBe(200);
-  expect(r.id).toMatch(/^#\d+$/); // a hub-generated id is a fragment with the log id
+  expect(r.id).toMatch(/^#\d+@[A-Za-z0-9]+$/); // a hub-generated id: a fragment with the log id and epoch
   expect(r.got.map((g) => g.data)).toContain("for your eyes");
 });
 
