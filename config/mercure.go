@@ -20,7 +20,7 @@ type Mercure struct {
 	PublisherJWT  MercureKey `yaml:"publisher_jwt"`
 	SubscriberJWT MercureKey `yaml:"subscriber_jwt"`
 	// Issuer lists the trusted iss of access tokens (one string or a list).
-	Issuer StringList `yaml:"issuer"`
+	Issuer StringList `yaml:"issuer,omitempty"`
 	// ResourceIdentifier is the hub's resource identifier, required in the
 	// aud of access tokens.
 	ResourceIdentifier string `yaml:"resource_identifier"`
