@@ -27,6 +27,7 @@ type Config struct {
 	Log     Log     `yaml:"log"`
 	Limits  Limits  `yaml:"limits"`
 	UI      UI      `yaml:"ui"`
+	Mercure Mercure `yaml:"mercure"`
 	// Streams are the configured streams as written (defaults not yet
 	// applied); AllStreams returns them resolved, with the sinks.
 	Streams map[string]Stream `yaml:"streams"`
@@ -439,6 +440,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, c.validateSinkKeys(name, sk)...)
 	}
 	errs = append(errs, c.validatePull()...)
+	errs = append(errs, c.Mercure.validate(c)...)
 	endpoints := map[string]string{}
 	for _, st := range c.AllStreams() {
 		key := "streams." + st.Name

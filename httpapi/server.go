@@ -187,7 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
-	if !canonicalPath(r.URL.Path) {
+	if !canonicalPath(r.URL.EscapedPath()) { // as ServeMux cleans it: %2F inside a segment is data
 		// Not net/http's redirect to the cleaned path: its Location and
 		// body would repeat a token the path may hold.
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path: paths are matched as sent, without //, /./ or /../")

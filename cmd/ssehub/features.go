@@ -11,6 +11,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/httpapi/admin"
 	"github.com/ssehub/ssehub/httpapi/ingest" // and with it the "arrow" format
+	"github.com/ssehub/ssehub/httpapi/mercure"
 	"github.com/ssehub/ssehub/httpapi/publish"
 	"github.com/ssehub/ssehub/httpapi/pull" // and with it the "inboxclaw" format
 	"github.com/ssehub/ssehub/httpapi/stream"
@@ -52,6 +53,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 		arrowIngest,
 		pull.New(pull.Options{Endpoints: pulls, MaxBatchBytes: l.MaxPageBytes}),
 		ui.New(ui.Options{Enabled: cfg.UI.On(cfg.Server.Addr), StoreName: storeName(cfg)}),
+		mercure.New(mercure.OptionsFrom(cfg)),
 	}, nil
 }
 

@@ -1,0 +1,320 @@
+package mercure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/emitter"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
+)
+
+// selector is one topic matcher of a subscription request.
+type selector struct {
+	typ, pattern string
+	m            *matcher
+}
+
+// parseSelectors reads the matcher parameters: match (exact),
+// match_exact, match_urlpattern, and the older topic (exact or URI
+// Template). Any other name in the reserved match namespace is refused.
+func (f *Feature) parseSelectors(q url.Values, base string) ([]selector, int, string) {
+	var out []selector
+	for name, values := range q {
+		var typ string
+		switch {
+		case name == "match" || name == "match_exact":
+			typ = typeExact
+		case name == "match_urlpattern":
+			typ = typeURLPattern
+		case name == "topic":
+			typ = typeURITemplate
+		case strings.HasPrefix(strings.ToLower(name), "match"):
+			return nil, http.StatusBadRequest, "unsupported matcher parameter " + strconvQuote(name) + " (supported: match, match_exact, match_urlpattern, topic)"
+		default:
+			continue
+		}
+		for _, v := range values {
+			if len(out) == f.opts.MaxMatchers {
+				return nil, http.StatusBadRequest, fmt.Sprintf("a subscription has at most %d matchers", f.opts.MaxMatchers)
+			}
+			if len(v) > f.opts.MaxFieldLen {
+				return nil, http.StatusBadRequest, fmt.Sprintf("a matcher is at most %d bytes", f.opts.MaxFieldLen)
+			}
+			if err := checkText(v); err != nil {
+				return nil, http.StatusBadRequest, "the " + name + " value " + strconvQuote(v) + " " + err.Error()
+			}
+			m, err := newMatcher(typ, v, base)
+			if err != nil {
+				return nil, http.StatusBadRequest, "the " + name + " value " + strconvQuote(v) + " is " + err.Error()
+			}
+			out = append(out, selector{typ: typ, pattern: v, m: m})
+		}
+	}
+	if len(out) == 0 {
+		return nil, http.StatusBadRequest, "a subscription needs at least one match, match_urlpattern or topic parameter"
+	}
+	return out, 0, ""
+}
+
+// resume reads the cursor: the Last-Event-ID header, else last_event_id
+// (or the older lastEventID) in the query. It returns where to start and
+// the Mercure-Last-Event-ID to answer.
+func (f *Feature) resume(ctx context.Context, r *http.Request, q url.Values) (hub.Resume, string, error) {
+	raw := r.Header.Get("Last-Event-ID")
+	if raw == "" {
+		raw = q.Get("last_event_id")
+	}
+	if raw == "" {
+		raw = q.Get("lastEventID")
+	}
+	switch {
+	case raw == "":
+		return hub.Resume{}, "", nil
+	case raw == "earliest":
+		return hub.Resume{Set: true, Earliest: true}, "earliest", nil
+	case strings.HasPrefix(raw, "#"):
+		if res, err := hub.ParseResume(raw[1:]); err == nil && !res.Earliest {
+			if res.Epoch != "" && res.Epoch != f.s.Hub().Epoch() {
+				// An id of another instance of the log (recreated): the
+				// hub sends everything it has.
+				return res, "earliest", nil
+			}
+			return res, raw, nil
+		}
+	default:
+		logID, ok, err := f.ids.lookup(ctx, raw)
+		if err != nil {
+			return hub.Resume{}, "", err
+		}
+		if ok {
+			return hub.Resume{Set: true, After: logID}, raw, nil
+		}
+	}
+	// An id the hub does not know: everything it has, as the
+	// specification's Mercure-Last-Event-ID "earliest" says.
+	return hub.Resume{Set: true, Earliest: true}, "earliest", nil
+}
+
+// methodQuery is the safe method with a body (RFC 10008) a subscriber may
+// use when its matchers do not fit in a URL.
+const methodQuery = "QUERY"
+
+// mergeBody adds a QUERY request's form-encoded parameters to q: the union
+// of both, except last_event_id, which the query component's wins.
+func (f *Feature) mergeBody(w http.ResponseWriter, r *http.Request, q url.Values) bool {
+	if mt := httpapi.MediaType(r); mt != "application/x-www-form-urlencoded" {
+		plainError(w, http.StatusUnsupportedMediaType, "a QUERY subscription's body is application/x-www-form-urlencoded, not "+strconvQuote(mt))
+		return false
+	}
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes)
+	if !ok {
+		return false
+	}
+	b, err := url.ParseQuery(string(body))
+	if err != nil {
+		plainError(w, http.StatusBadRequest, "the body is not valid form encoding: "+err.Error())
+		return false
+	}
+	for k, vs := range b {
+		if k == "last_event_id" && q.Has(k) {
+			continue
+		}
+		q[k] = append(q[k], vs...)
+	}
+	return true
+}
+
+// handleSubscribe serves GET (and QUERY) /.well-known/mercure.
+func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
+	base := f.hubURL(r)
+	link(w, base, "")
+	f.s.CORS().Apply(w.Header(), r)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		plainError(w, http.StatusBadRequest, "the query is not valid form encoding: "+err.Error())
+		return
+	}
+	if r.Method == methodQuery && !f.mergeBody(w, r, q) {
+		return
+	}
+	sels, status, msg := f.parseSelectors(q, base)
+	if status != 0 {
+		plainError(w, status, msg)
+		return
+	}
+	cred, ok := f.authenticate(w, r, f.sub, base)
+	if !ok {
+		return
+	}
+	if cred.anonymous() && !f.opts.Anonymous {
+		f.bearerError(w, r, http.StatusUnauthorized, "", "this hub needs an access token to subscribe: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
+		return
+	}
+	filter := ssehub.MustFilter(PublicPrefix + "*")
+	if !cred.anonymous() {
+		filter = ssehub.MustFilter(PublicPrefix+"*", PrivatePrefix+"*")
+	}
+	if cred.hub != nil && !cred.hub.Admin {
+		if !cred.hub.Token.Purpose.Allows(auth.PurposeStream) {
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's purpose is "+string(cred.hub.Token.Purpose)+"; subscribing needs stream")
+			return
+		}
+		filter = filter.Intersect(cred.hub.Scope())
+		if filter.IsEmpty() {
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's scope holds no Mercure topic ("+PublicPrefix+"* or "+PrivatePrefix+"*)")
+			return
+		}
+	}
+	from, lastID, err := f.resume(r.Context(), r, q)
+	if err != nil {
+		f.log.Error("mercure: resolving Last-Event-ID", "err", err)
+		plainError(w, http.StatusServiceUnavailable, "the hub could not resolve Last-Event-ID; retry")
+		return
+	}
+	release, ok := f.s.Limiter().OpenStream(w, r, f.limitKey(cred))
+	if !ok {
+		return
+	}
+	defer release()
+
+	ctx, cancel := withServer(r.Context(), f.s.Context())
+	defer cancel()
+	if cred.jwt != nil && !cred.jwt.expires.IsZero() {
+		// The connection ends no later than the token's exp.
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, cred.jwt.expires)
+		defer stop()
+	}
+	var hc *hub.Credential
+	if cred.hub != nil {
+		hc = cred.hub.Credential()
+	}
+	sub, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: filter, Topics: []string{}, Format: Format, EpochIDs: true, From: from, Credential: hc,
+		OnEnd: func(error) { cancel() }})
+	if err != nil {
+		status, msg := http.StatusServiceUnavailable, "the hub could not subscribe; retry"
+		if errors.Is(err, hub.ErrRevoked) || errors.Is(err, hub.ErrExpired) {
+			status, msg = http.StatusUnauthorized, "the token is revoked or expired"
+		}
+		plainError(w, status, msg)
+		return
+	}
+	defer sub.Close()
+	if f.opts.Subscriptions {
+		// Before the response starts, so a subscriber that saw it open
+		// can count on the subscription events being in the log.
+		s := f.subs.open(f, cred, sels, base)
+		defer f.subs.close(f, s)
+	}
+
+	h := w.Header()
+	emitter.SetHeaders(h, r)
+	if lastID != "" {
+		h.Set("Mercure-Last-Event-ID", lastID)
+		h.Set("Last-Event-ID", lastID)
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	write := func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if write([]byte(":\n")) != nil {
+		return
+	}
+
+	var u update
+	for {
+		ready, err := sub.Wait(ctx, f.opts.Heartbeat)
+		if err != nil {
+			return
+		}
+		if !ready {
+			if write([]byte(":\n")) != nil {
+				return
+			}
+			continue
+		}
+		// A buffer only for this write: an idle stream holds none.
+		bp := bufPool.Get().(*[]byte)
+		buf, err := sub.Next((*bp)[:0], writeChunk)
+		// Keep what this stream delivers, in place: each kept event moves
+		// towards the start, never past the frame being read.
+		out := buf[:0]
+		for rest := buf; len(rest) > 0; {
+			var ok bool
+			if rest, ok = nextFrame(rest, &u); !ok {
+				break
+			}
+			if u.sse != nil && f.delivers(&u, sels, cred, base) {
+				out = append(out, u.sse...)
+			}
+		}
+		werr := error(nil)
+		if len(out) > 0 {
+			werr = write(out)
+		}
+		if cap(buf) <= 4*writeChunk {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		if werr != nil || err != nil {
+			return
+		}
+	}
+}
+
+// writeChunk is how much one Next may return (one event may be larger).
+const writeChunk = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk); return &b }}
+
+// delivers decides for one update: it must match a selector, and a
+// private one needs a subscribe grant on one of its topics (an ssehub token
+// got it through its scope already).
+func (f *Feature) delivers(u *update, sels []selector, cred *credential, base string) bool {
+	matched := false
+	for i := range sels {
+		if sels[i].m.match(u.topics, base) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return false
+	}
+	if !u.private {
+		return true
+	}
+	switch {
+	case cred.jwt != nil:
+		return cred.jwt.may(false, u.topics, base)
+	case cred.hub != nil:
+		return true
+	}
+	return false
+}
+
+// limitKey is who a stream counts against: an ssehub token, a JWT's
+// issuer and subject, or an anonymous client (by address only).
+func (f *Feature) limitKey(c *credential) *httpapi.Principal {
+	switch {
+	case c.hub != nil:
+		return c.hub
+	case c.jwt != nil && c.jwt.subject != "":
+		return &httpapi.Principal{Token: auth.Token{ID: "mercure:" + c.jwt.issuer + "|" + c.jwt.subject}}
+	}
+	return nil
+}
