@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// topicBatchBody returns an NDJSON body of n envelopes, the j-th on
+// topicOf(j), each carrying the send time and the padding.
+func topicBatchBody(dst []byte, n int, topicOf func(j int) string, pad []byte) []byte {
+	dst = dst[:0]
+	now := time.Now().UnixNano()
+	for j := 0; j < n; j++ {
+		dst = append(dst, `{"topic":"`...)
+		dst = append(dst, topicOf(j)...)
+		dst = append(dst, `","data":{"t":`...)
+		dst = strconv.AppendInt(dst, now, 10)
+		dst = append(dst, `,"p":"`...)
+		dst = append(dst, pad...)
+		dst = append(dst, "\"}}\n"...)
+	}
+	return dst
+}
+
+// fillBatch is how many events fill publishes per request.
+const fillBatch = 1000
+
+// fill publishes total events, event g on topicOf(g), in NDJSON batches
+// from max(Publishers, 1) concurrent publishers, and fails if any batch is
+// refused.
+func fill(ctx context.Context, cfg *Config, client *http.Client, total int, topicOf func(g int) string) error {
+	pad := padding(cfg.PayloadSize)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range max(cfg.Publishers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var body []byte
+			for !failed.Load() && ctx.Err() == nil {
+				first := next.Add(fillBatch) - fillBatch
+				if first >= int64(total) {
+					return
+				}
+				k := int(min(fillBatch, int64(total)-first))
+				body = topicBatchBody(body, k, func(j int) string { return topicOf(int(first) + j) }, pad)
+				if !postBatch(ctx, cfg, client, body) {
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if failed.Load() {
+		return errPublish
+	}
+	return nil
+}
+
+// waitFor polls done every millisecond until it reports true, ctx ends or
+// timeout passes; it reports whether done did.
+func waitFor(ctx context.Context, timeout time.Duration, done func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// hubCPU sets the CPU figures of a run that took elapsed: the bench's own
+// and, when its pid is known, the hub's.
+func (r *Result) cpuFigures(cfg *Config, cpu0, hubCPU0 time.Duration, elapsed time.Duration) {
+	r.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
+	if cfg.PID != 0 {
+		r.set("hub_cpu_percent", 100*(procCPU(cfg.PID)-hubCPU0).Seconds()/elapsed.Seconds())
+	}
+}
+
+// errorf wraps a scenario's failure with its name.
+func errorf(scenario, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", scenario, fmt.Sprintf(format, args...))
+}
