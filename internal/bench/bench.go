@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,7 @@ type Config struct {
 	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
 	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
+	PIDs        []int         // every spawned hub's pid (nats: both nodes), for their CPU
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
@@ -74,7 +76,17 @@ func (r *Result) set(k string, v any) {
 func (r *Result) Table(w io.Writer) {
 	fmt.Fprintf(w, "scenario  %s\n", r.Scenario)
 	for _, k := range r.keys {
-		fmt.Fprintf(w, "%-26s %v\n", k, r.Figures[k])
+		v := r.Figures[k]
+		if f, ok := v.(float64); ok {
+			// Plain decimals (%v would write 2.25e+06); the JSON line
+			// keeps every digit.
+			if math.Abs(f) >= 100 {
+				v = strconv.FormatFloat(f, 'f', 1, 64)
+			} else {
+				v = strconv.FormatFloat(f, 'f', 3, 64)
+			}
+		}
+		fmt.Fprintf(w, "%-26s %v\n", k, v)
 	}
 }
 

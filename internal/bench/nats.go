@@ -39,7 +39,13 @@ func Nodes(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 	}()
 	cfg.progress("nats: publishing to %s with %d publishers for %s", local, cfg.Publishers, cfg.Duration)
-	cpu0, start := cpu(), time.Now()
+	hubsCPU := func() (d time.Duration) {
+		for _, pid := range cfg.PIDs {
+			d += procCPU(pid)
+		}
+		return d
+	}
+	cpu0, hubs0, start := cpu(), hubsCPU(), time.Now()
 	ps := publishFor(ctx, cfg, "nats", topic, &subs.delivered)
 	pubEnd := time.Since(start)
 	waitFor(ctx, 60*time.Second, func() bool {
@@ -92,5 +98,8 @@ func Nodes(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("publish_ack_p50_ms", ms(ps.lat.Quantile(0.50)))
 	res.set("publish_ack_p99_ms", ms(ps.lat.Quantile(0.99)))
 	res.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
+	if len(cfg.PIDs) > 0 {
+		res.set("hubs_cpu_percent", 100*(hubsCPU()-hubs0).Seconds()/elapsed.Seconds())
+	}
 	return res, nil
 }
