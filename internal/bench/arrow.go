@@ -131,8 +131,15 @@ func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 		// The topic's schema comes from one IPC batch, as a producer's
 		// first ingest would set it; JSON rows are then converted with it.
-		if _, err := ingest(ctx, cfg, client, cfg.ingestPath(base+"."+k), arrow.MediaType, ipc); err != nil {
-			return nil, err
+		// A body the hub refuses (too large, say) fails the run here.
+		path := cfg.ingestPath(base + "." + k)
+		if _, err := ingest(ctx, cfg, client, path, arrow.MediaType, ipc); err != nil {
+			return nil, errorf("arrow-ingest", "the first ipc batch: %v", err)
+		}
+		if k != "ipc" {
+			if _, err := ingest(ctx, cfg, client, path, ctypes[k], bodies[k]); err != nil {
+				return nil, errorf("arrow-ingest", "the first %s batch: %v", k, err)
+			}
 		}
 	}
 	type tally struct {

@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -195,8 +197,12 @@ func dialStream(ctx context.Context, cfg *Config, path string) (net.Conn, []byte
 		}
 		return http.ReadResponse(br, nil)
 	}()
-	if err == nil && (resp.StatusCode != 200 || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked") {
-		err = fmt.Errorf("subscribe: %s (transfer encoding %v)", resp.Status, resp.TransferEncoding)
+	if err == nil && resp.StatusCode != 200 {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		err = fmt.Errorf("subscribe: %s: %s", resp.Status, bytes.TrimSpace(b))
+	} else if err == nil && (len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked") {
+		err = fmt.Errorf("subscribe: %s (transfer encoding %v, want chunked)", resp.Status, resp.TransferEncoding)
 	}
 	if err != nil {
 		c.Close()
