@@ -92,6 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	spawn := fs.Bool("spawn", false, "start a hub on a temporary data dir for the run (ignores --server and --token)")
 	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt or memory (default the hub's, bolt)")
 	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config `FILE` for the hub")
+	natsNodes := fs.Int("nats-nodes", 0, "with --spawn: start `N` hubs on an embedded NATS cluster (stream replicas min(N, 3)); publishes go to node 1, fanout and idle subscribe on nodes 1 and 2 in turn, nats on node 2")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "fanout, topics, arrow-fanout, nats: `N` subscribers")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "`N` concurrent publishers")
 	fs.IntVar(&cfg.PayloadSize, "payload", 64, "payload padding in `BYTES`")
@@ -121,7 +122,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	benchDefaults(scenario, &cfg, set)
-	if *spawn && *hubConfig != "" && (scenario == "pull" || scenario == "nats") {
+	if *natsNodes < 0 || (*natsNodes == 1 && scenario == "nats") {
+		return usageError(stderr, "bench", "--nats-nodes %d: want at least %d", *natsNodes, map[bool]int{true: 2, false: 1}[scenario == "nats"])
+	}
+	if *natsNodes > 0 && !*spawn {
+		return usageError(stderr, "bench", "--nats-nodes starts hubs: it needs --spawn")
+	}
+	if *natsNodes > 0 && scenario == "pull" {
+		return usageError(stderr, "bench", "pull --spawn runs one hub with the bench's pull endpoint; --nats-nodes does not apply")
+	}
+	if *spawn && *hubConfig != "" && (scenario == "pull" || scenario == "nats" || *natsNodes > 0) {
 		return usageError(stderr, "bench", "%s --spawn writes the hubs' config itself; --hub-config does not apply (run the hubs yourself and give --server)", scenario)
 	}
 	cfg.Token, _ = token.Get()
@@ -133,7 +143,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "ssehub bench: %v\n", err)
 			return 1
 		}
-		stop, err := benchSpawn(ctx, exe, scenario, *store, *hubConfig, &cfg)
+		stop, err := benchSpawn(ctx, exe, scenario, *store, *hubConfig, *natsNodes, &cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub bench: spawn: %v\n", err)
 			return 1
@@ -141,9 +151,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer stop()
 		stderr = newRedactWriter(stderr, cfg.Token)
 		cfg.Progress = stderr
-		fmt.Fprintf(stderr, "bench: spawned hub pid %d at %s\n", cfg.PID, cfg.Server)
-		for i, u := range cfg.SubscribeServers {
-			fmt.Fprintf(stderr, "bench: spawned hub pid %d at %s (the other node)\n", cfg.PIDs[i+1], u)
+		for i, u := range cfg.Spawned {
+			fmt.Fprintf(stderr, "bench: spawned hub pid %d at %s\n", cfg.PIDs[i], u)
 		}
 	} else {
 		var err error

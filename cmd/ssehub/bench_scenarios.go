@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/bench"
@@ -73,88 +74,148 @@ sink:
 `
 
 // benchSpawn starts the hubs a scenario runs against and sets cfg's
-// Server, Token, PID (and for nats SubscribeServers and PIDs); stop stops
-// them. pull gets the pull endpoint "bench"; nats gets two hubs on one
-// JetStream, the first with an embedded NATS server, the second its client.
-func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, cfg *bench.Config) (stop func(), err error) {
+// Server, Token, PID, PIDs and Spawned (and for nats, or with natsNodes,
+// SubscribeServers); stop stops them. pull gets the pull endpoint "bench";
+// nats gets two hubs on one JetStream, the first with an embedded NATS
+// server, the second its client; natsNodes > 0 starts that many hubs on an
+// embedded NATS cluster (every hub runs one of its servers) for any
+// scenario.
+func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, natsNodes int, cfg *bench.Config) (stop func(), err error) {
 	dir, err := os.MkdirTemp("", "ssehub-bench-")
 	if err != nil {
 		return nil, err
 	}
+	var mu sync.Mutex
 	var stops []func()
 	stop = func() {
-		for i := len(stops) - 1; i >= 0; i-- { // the NATS server's hub last
+		for i := len(stops) - 1; i >= 0; i-- { // a NATS server's own hub last
 			stops[i]()
 		}
 		_ = os.RemoveAll(dir)
-	}
-	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken()}
-	writeConfig := func(name, text string) (string, error) {
-		p := filepath.Join(dir, name)
-		return p, os.WriteFile(p, []byte(text), 0o600)
-	}
-	spawn := func(sub string, o bench.SpawnOptions) (string, int, error) {
-		o.Dir = filepath.Join(dir, sub)
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return "", 0, err
-		}
-		url, _, pid, s, err := bench.SpawnHub(ctx, o)
-		if err != nil {
-			return "", 0, err
-		}
-		stops = append(stops, s)
-		cfg.PIDs = append(cfg.PIDs, pid)
-		return url, pid, nil
 	}
 	fail := func(err error) (func(), error) {
 		stop()
 		return nil, err
 	}
-	switch scenario {
-	case "pull":
-		p, err := writeConfig("pull.yaml", benchPullConfig)
-		if err != nil {
-			return fail(err)
+	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken()}
+	cfg.Token = o.Token
+	// node writes the node's config (if any) and starts it.
+	node := func(name, config string) (string, int, error) {
+		o := o
+		o.Dir = filepath.Join(dir, name)
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return "", 0, err
 		}
-		o.Args = []string{"--config", p}
-	case "nats":
-		if store != "" {
-			return fail(fmt.Errorf("nats --spawn runs the NATS store; --store does not apply"))
-		}
-		port, err := freeLoopbackPort()
-		if err != nil {
-			return fail(err)
-		}
-		natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
-		p, err := writeConfig("node1.yaml", fmt.Sprintf("log: {level: warn}\nstorage:\n  driver: nats\n  nats:\n    stream: BENCH\n    embedded:\n      listen: 127.0.0.1:%d\n", port))
-		if err != nil {
-			return fail(err)
-		}
-		o.Args = []string{"--config", p}
-		if cfg.Server, cfg.PID, err = spawn("node1", o); err != nil {
-			return fail(err)
-		}
-		p, err = writeConfig("node2.yaml", fmt.Sprintf("log: {level: warn}\nstorage:\n  driver: nats\n  nats:\n    stream: BENCH\n    url: %q\n", natsURL))
-		if err != nil {
-			return fail(err)
-		}
-		o.Args = []string{"--config", p}
-		other, _, err := spawn("node2", o)
-		if err != nil {
-			return fail(err)
-		}
-		cfg.SubscribeServers, cfg.Token = []string{other}, o.Token
-		return stop, nil
-	default:
-		if hubConfig != "" {
+		if config != "" {
+			p := filepath.Join(dir, name+".yaml")
+			if err := os.WriteFile(p, []byte(config), 0o600); err != nil {
+				return "", 0, err
+			}
+			o.Args = []string{"--config", p}
+		} else if hubConfig != "" {
 			o.Args = []string{"--config", hubConfig}
 		}
+		url, _, pid, s, err := bench.SpawnHub(ctx, o)
+		if err != nil {
+			return "", 0, fmt.Errorf("%s: %w", name, err)
+		}
+		mu.Lock()
+		stops = append(stops, s)
+		mu.Unlock()
+		return url, pid, nil
 	}
-	if cfg.Server, cfg.PID, err = spawn("hub", o); err != nil {
-		return fail(err)
+	var urls []string
+	var pids []int
+	switch {
+	case natsNodes > 0 || scenario == "nats":
+		if store != "" {
+			return fail(fmt.Errorf("the NATS hubs run the NATS store; --store does not apply"))
+		}
+		configs, err := natsNodeConfigs(natsNodes)
+		if err != nil {
+			return fail(err)
+		}
+		urls, pids = make([]string, len(configs)), make([]int, len(configs))
+		// The nodes of a cluster wait for each other before they listen:
+		// start them together.
+		errs := make([]error, len(configs))
+		var wg sync.WaitGroup
+		for i, c := range configs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				urls[i], pids[i], errs[i] = node(fmt.Sprintf("node%d", i+1), c)
+			}()
+			if natsNodes == 0 {
+				wg.Wait() // node 2 connects to node 1's server: one after the other
+			}
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return fail(err)
+			}
+		}
+		if len(urls) > 1 && (scenario == "nats" || scenario == "fanout" || scenario == "idle") && len(cfg.SubscribeServers) == 0 {
+			cfg.SubscribeServers = urls[:2]
+			if scenario == "nats" {
+				cfg.SubscribeServers = urls[1:2]
+			}
+		}
+	case scenario == "pull":
+		u, pid, err := node("hub", benchPullConfig)
+		if err != nil {
+			return fail(err)
+		}
+		urls, pids = []string{u}, []int{pid}
+	default:
+		u, pid, err := node("hub", "")
+		if err != nil {
+			return fail(err)
+		}
+		urls, pids = []string{u}, []int{pid}
 	}
-	cfg.Token = o.Token
+	cfg.Server, cfg.PID, cfg.PIDs, cfg.Spawned = urls[0], pids[0], pids, urls
 	return stop, nil
+}
+
+// natsNodeConfigs returns the hubs' configs on one NATS JetStream: for
+// n = 0, two hubs, the first running an embedded server and the second
+// its client; else n hubs on an embedded cluster of n servers (one without
+// routes for n = 1) with min(n, 3) replicas.
+func natsNodeConfigs(n int) ([]string, error) {
+	const head = "log: {level: warn}\nstorage:\n  driver: nats\n  nats:\n    stream: BENCH\n"
+	if n == 0 {
+		port, err := freeLoopbackPort()
+		if err != nil {
+			return nil, err
+		}
+		return []string{
+			head + fmt.Sprintf("    embedded:\n      listen: 127.0.0.1:%d\n", port),
+			head + fmt.Sprintf("    url: \"nats://127.0.0.1:%d\"\n", port),
+		}, nil
+	}
+	client, route := make([]int, n), make([]int, n)
+	var routes []string
+	for i := range n {
+		var err error
+		if client[i], err = freeLoopbackPort(); err == nil {
+			route[i], err = freeLoopbackPort()
+		}
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", route[i]))
+	}
+	out := make([]string, n)
+	for i := range n {
+		c := head + fmt.Sprintf("    replicas: %d\n    embedded:\n      name: n%d\n      listen: 127.0.0.1:%d\n", min(n, 3), i+1, client[i])
+		if n > 1 {
+			c += fmt.Sprintf("      cluster_listen: 127.0.0.1:%d\n      routes: [%s]\n", route[i], strings.Join(routes, ", "))
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // freeLoopbackPort returns a loopback port nobody listens on right now.

@@ -32,6 +32,13 @@ func TestMain(m *testing.M) {
 // benchJSON runs ssehub bench with args and returns its figures.
 func benchJSON(t *testing.T, args ...string) map[string]float64 {
 	t.Helper()
+	f, _ := benchRun(t, args...)
+	return f
+}
+
+// benchRun runs ssehub bench with args and returns its figures and stderr.
+func benchRun(t *testing.T, args ...string) (map[string]float64, string) {
+	t.Helper()
 	code, out, errOut := runCmd(t, append([]string{"bench"}, args...)...)
 	if code != 0 {
 		t.Fatalf("bench %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out, errOut)
@@ -54,7 +61,7 @@ func benchJSON(t *testing.T, args ...string) map[string]float64 {
 		}
 	}
 	t.Logf("bench %s: %v", strings.Join(args, " "), figs)
-	return figs
+	return figs, errOut
 }
 
 // TestBenchScenariosSpawn runs each scenario of the core and feature
@@ -139,6 +146,24 @@ func TestBenchScenariosSpawn(t *testing.T) {
 	})
 }
 
+// TestBenchSpawnNATSCluster: --nats-nodes starts hubs on an embedded NATS
+// cluster (here two, an R2 stream): a fan-out publishing on node 1 and
+// subscribing on both nodes loses nothing, and the hubs' CPU is reported.
+func TestBenchSpawnNATSCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hub processes")
+	}
+	t.Setenv(asBinaryEnv, "1")
+	// One run: a cluster takes about 6 s to elect its JetStream leaders.
+	f, errOut := benchRun(t, "fanout", "--spawn", "--nats-nodes", "2", "--subscribers", "6", "--publishers", "2", "--duration", "300ms")
+	if n := strings.Count(errOut, "bench: spawned hub pid"); n != 2 {
+		t.Errorf("%d hubs spawned, want 2:\n%s", n, errOut)
+	}
+	if f["lost"] != 0 || f["duplicates"] != 0 || !(f["published"] > 0) || !(f["hubs_cpu_percent"] > 0) || f["deliveries"] != 6*f["published"] {
+		t.Errorf("figures %v", f)
+	}
+}
+
 // TestBenchScenarioUsage: the new scenarios' usage mistakes exit 2 and say
 // what is wrong; a second node is required by nats without --spawn.
 func TestBenchScenarioUsage(t *testing.T) {
@@ -149,6 +174,10 @@ func TestBenchScenarioUsage(t *testing.T) {
 		{[]string{"bench", "pull", "--spawn", "--hub-config", "x.yaml"}, "pull --spawn writes the hubs' config itself"},
 		{[]string{"bench", "nats", "--spawn", "--hub-config", "x.yaml"}, "nats --spawn writes the hubs' config itself"},
 		{[]string{"bench", "arrow-ingest", "--body", "csv"}, `"csv": want ipc or json`},
+		{[]string{"bench", "nats", "--spawn", "--nats-nodes", "1"}, "--nats-nodes 1: want at least 2"},
+		{[]string{"bench", "fanout", "--nats-nodes", "3"}, "--nats-nodes starts hubs: it needs --spawn"},
+		{[]string{"bench", "pull", "--spawn", "--nats-nodes", "3"}, "--nats-nodes does not apply"},
+		{[]string{"bench", "fanout", "--spawn", "--nats-nodes", "3", "--hub-config", "x.yaml"}, "writes the hubs' config itself"},
 	} {
 		code, _, errOut := runCmd(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {

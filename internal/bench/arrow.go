@@ -154,7 +154,7 @@ func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
 		tallies[k] = &tally{}
 	}
 	phase := cfg.Duration / time.Duration(rounds)
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark, start := cpuNow(cfg), time.Now()
 	for r := range rounds {
 		for _, k := range kinds {
 			t, body, path := tallies[k], bodies[k], cfg.ingestPath(base+"."+k)
@@ -219,7 +219,7 @@ func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
 			res.set(kinds[0]+"_vs_"+kinds[1], float64(a.rows.Load())/a.took.Seconds()/rb)
 		}
 	}
-	res.cpuFigures(cfg, cpu0, hubCPU0, elapsed)
+	res.cpuFigures(cfg, mark, elapsed)
 	return res, nil
 }
 
@@ -270,7 +270,7 @@ func ArrowFanout(ctx context.Context, cfg *Config) (*Result, error) {
 	pctx, stopPub := context.WithTimeout(ctx, cfg.Duration)
 	defer stopPub()
 	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark, start := cpuNow(cfg), time.Now()
 	var wg sync.WaitGroup
 	for p := range max(cfg.Publishers, 1) {
 		wg.Add(1)
@@ -379,7 +379,7 @@ func ArrowFanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("latency_p99_ms", ms(lat.Quantile(0.99)))
 	res.set("latency_max_ms", ms(lat.Max()))
 	res.set("ingest_ack_p99_ms", ms(ackLat.Quantile(0.99)))
-	res.cpuFigures(cfg, cpu0, hubCPU0, elapsed)
+	res.cpuFigures(cfg, mark, elapsed)
 	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
 		res.set("events_per_write", float64(got)/(writes1-writes0))
 	}

@@ -38,6 +38,7 @@ type Config struct {
 	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
 	PIDs        []int         // every spawned hub's pid (nats: both nodes), for their CPU
+	Spawned     []string      // every spawned hub's URL, in the order of PIDs
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string

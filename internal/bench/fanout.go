@@ -137,7 +137,8 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
 	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark := cpuNow(cfg)
+	cpu0, hubCPU0, start := mark.self, mark.hub, time.Now()
 	ps := publishFor(ctx, cfg, "fanout", topic, delivered)
 	pubEnd := time.Since(start)
 	acks, errs, maxID, pubLat := ps.acks, ps.errs, ps.maxID, ps.lat
@@ -189,6 +190,9 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
+	}
+	if len(cfg.PIDs) > 1 {
+		res.set("hubs_cpu_percent", 100*(cpuNow(cfg).hubs-mark.hubs).Seconds()/elapsed.Seconds())
 	}
 	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
 		// Only detached (HTTP/1.1) streams count their writes.

@@ -80,12 +80,30 @@ func waitFor(ctx context.Context, timeout time.Duration, done func() bool) bool 
 	return true
 }
 
-// hubCPU sets the CPU figures of a run that took elapsed: the bench's own
-// and, when its pid is known, the hub's.
-func (r *Result) cpuFigures(cfg *Config, cpu0, hubCPU0 time.Duration, elapsed time.Duration) {
-	r.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
+// cpuMark is the CPU time used so far by the bench, the hub (Config.PID)
+// and every spawned hub (Config.PIDs).
+type cpuMark struct{ self, hub, hubs time.Duration }
+
+func cpuNow(cfg *Config) cpuMark {
+	m := cpuMark{self: cpu(), hub: procCPU(cfg.PID)}
+	for _, pid := range cfg.PIDs {
+		m.hubs += procCPU(pid)
+	}
+	return m
+}
+
+// cpuFigures sets the CPU figures of a run that took elapsed since m: the
+// bench's own, the hub's when its pid is known, and all the hubs' together
+// when several were spawned (100 % is one core).
+func (r *Result) cpuFigures(cfg *Config, m cpuMark, elapsed time.Duration) {
+	now := cpuNow(cfg)
+	pct := func(d time.Duration) float64 { return 100 * d.Seconds() / elapsed.Seconds() }
+	r.set("bench_cpu_percent", pct(now.self-m.self))
 	if cfg.PID != 0 {
-		r.set("hub_cpu_percent", 100*(procCPU(cfg.PID)-hubCPU0).Seconds()/elapsed.Seconds())
+		r.set("hub_cpu_percent", pct(now.hub-m.hub))
+	}
+	if len(cfg.PIDs) > 1 {
+		r.set("hubs_cpu_percent", pct(now.hubs-m.hubs))
 	}
 }
 

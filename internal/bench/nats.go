@@ -39,13 +39,7 @@ func Nodes(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 	}()
 	cfg.progress("nats: publishing to %s with %d publishers for %s", local, cfg.Publishers, cfg.Duration)
-	hubsCPU := func() (d time.Duration) {
-		for _, pid := range cfg.PIDs {
-			d += procCPU(pid)
-		}
-		return d
-	}
-	cpu0, hubs0, start := cpu(), hubsCPU(), time.Now()
+	mark, start := cpuNow(cfg), time.Now()
 	ps := publishFor(ctx, cfg, "nats", topic, &subs.delivered)
 	pubEnd := time.Since(start)
 	waitFor(ctx, 60*time.Second, func() bool {
@@ -97,9 +91,6 @@ func Nodes(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	res.set("publish_ack_p50_ms", ms(ps.lat.Quantile(0.50)))
 	res.set("publish_ack_p99_ms", ms(ps.lat.Quantile(0.99)))
-	res.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
-	if len(cfg.PIDs) > 0 {
-		res.set("hubs_cpu_percent", 100*(hubsCPU()-hubs0).Seconds()/elapsed.Seconds())
-	}
+	res.cpuFigures(cfg, mark, elapsed)
 	return res, nil
 }

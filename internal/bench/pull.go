@@ -104,7 +104,7 @@ func Pull(ctx context.Context, cfg *Config) (*Result, error) {
 	errc := make(chan error, consumers)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark, start := cpuNow(cfg), time.Now()
 	var wg sync.WaitGroup
 	for range consumers {
 		wg.Add(1)
@@ -230,6 +230,6 @@ func Pull(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("confirm_p99_ms", ms(confLat.Quantile(0.99)))
 	res.set("cycle_p50_ms", ms(cycleLat.Quantile(0.5)))
 	res.set("cycle_p99_ms", ms(cycleLat.Quantile(0.99)))
-	res.cpuFigures(cfg, cpu0, hubCPU0, elapsed)
+	res.cpuFigures(cfg, mark, elapsed)
 	return res, nil
 }

@@ -95,7 +95,7 @@ func Topics(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	cfg.progress("topics: publishing with %d publishers, batch %d, for %s", cfg.Publishers, batch, cfg.Duration)
 	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark, start := cpuNow(cfg), time.Now()
 	var wg sync.WaitGroup
 	for p := range max(cfg.Publishers, 1) {
 		wg.Add(1)
@@ -216,7 +216,7 @@ func Topics(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("latency_p999_ms", ms(lat.Quantile(0.999)))
 	res.set("latency_max_ms", ms(lat.Max()))
 	res.set("publish_ack_p99_ms", ms(ackLat.Quantile(0.99)))
-	res.cpuFigures(cfg, cpu0, hubCPU0, elapsed)
+	res.cpuFigures(cfg, mark, elapsed)
 	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
 		res.set("events_per_write", float64(got)/(writes1-writes0))
 	}
