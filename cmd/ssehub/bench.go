@@ -49,6 +49,7 @@ Scenarios:
   nats     two hub nodes on one NATS JetStream: publish on --server, subscribe
            half on the other node (--subscribe-server), half on the same one:
            deliveries/s, loss, latency across nodes and on one node
+           (defaults: 1000 subscribers)
 
 Against --server URL (default $SSEHUB_SERVER) with --token (default
 $SSEHUB_TOKEN), a token that may publish and subscribe (the admin token
@@ -72,6 +73,7 @@ Examples:
   ssehub bench pull --spawn --batch 1000 --events 100000
   ssehub bench nats --spawn --subscribers 2000 --publishers 16
   ssehub bench nats --server http://127.0.0.1:8081 --subscribe-server http://127.0.0.1:8082
+  ssehub bench publish --spawn --nats-nodes 3 --publishers 32 --duration 6s
 `
 
 // benchScenarios are the runs of ssehub bench, by name.
@@ -89,7 +91,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var cfg bench.Config
 	server := envStringVar(fs, "server", "SSEHUB_SERVER", defaultServer, "hub `URL`; host:port means http://host:port (default $SSEHUB_SERVER, else "+defaultServer+")")
 	token := envStringVar(fs, "token", "SSEHUB_TOKEN", "", "`TOKEN` that may publish and subscribe (default $SSEHUB_TOKEN)")
-	spawn := fs.Bool("spawn", false, "start a hub on a temporary data dir for the run (ignores --server and --token)")
+	spawn := fs.Bool("spawn", false, "start the hub (nats, --nats-nodes: the hubs) on a temporary data dir for the run, on loopback (ignores --server and --token)")
 	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt or memory (default the hub's, bolt)")
 	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config `FILE` for the hub")
 	natsNodes := fs.Int("nats-nodes", 0, "with --spawn: start `N` hubs on an embedded NATS cluster (stream replicas min(N, 3)); publishes go to node 1, fanout and idle subscribe on nodes 1 and 2 in turn, nats on node 2")
