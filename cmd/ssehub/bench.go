@@ -94,7 +94,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	spawn := fs.Bool("spawn", false, "start the hub (nats, --nats-nodes: the hubs) on a temporary data dir for the run, on loopback (ignores --server and --token)")
 	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt or memory (default the hub's, bolt)")
 	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config `FILE` for the hub")
-	natsNodes := fs.Int("nats-nodes", 0, "with --spawn: start `N` hubs on an embedded NATS cluster (stream replicas min(N, 3)); publishes go to node 1, fanout and idle subscribe on nodes 1 and 2 in turn, nats on node 2")
+	natsNodes := fs.Int("nats-nodes", 0, "with --spawn: start `N` hubs on an embedded NATS cluster (stream replicas min(N, 3)); publishes go to node 1, fanout subscribes on nodes 1 and 2 in turn, nats on node 2")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "fanout, topics, arrow-fanout, nats: `N` subscribers")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "`N` concurrent publishers")
 	fs.IntVar(&cfg.PayloadSize, "payload", 64, "payload padding in `BYTES`")
@@ -120,6 +120,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	run := benchScenarios[scenario]
 	if run == nil {
 		return usageError(stderr, "bench", "unknown scenario %q: want %s", scenario, benchScenarioNames)
+	}
+	if name := benchNegative(fs); name != "" {
+		return usageError(stderr, "bench", "--%s %s: must not be negative", name, fs.Lookup(name).Value)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

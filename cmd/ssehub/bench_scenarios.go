@@ -36,6 +36,31 @@ func benchScenarioFlags(fs *flag.FlagSet, cfg *bench.Config) {
 	fs.IntVar(&cfg.Consumers, "consumers", 1, "pull: `N` concurrent extract/confirm loops")
 }
 
+// benchNegative returns the name of the first count flag given a
+// negative value, if any: counts are refused before anything runs.
+func benchNegative(fs *flag.FlagSet) string {
+	bad := ""
+	fs.Visit(func(f *flag.Flag) {
+		if g, ok := f.Value.(flag.Getter); ok && bad == "" {
+			switch v := g.Get().(type) {
+			case int:
+				if v < 0 {
+					bad = f.Name
+				}
+			case float64:
+				if v < 0 {
+					bad = f.Name
+				}
+			case time.Duration:
+				if v < 0 {
+					bad = f.Name
+				}
+			}
+		}
+	})
+	return bad
+}
+
 // benchDefaults sets the scenario's own defaults of the flags that were
 // not given (set holds those that were).
 func benchDefaults(scenario string, cfg *bench.Config, set map[string]bool) {
@@ -156,7 +181,8 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 				return fail(err)
 			}
 		}
-		if len(urls) > 1 && (scenario == "nats" || scenario == "fanout" || scenario == "idle") && len(cfg.SubscribeServers) == 0 {
+		// idle stays on node 1: its memory is the one measured.
+		if len(urls) > 1 && (scenario == "nats" || scenario == "fanout") && len(cfg.SubscribeServers) == 0 {
 			cfg.SubscribeServers = urls[:2]
 			if scenario == "nats" {
 				cfg.SubscribeServers = urls[1:2]

@@ -227,3 +227,14 @@ func TestBenchScenarioDefaults(t *testing.T) {
 		t.Errorf("fanout keeps the shared defaults: %+v", c)
 	}
 }
+
+// TestBenchRefusesNegativeCounts: a negative count is a usage error, not
+// a panic inside a scenario.
+func TestBenchRefusesNegativeCounts(t *testing.T) {
+	for _, f := range []string{"--topics", "--topics-per-sub", "--rows", "--rounds", "--consumers", "--events", "--subscribers", "--publishers", "--batch", "--sparse-every", "--conns"} {
+		code, _, errOut := runCmd(t, "bench", "topics", f, "-1")
+		if code != 2 || !strings.Contains(errOut, f[2:]) || !strings.Contains(errOut, "negative") {
+			t.Errorf("%s -1: exit %d, stderr %q", f, code, errOut)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -111,8 +110,8 @@ func ingest(ctx context.Context, cfg *Config, client *http.Client, path, ctype s
 // reports the rows/s of each kind and their ratio. Every answer must
 // count the rows sent.
 func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
-	rows := cmp.Or(cfg.Rows, defaultRows)
-	rounds := cmp.Or(cfg.Rounds, defaultArrowRounds)
+	rows := orDefault(cfg.Rows, defaultRows)
+	rounds := orDefault(cfg.Rounds, defaultArrowRounds)
 	kinds := cfg.Bodies
 	if len(kinds) == 0 {
 		kinds = []string{"ipc", "json"}
@@ -231,7 +230,7 @@ func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
 // batches delivered per second, loss, duplicates, and the latency of each
 // delivery from the moment its ingest was sent.
 func ArrowFanout(ctx context.Context, cfg *Config) (*Result, error) {
-	rows := cmp.Or(cfg.Rows, defaultRows)
+	rows := orDefault(cfg.Rows, defaultRows)
 	body, err := ipcBody(rows)
 	if err != nil {
 		return nil, err

@@ -107,6 +107,15 @@ func (r *Result) cpuFigures(cfg *Config, m cpuMark, elapsed time.Duration) {
 	}
 }
 
+// orDefault returns v, or d when v is not positive (not given, or
+// nonsense from a library caller).
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
 // errorf wraps a scenario's failure with its name.
 func errorf(scenario, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", scenario, fmt.Sprintf(format, args...))

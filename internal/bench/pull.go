@@ -65,9 +65,9 @@ func idOf(raw json.RawMessage) (uint64, error) {
 // came out exactly once and nothing remains.
 func Pull(ctx context.Context, cfg *Config) (*Result, error) {
 	name := cmp.Or(cfg.PullName, defaultPullName)
-	batch := cmp.Or(cfg.Batch, defaultPullBatch)
-	total := cmp.Or(cfg.Events, defaultPullEvent)
-	consumers := cmp.Or(cfg.Consumers, 1)
+	batch := orDefault(cfg.Batch, defaultPullBatch)
+	total := orDefault(cfg.Events, defaultPullEvent)
+	consumers := orDefault(cfg.Consumers, 1)
 	extractPath := "/" + name + "/extract?batch_size=" + strconv.Itoa(batch)
 	confirmPath := "/" + name + "/mark-processed?batch_id="
 	client := newClient(consumers+cfg.Publishers, false)

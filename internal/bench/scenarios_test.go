@@ -324,3 +324,28 @@ func TestArrowIngestRefusedBody(t *testing.T) {
 		t.Errorf("failed after %s, the whole run's time", d)
 	}
 }
+
+// TestNegativeCountsAreDefaults: a library caller's negative counts take
+// the scenario's defaults instead of panicking (make with a negative size,
+// the median of no rounds).
+func TestNegativeCountsAreDefaults(t *testing.T) {
+	_, cfg := newHub(t)
+	cfg.Topics, cfg.TopicsPerSub, cfg.Subscribers, cfg.Batch, cfg.Duration = -1, -1, 3, 5, 100*time.Millisecond
+	res := run(t, bench.Topics, cfg)
+	want(t, res, 10000, "topics")
+	want(t, res, 10, "topics_per_subscriber")
+	_, cfg = newHub(t)
+	cfg.Events, cfg.SparseEvery, cfg.Rounds = 500, 100, -3
+	res = run(t, bench.Sparse, cfg)
+	want(t, res, 5, "rounds")
+	_, cfg = newHub(t)
+	cfg.Events, cfg.Batch, cfg.Consumers = -1, -1, -1
+	res = run(t, bench.Pull, cfg)
+	want(t, res, 20000, "events", "confirmed")
+	want(t, res, 1, "consumers")
+	_, cfg = newHub(t)
+	cfg.Rows, cfg.Rounds, cfg.Publishers, cfg.Bodies = -1, -1, 1, []string{"ipc"}
+	res = run(t, bench.ArrowIngest, cfg)
+	want(t, res, 1000, "rows_per_batch")
+	want(t, res, 2, "rounds")
+}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -22,9 +21,9 @@ const (
 // and rate of each and their ratio: what a reconnecting client of a quiet
 // topic pays in a log dominated by others.
 func Sparse(ctx context.Context, cfg *Config) (*Result, error) {
-	every := cmp.Or(cfg.SparseEvery, defaultSparseEvery)
-	rounds := cmp.Or(cfg.Rounds, defaultSparseRounds)
-	total := cfg.Events
+	every := orDefault(cfg.SparseEvery, defaultSparseEvery)
+	rounds := orDefault(cfg.Rounds, defaultSparseRounds)
+	total := max(cfg.Events, 0)
 	rare := total / every
 	if every < 2 || rare < 1 {
 		return nil, errorf("sparse", "want --events (%d) at least --sparse-every (%d), which is at least 2", total, every)

@@ -45,6 +45,7 @@ func openSubscribers(ctx context.Context, cfg *Config, path string, n int) (*sub
 // openSubscribersAt is openSubscribers with stream i at pathOf(i) (a path
 // or a whole URL); init, when set, prepares each Receiver first.
 func openSubscribersAt(ctx context.Context, cfg *Config, pathOf func(i int) string, n int, init func(*Receiver)) (*subscribers, error) {
+	n = max(n, 0)
 	s := &subscribers{recv: make([]*Receiver, n), seen: make([]atomic.Uint64, n), count: make([]atomic.Uint64, n)}
 	for i := range s.recv {
 		s.recv[i] = &Receiver{}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -31,9 +30,9 @@ const (
 // dispatch rate (deliveries/s), loss, duplicates and publish→receive
 // latency.
 func Topics(ctx context.Context, cfg *Config) (*Result, error) {
-	nTopics := cmp.Or(cfg.Topics, defaultTopics)
-	perSub := min(cmp.Or(cfg.TopicsPerSub, defaultTopicsPerSub), nTopics)
-	nSubs := cmp.Or(cfg.Subscribers, defaultTopicsSubs)
+	nTopics := orDefault(cfg.Topics, defaultTopics)
+	perSub := min(orDefault(cfg.TopicsPerSub, defaultTopicsPerSub), nTopics)
+	nSubs := orDefault(cfg.Subscribers, defaultTopicsSubs)
 	batch := max(cfg.Batch, 1)
 	base := uniqueTopic("topics")
 	names := make([]string, nTopics)
