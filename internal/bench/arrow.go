@@ -82,6 +82,8 @@ type ingestAnswer struct {
 
 // ingest posts one body and returns the hub's answer.
 func ingest(ctx context.Context, cfg *Config, client *http.Client, path, ctype string, body []byte) (ingestAnswer, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	req := cfg.req(ctx, "POST", path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", ctype)
 	resp, err := client.Do(req)

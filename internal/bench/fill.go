@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -119,4 +120,31 @@ func orDefault(v, d int) int {
 // errorf wraps a scenario's failure with its name.
 func errorf(scenario, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", scenario, fmt.Sprintf(format, args...))
+}
+
+// requestTimeout bounds one ingest or pull request, so that a hub that
+// stops answering ends the run.
+var requestTimeout = 30 * time.Second
+
+// replayIdle is how long a replay may receive nothing before it is taken
+// as ended short: a hub sends a replay without pause, and heartbeats come
+// only every 15–30 s.
+var replayIdle = 5 * time.Second
+
+// consumeReplay reads a replay's stream into rc until want events came,
+// and fails if the stream ends or stays silent for replayIdle before.
+func consumeReplay(body io.ReadCloser, rc *Receiver, want uint64, what string) error {
+	idle := time.AfterFunc(replayIdle, func() { _ = body.Close() })
+	defer idle.Stop()
+	err := rc.Consume(body, make([]byte, 256<<10), func(rc *Receiver) bool {
+		idle.Reset(replayIdle)
+		return rc.Events >= want
+	})
+	if rc.Events >= want {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s ended after %d of %d events: %w", what, rc.Events, want, err)
+	}
+	return fmt.Errorf("%s ended after %d of %d events", what, rc.Events, want)
 }

@@ -174,8 +174,7 @@ func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	cfg.progress("replay: reading %d events from the start", cfg.Events)
 	rc := &Receiver{}
 	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
-	buf := make([]byte, 256<<10)
-	err = rc.Consume(resps[0].Body, buf, func(rc *Receiver) bool { return rc.Events >= uint64(cfg.Events) })
+	err = consumeReplay(resps[0].Body, rc, uint64(cfg.Events), "replay: the replay")
 	elapsed := time.Since(start)
 	resps[0].Body.Close()
 	if err != nil {

@@ -34,6 +34,8 @@ type extractAnswer struct {
 
 // pullCall makes one pull request and decodes its JSON answer into out.
 func pullCall(ctx context.Context, cfg *Config, client *http.Client, method, path string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
 	resp, err := client.Do(cfg.req(ctx, method, path, nil))
 	if err != nil {
 		return err

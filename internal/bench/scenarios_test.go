@@ -3,6 +3,8 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -348,4 +350,52 @@ func TestNegativeCountsAreDefaults(t *testing.T) {
 	res = run(t, bench.ArrowIngest, cfg)
 	want(t, res, 1000, "rows_per_batch")
 	want(t, res, 2, "rounds")
+}
+
+// TestReplayEndingShortStops: when the log holds fewer events than the
+// replay waits for (retention removed some), sparse and replay stop with
+// an error once nothing more arrives, instead of waiting on the live
+// stream for ever.
+func TestReplayEndingShortStops(t *testing.T) {
+	defer bench.SetReplayIdle(300 * time.Millisecond)()
+	store, err := bolt.Open(t.TempDir(), bolt.Options{Retention: ssehub.Retention{MaxEvents: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cfg := hubOver(t, store)
+	cfg.Events, cfg.SparseEvery, cfg.Rounds = 3000, 100, 1
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := bench.Sparse(ctx, cfg); err == nil || !strings.Contains(err.Error(), "ended after") {
+		t.Fatalf("sparse: err %v", err)
+	}
+	if _, err := bench.Replay(ctx, cfg); err == nil || !strings.Contains(err.Error(), "ended after") {
+		t.Fatalf("replay: err %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the scenarios waited for the test's deadline")
+	}
+}
+
+// TestStalledHubStops: a server that accepts requests and never answers
+// fails pull and arrow-ingest after the request bound, instead of hanging.
+func TestStalledHubStops(t *testing.T) {
+	defer bench.SetRequestTimeout(200 * time.Millisecond)()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	cfg := &bench.Config{Server: srv.URL, Token: hubtest.AdminToken, Publishers: 1, Duration: time.Second}
+	for name, f := range map[string]func(context.Context, *bench.Config) (*bench.Result, error){"pull": bench.Pull, "arrow-ingest": bench.ArrowIngest} {
+		start := time.Now()
+		_, err := f(context.Background(), cfg)
+		if err == nil || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: err %v after %s", name, err, time.Since(start))
+		}
+	}
 }

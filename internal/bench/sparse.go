@@ -53,12 +53,8 @@ func Sparse(ctx context.Context, cfg *Config) (*Result, error) {
 		}
 		defer resps[0].Body.Close()
 		rc := &Receiver{}
-		err = rc.Consume(resps[0].Body, make([]byte, 256<<10), func(rc *Receiver) bool { return rc.Events >= uint64(want) })
-		took := time.Since(start)
-		if err == nil && rc.Events < uint64(want) {
-			err = errorf("sparse", "the replay of %s ended after %d of %d events", topic, rc.Events, want)
-		}
-		return took, rc, err
+		err = consumeReplay(resps[0].Body, rc, uint64(want), "sparse: the replay of "+topic)
+		return time.Since(start), rc, err
 	}
 	var rareTimes, denseTimes []time.Duration
 	var dups uint64
