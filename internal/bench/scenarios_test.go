@@ -399,3 +399,26 @@ func TestStalledHubStops(t *testing.T) {
 		}
 	}
 }
+
+// TestFanoutAndPublish: the older scenarios, whose publishing loop the
+// new ones share, still deliver every event to every subscriber, and
+// publish counts what the store holds.
+func TestFanoutAndPublish(t *testing.T) {
+	th, cfg := newHub(t)
+	cfg.Subscribers = 5
+	res := run(t, bench.Fanout, cfg)
+	want(t, res, 0, "lost", "duplicates", "publish_errors")
+	want(t, res, 5*num(t, res, "published"), "deliveries")
+	stored := 0
+	for _, n := range countTopics(t, th.Store) {
+		stored += n
+	}
+	want(t, res, float64(stored), "published")
+	res = run(t, bench.Publish, cfg)
+	want(t, res, 0, "errors")
+	total := 0
+	for _, n := range countTopics(t, th.Store) {
+		total += n
+	}
+	want(t, res, float64(total-stored), "events_acknowledged")
+}
