@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -236,5 +242,55 @@ func TestBenchRefusesNegativeCounts(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, f[2:]) || !strings.Contains(errOut, "negative") {
 			t.Errorf("%s -1: exit %d, stderr %q", f, code, errOut)
 		}
+	}
+}
+
+// TestBenchKilledStopsItsHubs: a bench killed with SIGKILL (or by SIGPIPE,
+// when its output goes to a pipe that closes) leaves no hub running: the
+// hubs it spawned die with it.
+func TestBenchKilledStopsItsHubs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hub processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "bench", "publish", "--spawn", "--publishers", "1", "--duration", "60s")
+	cmd.Env = append(os.Environ(), asBinaryEnv+"=1", "TMPDIR="+t.TempDir()) // the hub's data dir outlives a killed bench
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	pid := 0
+	for pid == 0 && sc.Scan() {
+		if m := regexp.MustCompile(`spawned hub pid (\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+	}
+	if pid == 0 {
+		t.Fatal("no hub spawned")
+	}
+	go io.Copy(io.Discard, stderr)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") { // gone, or a zombie waiting for init
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("hub pid %d still runs after the bench was killed: %s", pid, b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

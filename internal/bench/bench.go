@@ -250,6 +250,7 @@ func SpawnHub(ctx context.Context, o SpawnOptions) (url, token string, pid int, 
 	args = append(args, o.Args...)
 	cmd := exec.Command(o.Exe, args...)
 	cmd.Env = append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token)
+	dieWithParent(cmd)
 	tail := &tailBuffer{max: 4096}
 	cmd.Stderr = tail
 	if o.Stderr != nil {
