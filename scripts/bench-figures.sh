@@ -6,8 +6,15 @@
 #   scripts/bench-figures.sh [OUT]
 set -eu
 out=${1:-bench-figures.jsonl}
-bin=${SSEHUB_BIN:-/tmp/ssehub}
-go build -o "$bin" ./cmd/ssehub
+# A private binary unless SSEHUB_BIN names one: /tmp/ssehub may be another
+# checkout's build.
+bin=${SSEHUB_BIN:-}
+if [ -z "$bin" ]; then
+	dir=$(mktemp -d)
+	trap 'rm -rf "$dir"' EXIT
+	bin=$dir/ssehub
+	go build -o "$bin" ./cmd/ssehub
+fi
 ulimit -n 20000 2>/dev/null || echo "warning: ulimit -n 20000 failed; large runs may run out of files" >&2
 
 run() {
