@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -35,10 +37,23 @@ type Config struct {
 	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
 	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
+	PIDs        []int         // every spawned hub's pid (nats: both nodes), for their CPU
+	Spawned     []string      // every spawned hub's URL, in the order of PIDs
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
 	Progress         io.Writer // progress lines (stderr)
+
+	// The scenarios of the core and feature issues (zero: the scenario's
+	// default, given with each scenario).
+	Topics       int      // topics: how many topics
+	TopicsPerSub int      // topics: topics each subscriber subscribes to
+	SparseEvery  int      // sparse: one event in N is on the rare topic
+	Rounds       int      // sparse, arrow-ingest: rounds, alternating what is compared
+	Rows         int      // arrow-ingest, arrow-fanout: rows per batch
+	Bodies       []string // arrow-ingest: the body kinds compared, "ipc" and "json"
+	PullName     string   // pull: the pull endpoint's name (/NAME/extract)
+	Consumers    int      // pull: concurrent extract/confirm loops
 }
 
 // Result is a run's figures, printed as a table and one JSON line.
@@ -62,7 +77,17 @@ func (r *Result) set(k string, v any) {
 func (r *Result) Table(w io.Writer) {
 	fmt.Fprintf(w, "scenario  %s\n", r.Scenario)
 	for _, k := range r.keys {
-		fmt.Fprintf(w, "%-26s %v\n", k, r.Figures[k])
+		v := r.Figures[k]
+		if f, ok := v.(float64); ok {
+			// Plain decimals (%v would write 2.25e+06); the JSON line
+			// keeps every digit.
+			if math.Abs(f) >= 100 {
+				v = strconv.FormatFloat(f, 'f', 1, 64)
+			} else {
+				v = strconv.FormatFloat(f, 'f', 3, 64)
+			}
+		}
+		fmt.Fprintf(w, "%-26s %v\n", k, v)
 	}
 }
 
@@ -124,12 +149,19 @@ func protocol(cfg *Config) string {
 // subscribeTurn spreads subscribers over Config.SubscribeServers.
 var subscribeTurn atomic.Uint64
 
+// req builds a request for path on the hub (or on the next of
+// SubscribeServers for a stream); a path that is a whole http(s) URL is
+// used as it is.
 func (c *Config) req(ctx context.Context, method, path string, body io.Reader) *http.Request {
 	base := c.Server
 	if n := len(c.SubscribeServers); n > 0 && method == "GET" && strings.HasPrefix(path, "/events") {
 		base = c.SubscribeServers[(subscribeTurn.Add(1)-1)%uint64(n)]
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
+	target := strings.TrimRight(base, "/") + path
+	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+		target = path
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, target, body)
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -170,29 +202,68 @@ func padding(n int) []byte {
 // and returns its URL, admin token, pid and a stop function.
 // Extra args (e.g. --config FILE) go to serve as they are.
 func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer, extra ...string) (url, token string, pid int, stop func(), err error) {
-	dir, err := os.MkdirTemp("", "ssehub-bench-")
-	if err != nil {
-		return "", "", 0, nil, err
-	}
+	return SpawnHub(ctx, SpawnOptions{Exe: exe, Store: store, H2C: h2c, Stderr: stderr, Args: extra})
+}
+
+// SpawnOptions say how SpawnHub starts a hub.
+type SpawnOptions struct {
+	Exe    string    // the ssehub binary
+	Store  string    // serve --store, when set
+	H2C    bool      // serve --h2c
+	Stderr io.Writer // the hub's stderr (nil: discarded)
+	Args   []string  // more arguments for serve, e.g. --config FILE
+	// Token is the admin token to give the hub (the nodes of one cluster
+	// share theirs); empty: a random one.
+	Token string
+	// Dir is the data dir's parent; empty: a new temporary dir, removed
+	// when the hub stops.
+	Dir string
+}
+
+// NewToken returns a random 64-hex-digit token.
+func NewToken() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
-	token = hex.EncodeToString(b[:])
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
-	if store != "" {
-		args = append(args, "--store", store)
+	return hex.EncodeToString(b[:])
+}
+
+// SpawnHub starts `Exe serve` on a free loopback port and returns its URL,
+// admin token, pid and a stop function (SIGTERM, then SIGKILL after 15 s).
+func SpawnHub(ctx context.Context, o SpawnOptions) (url, token string, pid int, stop func(), err error) {
+	dir := o.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "ssehub-bench-"); err != nil {
+			return "", "", 0, nil, err
+		}
 	}
-	if h2c {
+	token = o.Token
+	if token == "" {
+		token = NewToken()
+	}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
+	if o.Store != "" {
+		args = append(args, "--store", o.Store)
+	}
+	if o.H2C {
 		args = append(args, "--h2c")
 	}
-	args = append(args, extra...)
-	cmd := exec.Command(exe, args...)
+	args = append(args, o.Args...)
+	cmd := exec.Command(o.Exe, args...)
 	cmd.Env = append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token)
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", "", 0, nil, err
+	dieWithParent(cmd)
+	tail := &tailBuffer{max: 4096}
+	cmd.Stderr = tail
+	if o.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(o.Stderr, tail)
 	}
-	if err := cmd.Start(); err != nil {
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		if o.Dir == "" {
+			_ = os.RemoveAll(dir)
+		}
 		return "", "", 0, nil, err
 	}
 	stop = func() {
@@ -205,26 +276,57 @@ func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer, e
 			_ = cmd.Process.Kill()
 			<-done
 		}
-		_ = os.RemoveAll(dir)
+		if o.Dir == "" {
+			_ = os.RemoveAll(dir)
+		}
 	}
 	re := regexp.MustCompile(`listening on (https?://\S+)`)
 	found := make(chan string, 1)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				select {
+				case found <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
 	select {
 	case url = <-found:
 		return url, token, cmd.Process.Pid, stop, nil
-	case <-time.After(30 * time.Second):
+	case <-exited:
+	case <-time.After(60 * time.Second):
 	case <-ctx.Done():
 	}
 	stop()
-	return "", "", 0, nil, fmt.Errorf("the spawned hub did not start listening")
+	return "", "", 0, nil, fmt.Errorf("the spawned hub did not start listening: %s", strings.TrimSpace(tail.String()))
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
 }
 
 // rss returns the resident memory of pid in bytes, from /proc.

@@ -79,6 +79,11 @@ func (p *publisher) run(ctx context.Context, rate float64, offset time.Duration)
 
 // subscribe opens n streams on topic and returns them once all are open.
 func subscribe(ctx context.Context, cfg *Config, clients []*http.Client, path string, n int, extra ...string) ([]*http.Response, error) {
+	return subscribeAt(ctx, cfg, clients, func(int) string { return path }, n, extra...)
+}
+
+// subscribeAt is subscribe with stream i at pathOf(i).
+func subscribeAt(ctx context.Context, cfg *Config, clients []*http.Client, pathOf func(int) string, n int, extra ...string) ([]*http.Response, error) {
 	resps := make([]*http.Response, n)
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 64)
@@ -89,7 +94,7 @@ func subscribe(ctx context.Context, cfg *Config, clients []*http.Client, path st
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			req := cfg.req(ctx, "GET", path, nil)
+			req := cfg.req(ctx, "GET", pathOf(i), nil)
 			for j := 0; j+1 < len(extra); j += 2 {
 				req.Header.Set(extra[j], extra[j+1])
 			}
@@ -131,52 +136,12 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	delivered := &subs.delivered
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
-	pubClient := newClient(cfg.Publishers, false)
-	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
-	defer stop()
-	pubs := make([]*publisher, cfg.Publishers)
 	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
-	var pwg sync.WaitGroup
-	for i := range pubs {
-		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic}
-		pwg.Add(1)
-		go func(p *publisher) {
-			defer pwg.Done()
-			rate, offset := 0.0, time.Duration(0)
-			if cfg.Rate > 0 {
-				rate = cfg.Rate / float64(cfg.Publishers)
-				offset = time.Duration(float64(i) * float64(time.Second) / cfg.Rate)
-			}
-			p.run(pctx, rate, offset)
-		}(pubs[i])
-	}
-	tick := time.NewTicker(time.Second)
-	go func() {
-		for {
-			select {
-			case <-tick.C:
-				var acks uint64
-				for _, p := range pubs {
-					acks += p.acks.Load()
-				}
-				cfg.progress("fanout: %5.1fs published %d delivered %d", time.Since(start).Seconds(), acks, delivered.Load())
-			case <-pctx.Done():
-				return
-			}
-		}
-	}()
-	pwg.Wait()
-	tick.Stop()
+	mark := cpuNow(cfg)
+	cpu0, hubCPU0, start := mark.self, mark.hub, time.Now()
+	ps := publishFor(ctx, cfg, "fanout", topic, delivered)
 	pubEnd := time.Since(start)
-	var acks, errs, maxID uint64
-	var pubLat Histogram
-	for _, p := range pubs {
-		acks += p.acks.Load()
-		errs += p.errs.Load()
-		maxID = max(maxID, p.maxID.Load())
-		pubLat.Merge(&p.lat)
-	}
+	acks, errs, maxID, pubLat := ps.acks, ps.errs, ps.maxID, ps.lat
 	// Wait for every subscriber to have the last event, at most 30 s.
 	timeout := time.Now().Add(30 * time.Second)
 	for time.Now().Before(timeout) {
@@ -226,9 +191,67 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
 	}
+	if len(cfg.PIDs) > 1 {
+		res.set("hubs_cpu_percent", 100*(cpuNow(cfg).hubs-mark.hubs).Seconds()/elapsed.Seconds())
+	}
 	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
 		// Only detached (HTTP/1.1) streams count their writes.
 		res.set("events_per_write", float64(events)/(writes1-writes0))
 	}
 	return res, nil
+}
+
+// pubStats are what publishFor's publishers did.
+type pubStats struct {
+	acks, errs, maxID uint64
+	lat               Histogram
+}
+
+// publishFor runs Publishers publishers on topic for Duration (at most
+// Rate publishes/s in all), printing progress each second as scenario.
+func publishFor(ctx context.Context, cfg *Config, scenario, topic string, delivered *atomic.Uint64) *pubStats {
+	pubClient := newClient(cfg.Publishers, false)
+	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	pubs := make([]*publisher, cfg.Publishers)
+	start := time.Now()
+	var pwg sync.WaitGroup
+	for i := range pubs {
+		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic}
+		pwg.Add(1)
+		go func(p *publisher) {
+			defer pwg.Done()
+			rate, offset := 0.0, time.Duration(0)
+			if cfg.Rate > 0 {
+				rate = cfg.Rate / float64(cfg.Publishers)
+				offset = time.Duration(float64(i) * float64(time.Second) / cfg.Rate)
+			}
+			p.run(pctx, rate, offset)
+		}(pubs[i])
+	}
+	tick := time.NewTicker(time.Second)
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				var acks uint64
+				for _, p := range pubs {
+					acks += p.acks.Load()
+				}
+				cfg.progress("%s: %5.1fs published %d delivered %d", scenario, time.Since(start).Seconds(), acks, delivered.Load())
+			case <-pctx.Done():
+				return
+			}
+		}
+	}()
+	pwg.Wait()
+	tick.Stop()
+	ps := &pubStats{}
+	for _, p := range pubs {
+		ps.acks += p.acks.Load()
+		ps.errs += p.errs.Load()
+		ps.maxID = max(ps.maxID, p.maxID.Load())
+		ps.lat.Merge(&p.lat)
+	}
+	return ps
 }

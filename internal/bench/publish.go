@@ -47,18 +47,21 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	cfg.progress("publish: %d publishers, batch %d, for %s", cfg.Publishers, max(cfg.Batch, 1), cfg.Duration)
-	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
+	mark := cpuNow(cfg)
+	cpu0, hubCPU0, start := mark.self, mark.hub, time.Now()
 	var events, requests, errs atomic.Uint64
 	var mu sync.Mutex
 	var lat Histogram
 	var wg sync.WaitGroup
 	pad := padding(cfg.PayloadSize)
+	singles := make([]*publisher, cfg.Publishers) // with Batch ≤ 1
 	for i := 0; i < cfg.Publishers; i++ {
+		singles[i] = &publisher{cfg: cfg, client: client, topic: topic}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if cfg.Batch <= 1 {
-				p := &publisher{cfg: cfg, client: client, topic: topic}
+				p := singles[i]
 				p.run(pctx, 0, 0)
 				events.Add(p.acks.Load())
 				requests.Add(p.acks.Load())
@@ -91,7 +94,14 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 		for {
 			select {
 			case <-tick.C:
-				cfg.progress("publish: %5.1fs acknowledged %d events", time.Since(start).Seconds(), events.Load())
+				n := events.Load()
+				if cfg.Batch <= 1 { // single publishers count their own until they end
+					n = 0
+					for _, p := range singles {
+						n += p.acks.Load()
+					}
+				}
+				cfg.progress("publish: %5.1fs acknowledged %d events", time.Since(start).Seconds(), n)
 			case <-pctx.Done():
 				return
 			}
@@ -115,6 +125,9 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("bench_cpu_percent", 100*(cpu()-cpu0).Seconds()/elapsed.Seconds())
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*(procCPU(cfg.PID)-hubCPU0).Seconds()/elapsed.Seconds())
+	}
+	if len(cfg.PIDs) > 1 {
+		res.set("hubs_cpu_percent", 100*(cpuNow(cfg).hubs-mark.hubs).Seconds()/elapsed.Seconds())
 	}
 	return res, nil
 }
@@ -161,8 +174,7 @@ func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	cfg.progress("replay: reading %d events from the start", cfg.Events)
 	rc := &Receiver{}
 	cpu0, hubCPU0, start := cpu(), procCPU(cfg.PID), time.Now()
-	buf := make([]byte, 256<<10)
-	err = rc.Consume(resps[0].Body, buf, func(rc *Receiver) bool { return rc.Events >= uint64(cfg.Events) })
+	err = consumeReplay(resps[0].Body, rc, uint64(cfg.Events), "replay: the replay")
 	elapsed := time.Since(start)
 	resps[0].Body.Close()
 	if err != nil {

@@ -15,6 +15,10 @@ type Receiver struct {
 	LastID  uint64
 	Bytes   uint64
 	Latency Histogram
+	// KeepArrivals makes the Receiver note when each id arrived, for
+	// payloads that carry no send time (Arrow batches).
+	KeepArrivals bool
+	Arrivals     []Arrival
 
 	carry []byte // an incomplete line from the last Feed
 	chunk chunkState
@@ -81,6 +85,12 @@ func (rc *Receiver) FeedChunked(data []byte, now int64) bool {
 		}
 	}
 	return true
+}
+
+// Arrival is when an event arrived: its id and the time (unix ns).
+type Arrival struct {
+	ID uint64
+	At int64
 }
 
 // chunkState decodes HTTP/1.1 chunked framing incrementally.
@@ -161,6 +171,9 @@ func (rc *Receiver) line(l []byte, now int64) {
 		}
 		rc.LastID = id
 		rc.Events++
+		if rc.KeepArrivals {
+			rc.Arrivals = append(rc.Arrivals, Arrival{ID: id, At: now})
+		}
 	case len(l) > 5 && l[0] == 'd' && l[1] == 'a' && l[2] == 't' && l[3] == 'a' && l[4] == ':':
 		if i := bytes.Index(l, []byte(`"t":`)); i >= 0 {
 			if t := int64(parseUint(l[i+4:])); t > 0 {

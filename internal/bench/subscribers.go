@@ -2,9 +2,11 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -21,6 +23,7 @@ import (
 type subscribers struct {
 	recv      []*Receiver
 	seen      []atomic.Uint64 // each stream's last id
+	count     []atomic.Uint64 // each stream's events
 	delivered atomic.Uint64
 	close     func() // stops reading and closes every stream
 }
@@ -29,23 +32,37 @@ type subscribers struct {
 func (s *subscribers) record(i int, before uint64) {
 	s.delivered.Add(s.recv[i].Events - before)
 	s.seen[i].Store(s.recv[i].LastID)
+	s.count[i].Store(s.recv[i].Events)
 }
 
 // openSubscribers opens n streams at path and starts reading them: over
 // HTTP/1.1 with a few epoll readers (cheap for the load generator, which
 // shares the machine with the hub), else with a goroutine per stream.
 func openSubscribers(ctx context.Context, cfg *Config, path string, n int) (*subscribers, error) {
-	s := &subscribers{recv: make([]*Receiver, n), seen: make([]atomic.Uint64, n)}
+	return openSubscribersAt(ctx, cfg, func(int) string { return path }, n, nil)
+}
+
+// openSubscribersAt is openSubscribers with stream i at pathOf(i) (a path
+// or a whole URL); init, when set, prepares each Receiver first.
+func openSubscribersAt(ctx context.Context, cfg *Config, pathOf func(i int) string, n int, init func(*Receiver)) (*subscribers, error) {
+	n = max(n, 0)
+	s := &subscribers{recv: make([]*Receiver, n), seen: make([]atomic.Uint64, n), count: make([]atomic.Uint64, n)}
 	for i := range s.recv {
 		s.recv[i] = &Receiver{}
-	}
-	if !cfg.H2C {
-		err := s.openPolled(ctx, cfg, path)
-		if !errors.Is(err, errors.ErrUnsupported) {
-			return s, err
+		if init != nil {
+			init(s.recv[i])
 		}
 	}
-	resps, err := subscribe(ctx, cfg, subClients(cfg, n), path, n)
+	if !cfg.H2C {
+		err := s.openPolled(ctx, cfg, pathOf)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		}
+	}
+	resps, err := subscribeAt(ctx, cfg, subClients(cfg, n), pathOf, n)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +91,7 @@ func openSubscribers(ctx context.Context, cfg *Config, path string, n int) (*sub
 
 // openPolled opens the streams on raw connections read by one epoll
 // poller per processor. It fails with errors.ErrUnsupported without epoll.
-func (s *subscribers) openPolled(ctx context.Context, cfg *Config, path string) error {
+func (s *subscribers) openPolled(ctx context.Context, cfg *Config, pathOf func(int) string) error {
 	pollers := make([]*netpoll.Poller, runtime.GOMAXPROCS(0))
 	for i := range pollers {
 		p, err := netpoll.New()
@@ -110,13 +127,14 @@ func (s *subscribers) openPolled(ctx context.Context, cfg *Config, path string) 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, body, err := dialStream(ctx, cfg, path)
+			c, body, err := dialStream(ctx, cfg, pathOf(i))
 			if err != nil {
 				errs <- err
 				return
 			}
 			conns[i] = c
 			s.recv[i].FeedChunked(body, time.Now().UnixNano())
+			s.record(i, 0)
 			rc, err := c.(syscall.Conn).SyscallConn()
 			if err != nil {
 				errs <- err
@@ -180,8 +198,12 @@ func dialStream(ctx context.Context, cfg *Config, path string) (net.Conn, []byte
 		}
 		return http.ReadResponse(br, nil)
 	}()
-	if err == nil && (resp.StatusCode != 200 || len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked") {
-		err = fmt.Errorf("subscribe: %s (transfer encoding %v)", resp.Status, resp.TransferEncoding)
+	if err == nil && resp.StatusCode != 200 {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		err = fmt.Errorf("subscribe: %s: %s", resp.Status, bytes.TrimSpace(b))
+	} else if err == nil && (len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked") {
+		err = fmt.Errorf("subscribe: %s (transfer encoding %v, want chunked)", resp.Status, resp.TransferEncoding)
 	}
 	if err != nil {
 		c.Close()
