@@ -48,8 +48,13 @@ import (
 // Serve it with [ConnContext] as the http.Server's ConnContext, so that
 // handlers can tell with [Detachable] which TLS streams a pump can write.
 func TLSListener(inner net.Listener, config *tls.Config) net.Listener {
-	return tls.NewListener(rawListener{inner}, config)
+	return tls.NewListener(TLSReady(inner), config)
 }
+
+// TLSReady wraps inner's connections so that a TLS server over them (a
+// tls.NewListener over what it returns, or httptest's StartTLS) makes
+// connections a pump can take over. [TLSListener] is both in one.
+func TLSReady(inner net.Listener) net.Listener { return rawListener{inner} }
 
 type rawListener struct{ net.Listener }
 

@@ -183,7 +183,9 @@ func TestTLSHeartbeat(t *testing.T) {
 // TestTLSStalledClientTimesOut: a TLS client that stops reading is closed
 // after the write timeout while another TLS stream gets all its bytes.
 func TestTLSStalledClientTimesOut(t *testing.T) {
-	p := newPump(t, pump.Options{WriteTimeout: 300 * time.Millisecond})
+	// 1 s, not the cleartext test's 300 ms: the fast client decrypts 8 MiB
+	// meanwhile, which on a loaded machine under -race can pause that long.
+	p := newPump(t, pump.Options{WriteTimeout: time.Second})
 	cfg := &pump.Config{Chunked: true}
 	stalled := openTLS(t, p, cfg, tls.VersionTLS13)
 	fast := openTLS(t, p, cfg, tls.VersionTLS13)
@@ -193,7 +195,12 @@ func TestTLSStalledClientTimesOut(t *testing.T) {
 		fast.src.push(chunk)
 	}
 	if n, err := io.Copy(io.Discard, io.LimitReader(fast.body, 128<<16)); err != nil || n != 128<<16 {
-		t.Fatalf("fast client read %d bytes: %v", n, err)
+		select {
+		case cause := <-fast.closed:
+			t.Fatalf("fast client read %d bytes: %v (its stream ended: %v)", n, err, cause)
+		default:
+			t.Fatalf("fast client read %d bytes: %v", n, err)
+		}
 	}
 	stalled.waitClosed(t, pump.ErrWriteTimeout)
 }
