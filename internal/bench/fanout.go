@@ -131,7 +131,7 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	delivered := &subs.delivered
 
 	cfg.progress("fanout: %d subscribers connected; publishing with %d publishers for %s", cfg.Subscribers, cfg.Publishers, cfg.Duration)
-	pubClient := newClient(cfg.Publishers, false)
+	pubClient := newClient(cfg, cfg.Publishers, false)
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	pubs := make([]*publisher, cfg.Publishers)
@@ -225,6 +225,9 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
+		if events > 0 {
+			res.set("hub_cpu_us_per_delivery", float64(hubCPU.Microseconds())/float64(events))
+		}
 	}
 	if writes1, err := cfg.metric(ctx, "ssehub_stream_writes_total"); err == nil && writesErr == nil && writes1 > writes0 {
 		// Only detached (HTTP/1.1) streams count their writes.

@@ -33,13 +33,14 @@ func (s *subscribers) record(i int, before uint64) {
 
 // openSubscribers opens n streams at path and starts reading them: over
 // HTTP/1.1 with a few epoll readers (cheap for the load generator, which
-// shares the machine with the hub), else with a goroutine per stream.
+// shares the machine with the hub), else (HTTP/2, TLS) with a goroutine
+// per stream.
 func openSubscribers(ctx context.Context, cfg *Config, path string, n int) (*subscribers, error) {
 	s := &subscribers{recv: make([]*Receiver, n), seen: make([]atomic.Uint64, n)}
 	for i := range s.recv {
 		s.recv[i] = &Receiver{}
 	}
-	if !cfg.H2C {
+	if !cfg.http2() && !cfg.isTLS() {
 		err := s.openPolled(ctx, cfg, path)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return s, err
