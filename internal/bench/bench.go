@@ -42,7 +42,7 @@ type Config struct {
 	// Insecure skips the verification of an https hub's certificate (a
 	// spawned hub's is self-signed).
 	Insecure bool
-	PID         int           // the hub's pid, for memory readings (0: read /metrics)
+	PID      int // the hub's pid, for memory readings (0: read /metrics)
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
