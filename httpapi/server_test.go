@@ -36,6 +36,8 @@ type testHub struct {
 	api *httpapi.Server
 	srv *httptest.Server
 	ln  *httpapi.Listener // the listener srv serves on
+	// client is http.DefaultClient, or over TLS (withTLS) srv's client.
+	client *http.Client
 }
 
 type hubOption = hubtest.Option
@@ -67,7 +69,11 @@ func newBoltHub(t testing.TB, opts ...hubOption) *testHub {
 func newTestHub(t testing.TB, l ssehub.Store, opts ...hubOption) *testHub {
 	t.Helper()
 	h := hubtest.New(t, l, opts...)
-	return &testHub{t: t, log: l, hub: h.Hub, api: h.API, srv: h.Srv, ln: h.Listener}
+	client := http.DefaultClient
+	if h.Srv.TLS != nil {
+		client = h.Srv.Client()
+	}
+	return &testHub{t: t, log: l, hub: h.Hub, api: h.API, srv: h.Srv, ln: h.Listener, client: client}
 }
 
 // do sends a request with the admin token.
@@ -84,7 +90,7 @@ func (th *testHub) do(method, path, contentType, body string, hdr ...string) (*h
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := th.client.Do(req)
 	if err != nil {
 		th.t.Fatal(err)
 	}
@@ -121,7 +127,7 @@ func (th *testHub) subscribe(path string, hdr ...string) *openStream {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := th.client.Do(req)
 	if err != nil {
 		th.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -103,8 +104,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Batch, "batch", 1, "publish, topics: `N` events per request (NDJSON) when > 1; pull: events per extract")
 	fs.IntVar(&cfg.Events, "events", 100000, "replay: `N` events behind; sparse: events in the log; pull: events to take")
 	fs.IntVar(&cfg.Conns, "conns", 1000, "idle: `N` connections")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "idle: keep the streams open this `DURATION` after measuring, e.g. to profile the hub (serve --pprof)")
 	fs.BoolVar(&cfg.H2C, "h2c", false, "subscribe over cleartext HTTP/2 (with --spawn, the hub gets --h2c)")
-	fs.IntVar(&cfg.PerConn, "per-conn", 1, "with --h2c: `N` streams per HTTP/2 connection")
+	fs.IntVar(&cfg.PerConn, "per-conn", 1, "with --h2c or --h2: `N` streams per HTTP/2 connection")
+	useTLS := fs.Bool("tls", false, "with --spawn: the hub serves HTTPS with a self-signed certificate (not verified); subscribers use HTTP/1.1 over TLS unless --h2")
+	fs.BoolVar(&cfg.H2, "h2", false, "subscribe over HTTP/2 over TLS (an https hub, or --spawn --tls)")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "do not verify an https hub's certificate")
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's `PID`, for memory readings (default: read its /metrics)")
 	fs.Func("subscribe-server", "fanout, idle: subscribe on this hub `URL` instead of --server (repeat for the nodes of a cluster; subscribers take them in turn); nats: the other node",
 		func(s string) error { cfg.SubscribeServers = append(cfg.SubscribeServers, s); return nil })
@@ -148,7 +153,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "ssehub bench: %v\n", err)
 			return 1
 		}
-		stop, err := benchSpawn(ctx, exe, scenario, *store, *hubConfig, *natsNodes, &cfg)
+		if *useTLS {
+			cfg.Insecure = true // a spawned hub's certificate is self-signed
+		}
+		stop, err := benchSpawn(ctx, exe, scenario, *store, *hubConfig, *natsNodes, *useTLS, &cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub bench: spawn: %v\n", err)
 			return 1
@@ -204,7 +212,13 @@ func benchPreflight(ctx context.Context, cfg *bench.Config, scenario string) err
 		if cfg.Token != "" {
 			req.Header.Set("Authorization", "Bearer "+cfg.Token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		client := http.DefaultClient
+		if cfg.Insecure {
+			tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+			defer tr.CloseIdleConnections()
+			client = &http.Client{Transport: tr}
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			return connectError(cfg.Server, err, refusedHint)
 		}

@@ -104,8 +104,9 @@ sink:
 // nats gets two hubs on one JetStream, the first with an embedded NATS
 // server, the second its client; natsNodes > 0 starts that many hubs on an
 // embedded NATS cluster (every hub runs one of its servers) for any
-// scenario.
-func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, natsNodes int, cfg *bench.Config) (stop func(), err error) {
+// scenario. With useTLS every hub serves HTTPS with a self-signed
+// certificate.
+func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, natsNodes int, useTLS bool, cfg *bench.Config) (stop func(), err error) {
 	dir, err := os.MkdirTemp("", "ssehub-bench-")
 	if err != nil {
 		return nil, err
@@ -139,6 +140,9 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 			o.Args = []string{"--config", p}
 		} else if hubConfig != "" {
 			o.Args = []string{"--config", hubConfig}
+		}
+		if useTLS {
+			o.Args = append(o.Args, "--tls-self-signed")
 		}
 		url, _, pid, s, err := bench.SpawnHub(ctx, o)
 		if err != nil {

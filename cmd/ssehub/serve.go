@@ -23,6 +23,7 @@ import (
 	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/pump"
 	"github.com/ssehub/ssehub/internal/selfsigned"
 )
 
@@ -174,8 +175,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	scheme := "http"
 	if srv.TLSConfig != nil {
 		scheme = "https"
-		limited.Refusal = nil // a refused TLS client gets a closed connection, not plain text
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		limited.Refusal = nil                    // a refused TLS client gets a closed connection, not plain text
+		ln = pump.TLSListener(ln, srv.TLSConfig) // TLS streams are detached too
+		srv.ConnContext = pump.ConnContext
 	} else if cfg.Server.H2C {
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)

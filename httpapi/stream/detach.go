@@ -28,10 +28,12 @@ type detached struct {
 }
 
 // pumpFor returns the pump that may serve r's stream, or nil when r must
-// keep its goroutine: HTTP/2 and TLS connections, a writer that cannot be
+// keep its goroutine: HTTP/2, TLS connections not accepted from a
+// pump.TLSListener (see pump.ConnContext), a writer that cannot be
 // hijacked, a system without epoll, or a server shutting down.
 func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
-	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.TLS != nil || !canHijack(w) {
+	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 ||
+		(r.TLS != nil && !pump.Detachable(r.Context())) || !canHijack(w) {
 		return nil
 	}
 	f.pumpMu.Lock()

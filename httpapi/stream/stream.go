@@ -2,7 +2,7 @@
 // (GET /{name}/…), GET /events?topic=… and GET /stream/{token}, each as an
 // event stream or, for a client that asks for JSON, a page of history. It
 // writes a stream's hello, replays from Last-Event-ID, streams live events
-// with heartbeats, and hands a plain HTTP/1.1 stream to a pump of shared
+// with heartbeats, and hands an HTTP/1.1 stream (cleartext or TLS) to a pump of shared
 // writers after its headers (see internal/pump), so an idle stream holds no
 // goroutine.
 package stream
@@ -102,9 +102,9 @@ type Options struct {
 	// nothing for that long is disconnected. Default 60 s.
 	WriteTimeout time.Duration
 	// GoroutinePerStream keeps a goroutine (net/http's) for every stream.
-	// By default a plain HTTP/1.1 stream on Linux is handed, after its
-	// headers, to a few shared workers, so an idle stream costs a few
-	// KiB instead of tens.
+	// By default an HTTP/1.1 stream on Linux (cleartext, or TLS from a
+	// pump.TLSListener) is handed, after its headers, to a few shared
+	// workers, so an idle stream costs a few KiB instead of tens.
 	GoroutinePerStream bool
 	// Workers and MaxClientBytes tune the pump (see pump.Options).
 	Workers        int

@@ -125,7 +125,7 @@ func ArrowIngest(ctx context.Context, cfg *Config) (*Result, error) {
 	bodies := map[string][]byte{"ipc": ipc, "json": jsonBody(rows)}
 	ctypes := map[string]string{"ipc": arrow.MediaType, "json": "application/json"}
 	base := uniqueTopic("arrow")
-	client := newClient(cfg.Publishers, false)
+	client := newClient(cfg, cfg.Publishers, false)
 	for _, k := range kinds {
 		if bodies[k] == nil {
 			return nil, errorf("arrow-ingest", "unknown body kind %q: want ipc or json", k)
@@ -239,7 +239,7 @@ func ArrowFanout(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	topic := uniqueTopic("arrowfan")
 	path := cfg.ingestPath(topic)
-	client := newClient(cfg.Publishers, false)
+	client := newClient(cfg, cfg.Publishers, false)
 	// The topic's schema first, so every subscriber starts with it.
 	first, err := ingest(ctx, cfg, client, path, arrow.MediaType, body)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -34,11 +35,18 @@ type Config struct {
 	Batch       int           // publish: events per request (NDJSON) when > 1
 	Events      int           // replay: how many events behind the client starts
 	Conns       int           // idle: connections to open
+	Hold        time.Duration // idle: keep the streams open this long after measuring (to profile the hub)
 	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
-	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
-	PID         int           // the hub's pid, for memory readings (0: read /metrics)
-	PIDs        []int         // every spawned hub's pid (nats: both nodes), for their CPU
-	Spawned     []string      // every spawned hub's URL, in the order of PIDs
+	PerConn     int           // with H2C or H2: streams per HTTP/2 connection (default 1)
+	// H2 subscribes over HTTP/2 over TLS (an https Server), as H2C does
+	// over cleartext; without it an https hub is subscribed over HTTP/1.1.
+	H2 bool
+	// Insecure skips the verification of an https hub's certificate (a
+	// spawned hub's is self-signed).
+	Insecure bool
+	PID      int      // the hub's pid, for memory readings (0: read /metrics)
+	PIDs     []int    // every spawned hub's pid (nats: both nodes), for their CPU
+	Spawned  []string // every spawned hub's URL, in the order of PIDs
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
@@ -100,7 +108,9 @@ func cpu() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func newClient(conns int, h2c bool) *http.Client {
+// newClient returns a client for the hub with conns connections, over
+// HTTP/2 when h2 (h2c for an http hub, h2 over TLS for an https one).
+func newClient(cfg *Config, conns int, h2 bool) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -110,17 +120,28 @@ func newClient(conns int, h2c bool) *http.Client {
 		WriteBufferSize:     16 << 10,
 		ReadBufferSize:      4 << 10,
 	}
-	if h2c {
+	if cfg.isTLS() {
+		// A TLSClientConfig of our own keeps the transport on HTTP/1.1
+		// unless HTTP/2 is forced.
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: cfg.Insecure}
+		tr.ForceAttemptHTTP2 = h2
+	} else if h2 {
 		tr.Protocols = new(http.Protocols)
 		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return &http.Client{Transport: tr}
 }
 
+// isTLS reports whether the hub is served over TLS.
+func (c *Config) isTLS() bool { return strings.HasPrefix(c.Server, "https:") }
+
+// http2 reports whether subscribers use HTTP/2.
+func (c *Config) http2() bool { return c.H2C || c.H2 }
+
 // connections is how many connections n streams take: one each over
 // HTTP/1.1, PerConn each over HTTP/2.
 func connections(cfg *Config, n int) int {
-	if !cfg.H2C || cfg.PerConn <= 1 {
+	if !cfg.http2() || cfg.PerConn <= 1 {
 		return n
 	}
 	return (n + cfg.PerConn - 1) / cfg.PerConn
@@ -129,17 +150,23 @@ func connections(cfg *Config, n int) int {
 // subClients returns the clients n subscribers use: one over HTTP/1.1
 // (its pool opens a connection per stream), or one per HTTP/2 connection.
 func subClients(cfg *Config, n int) []*http.Client {
-	if !cfg.H2C {
-		return []*http.Client{newClient(n, false)}
+	if !cfg.http2() {
+		return []*http.Client{newClient(cfg, n, false)}
 	}
 	clients := make([]*http.Client, connections(cfg, n))
 	for i := range clients {
-		clients[i] = newClient(1, true)
+		clients[i] = newClient(cfg, 1, true)
 	}
 	return clients
 }
 
 func protocol(cfg *Config) string {
+	if cfg.http2() && cfg.isTLS() {
+		return "h2"
+	}
+	if cfg.isTLS() {
+		return "http/1.1+tls"
+	}
 	if cfg.H2C {
 		return "h2c"
 	}
@@ -196,13 +223,6 @@ func padding(n int) []byte {
 		p[i] = 'a' + byte(i%26)
 	}
 	return p
-}
-
-// Spawn starts `exe serve` on a free loopback port with a fresh data dir
-// and returns its URL, admin token, pid and a stop function.
-// Extra args (e.g. --config FILE) go to serve as they are.
-func Spawn(ctx context.Context, exe, store string, h2c bool, stderr io.Writer, extra ...string) (url, token string, pid int, stop func(), err error) {
-	return SpawnHub(ctx, SpawnOptions{Exe: exe, Store: store, H2C: h2c, Stderr: stderr, Args: extra})
 }
 
 // SpawnOptions say how SpawnHub starts a hub.
@@ -379,7 +399,12 @@ func (c *Config) serverRSS(ctx context.Context) (int64, error) {
 
 // metric reads one unlabelled metric from the hub's /metrics.
 func (c *Config) metric(ctx context.Context, name string) (float64, error) {
-	resp, err := http.DefaultClient.Do(c.req(ctx, "GET", "/metrics", nil))
+	client := http.DefaultClient
+	if c.isTLS() {
+		client = newClient(c, 1, false)
+		defer client.CloseIdleConnections()
+	}
+	resp, err := client.Do(c.req(ctx, "GET", "/metrics", nil))
 	if err != nil {
 		return 0, err
 	}

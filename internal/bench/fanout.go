@@ -190,6 +190,9 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("bench_cpu_percent", 100*cpuUsed.Seconds()/elapsed.Seconds())
 	if cfg.PID != 0 {
 		res.set("hub_cpu_percent", 100*hubCPU.Seconds()/elapsed.Seconds())
+		if events > 0 {
+			res.set("hub_cpu_us_per_delivery", float64(hubCPU.Microseconds())/float64(events))
+		}
 	}
 	if len(cfg.PIDs) > 1 {
 		res.set("hubs_cpu_percent", 100*(cpuNow(cfg).hubs-mark.hubs).Seconds()/elapsed.Seconds())
@@ -210,7 +213,7 @@ type pubStats struct {
 // publishFor runs Publishers publishers on topic for Duration (at most
 // Rate publishes/s in all), printing progress each second as scenario.
 func publishFor(ctx context.Context, cfg *Config, scenario, topic string, delivered *atomic.Uint64) *pubStats {
-	pubClient := newClient(cfg.Publishers, false)
+	pubClient := newClient(cfg, cfg.Publishers, false)
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	pubs := make([]*publisher, cfg.Publishers)

@@ -43,7 +43,7 @@ func postBatch(ctx context.Context, cfg *Config, client *http.Client, body []byt
 // event per request, or Batch events per NDJSON request when Batch > 1.
 func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("publish")
-	client := newClient(cfg.Publishers, false)
+	client := newClient(cfg, cfg.Publishers, false)
 	pctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	cfg.progress("publish: %d publishers, batch %d, for %s", cfg.Publishers, max(cfg.Batch, 1), cfg.Duration)
@@ -136,7 +136,7 @@ func Publish(ctx context.Context, cfg *Config) (*Result, error) {
 // is all of them behind catches up.
 func Replay(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("replay")
-	client := newClient(cfg.Publishers+1, false)
+	client := newClient(cfg, cfg.Publishers+1, false)
 	pad := padding(cfg.PayloadSize)
 	const batch = 1000
 	cfg.progress("replay: publishing %d events", cfg.Events)
@@ -230,5 +230,12 @@ func Idle(ctx context.Context, cfg *Config) (*Result, error) {
 	res.set("server_rss_after_mib", float64(after)/(1<<20))
 	res.set("bytes_per_stream", (after-before)/int64(cfg.Conns))
 	res.set("bytes_per_connection", (after-before)/int64(conns))
+	if cfg.Hold > 0 {
+		cfg.progress("idle: measured (%d bytes per stream); holding the streams open for %s", (after-before)/int64(cfg.Conns), cfg.Hold)
+		select {
+		case <-time.After(cfg.Hold):
+		case <-ctx.Done():
+		}
+	}
 	return res, nil
 }

@@ -72,7 +72,7 @@ func Pull(ctx context.Context, cfg *Config) (*Result, error) {
 	consumers := orDefault(cfg.Consumers, 1)
 	extractPath := "/" + name + "/extract?batch_size=" + strconv.Itoa(batch)
 	confirmPath := "/" + name + "/mark-processed?batch_id="
-	client := newClient(consumers+cfg.Publishers, false)
+	client := newClient(cfg, consumers+cfg.Publishers, false)
 
 	cfg.progress("pull: taking what /%s/extract still holds", name)
 	drained := 0

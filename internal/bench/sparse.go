@@ -30,7 +30,7 @@ func Sparse(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	base := uniqueTopic("sparse")
 	rareTopic, denseTopic := base+".rare", base+".dense"
-	client := newClient(cfg.Publishers+2, false)
+	client := newClient(cfg, cfg.Publishers+2, false)
 	cfg.progress("sparse: publishing %d events, %d of them (one in %d) on %s", total, rare, every, rareTopic)
 	fillStart := time.Now()
 	if err := fill(ctx, cfg, client, total, func(g int) string {

@@ -37,7 +37,8 @@ func (s *subscribers) record(i int, before uint64) {
 
 // openSubscribers opens n streams at path and starts reading them: over
 // HTTP/1.1 with a few epoll readers (cheap for the load generator, which
-// shares the machine with the hub), else with a goroutine per stream.
+// shares the machine with the hub), else (HTTP/2, TLS) with a goroutine
+// per stream.
 func openSubscribers(ctx context.Context, cfg *Config, path string, n int) (*subscribers, error) {
 	return openSubscribersAt(ctx, cfg, func(int) string { return path }, n, nil)
 }
@@ -53,7 +54,7 @@ func openSubscribersAt(ctx context.Context, cfg *Config, pathOf func(i int) stri
 			init(s.recv[i])
 		}
 	}
-	if !cfg.H2C {
+	if !cfg.http2() && !cfg.isTLS() {
 		err := s.openPolled(ctx, cfg, pathOf)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			if err != nil {

@@ -84,7 +84,7 @@ func Topics(ctx context.Context, cfg *Config) (*Result, error) {
 	var events, requests, errs atomic.Uint64
 	var mu sync.Mutex
 	var ackLat Histogram
-	client := newClient(cfg.Publishers, false)
+	client := newClient(cfg, cfg.Publishers, false)
 	pad := padding(cfg.PayloadSize)
 	pctx, stopPub := context.WithTimeout(ctx, cfg.Duration)
 	defer stopPub()

@@ -7,6 +7,7 @@ package hubtest
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi/publish"
 	"github.com/ssehub/ssehub/httpapi/stream"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/pump"
 )
 
 // AdminToken is the admin token of every test hub.
@@ -45,6 +47,10 @@ type HTTP struct {
 	// ReadHeaderTimeout is http.Server.ReadHeaderTimeout
 	// (server.read_header_timeout).
 	ReadHeaderTimeout time.Duration
+	// TLS serves HTTPS (httptest's certificate, ALPN h2 and http/1.1)
+	// over the listener as serve does, so TLS streams are detached too.
+	// Srv.Client() speaks HTTP/1.1 to it.
+	TLS bool
 }
 
 // Option changes a Config.
@@ -86,7 +92,14 @@ func New(t testing.TB, store ssehub.Store, opts ...Option) *Hub {
 	th.Srv.Listener = th.Listener
 	th.Srv.Config.IdleTimeout = c.HTTP.IdleTimeout
 	th.Srv.Config.ReadHeaderTimeout = c.HTTP.ReadHeaderTimeout
-	th.Srv.Start()
+	if c.HTTP.TLS {
+		th.Srv.Listener = pump.TLSReady(th.Listener)
+		th.Srv.Config.ConnContext = pump.ConnContext
+		th.Srv.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		th.Srv.StartTLS()
+	} else {
+		th.Srv.Start()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.Run(ctx) }()

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/netpoll"
@@ -128,22 +127,23 @@ func tickFor(d time.Duration) time.Duration {
 // after the stream ended and conn was closed, with the reason: one of this
 // package's errors, the error from Source.Next, or the cause given to
 // Close. Add fails, leaving conn open, when conn cannot be polled (it must
-// be a syscall.Conn: TLS connections are not) or the pump is closed.
+// be a syscall.Conn, or a *tls.Conn from a [TLSListener] whose handshake
+// is done) or the pump is closed.
 //
 // Add wakes the stream once, for what src had before. A Source that
 // reaches the Stream only through what Add returns cannot wake it until
 // it has stored it: it must call Wake again after storing it, or bytes
 // that came meanwhile wait for the next wake-up.
 func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) (*Stream, error) {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("pump: %T cannot be polled", conn)
+	sc, tl, err := pollable(conn)
+	if err != nil {
+		return nil, err
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("pump: %w", err)
 	}
-	s := &Stream{p: p, conn: conn, nc: netpoll.NewConn(rc), src: src, cfg: cfg, onClose: onClose}
+	s := &Stream{p: p, conn: conn, nc: netpoll.NewConn(rc), src: src, cfg: cfg, onClose: onClose, tls: tl}
 	s.lastWrite.Store(time.Now().UnixNano())
 	// Running until set up: a Wake or Close meanwhile is only noted.
 	s.state.Store(stateRunning)
@@ -170,6 +170,9 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 		}
 	}
 	p.mu.Unlock()
+	if tl != nil {
+		tl.start(s.nc) // from now on the tls.Conn only encrypts
+	}
 	s.state.Store(stateIdle)
 	s.Wake() // a resuming Source has bytes before it ever calls Wake
 	return s, nil

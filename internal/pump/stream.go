@@ -116,7 +116,8 @@ type Stream struct {
 	src     Source
 	cfg     *Config
 	onClose func(error)
-	idx     int // in p.streams, under p.mu
+	idx     int       // in p.streams, under p.mu
+	tls     *tlsLayer // encrypts a TLS stream's bytes; nil for cleartext
 
 	state        atomic.Uint32
 	closing      atomic.Bool  // Close was called: end after the tail
@@ -330,6 +331,14 @@ func (s *Stream) writeFramed(b []byte) bool {
 // back to the pool once it is written. It reports false when the
 // connection failed.
 func (s *Stream) write(b []byte, bp *[]byte, buf []byte) bool {
+	if s.tls != nil {
+		var err error
+		if b, bp, buf, err = s.tls.sealPooled(b, bp, buf); err != nil {
+			putBuf(bp, buf)
+			s.abortWith(ErrClientGone)
+			return false
+		}
+	}
 	s.pending, s.pendBP, s.pendBuf = b, bp, buf
 	return s.flush()
 }
@@ -400,10 +409,10 @@ func (s *Stream) end() {
 		final := s.final
 		s.mu.Unlock()
 		if len(final) > 0 {
-			s.pending = s.appendFramed(s.pending, final)
+			s.pending = s.appendWire(s.pending, s.appendFramed(nil, final))
 		}
 		if s.cfg.Chunked {
-			s.pending = append(s.pending, lastChunk...)
+			s.pending = s.appendWire(s.pending, lastChunk)
 		}
 	}
 	if len(s.pending) > 0 && !s.flush() {
@@ -422,6 +431,7 @@ func (s *Stream) finish() {
 	s.mu.Lock()
 	cause := s.cause
 	s.mu.Unlock()
+	s.closeTLS()
 	s.release()
 	s.watch.Stop()
 	_ = s.conn.Close()

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -211,6 +212,9 @@ type stressOpts struct {
 	// bytes, from another goroutine.
 	revoke  bool
 	workers int
+	// tls serves every stream over TLS (a pump.TLSListener): the pending
+	// bytes are ciphertext.
+	tls bool
 }
 
 // stressScale reads PUMP_STRESS_SCALE (default 1).
@@ -336,6 +340,9 @@ func runStress(t *testing.T, o stressOpts) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	if o.tls {
+		ln = pump.TLSListener(ln, serverTLS(t, tls.VersionTLS13))
+	}
 	dialer := net.Dialer{Control: smallBuffers(sockBuf)}
 
 	seed := uint64(time.Now().UnixNano())
@@ -352,6 +359,18 @@ func runStress(t *testing.T, o stressOpts) {
 		srv, err := ln.Accept()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if o.tls {
+			tc := tls.Client(cli, &tls.Config{InsecureSkipVerify: true})
+			hs := make(chan error, 1)
+			go func() { hs <- tc.Handshake() }()
+			if err := srv.(*tls.Conn).Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-hs; err != nil {
+				t.Fatal(err)
+			}
+			cli = tc
 		}
 		src := &replaySource{id: i, total: o.bytes, endWithLast: o.endWithLast}
 		if o.live {
@@ -535,5 +554,15 @@ func TestStressLive(t *testing.T) {
 	streams, n := stressSize(t, 48, 2<<20)
 	for range stressRounds(t) {
 		runStress(t, stressOpts{streams: streams, bytes: n, live: true, endWithLast: true, revoke: true, workers: 3})
+	}
+}
+
+// TestStressTLS: TestStressLive over TLS, so that what stays pending
+// through the small socket buffers is ciphertext, sealed per write and
+// written in pieces; the tail (final bytes, last chunk) is sealed behind it.
+func TestStressTLS(t *testing.T) {
+	streams, n := stressSize(t, 24, 1<<20)
+	for range stressRounds(t) {
+		runStress(t, stressOpts{streams: streams, bytes: n, live: true, endWithLast: true, revoke: true, workers: 3, tls: true})
 	}
 }
