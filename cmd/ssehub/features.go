@@ -52,6 +52,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 		arrowIngest,
 		pull.New(pull.Options{Endpoints: pulls, MaxBatchBytes: l.MaxPageBytes}),
 		ui.New(ui.Options{Enabled: cfg.UI.On(cfg.Server.Addr), StoreName: storeName(cfg)}),
+		durableFeature(cfg),
 	}, nil
 }
 
