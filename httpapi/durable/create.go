@@ -247,7 +247,8 @@ func sameConfig(st *state, m *createMeta, from, forkOffset string, sub int64) bo
 	}
 	ttl, exp := m.TTL, m.ExpiresAt
 	if f != nil {
-		if f.From != from || forkOffset != "" && forkOffset != formatOffset(f.Offset) || sub != f.SubOffset {
+		sameOffset := forkOffset == "" || forkOffset == f.OffsetAsked || f.OffsetAsked == "" && forkOffset == formatOffset(f.Offset)
+		if f.From != from || !sameOffset || sub != f.SubOffset {
 			return false
 		}
 		if ttl == nil && exp == "" { // inherited: compare with what was inherited

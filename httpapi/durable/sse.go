@@ -1,11 +1,10 @@
 package durable
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"time"
-
-	"github.com/ssehub/ssehub/sse"
 )
 
 // control is the data of an SSE control event.
@@ -56,7 +55,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 			return
 		}
 		if len(c.items) > 0 {
-			buf, _ = sse.AppendEvent(buf, &sse.Event{Type: "data", Data: c.sseData(sn.ct)})
+			buf = appendEvent(buf, "data", c.sseData(sn.ct), "")
 			after = c.last
 		} else if !c.full && after < sn.tail {
 			after = sn.tail
@@ -120,6 +119,45 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 // appendControl appends a control event with the offset as its SSE id.
 func appendControl(buf []byte, c control) []byte {
 	data, _ := json.Marshal(c)
-	buf, _ = sse.AppendEvent(buf, &sse.Event{Type: "control", ID: c.NextOffset, Data: data})
-	return buf
+	return appendEvent(buf, "control", data, c.NextOffset)
+}
+
+// appendEvent appends one SSE event: the event line, a data line per line
+// of data (split at CR, LF and CRLF, so no payload can end the event or
+// start another), then the id line when id is set. A data line is
+// "data:" and the line, with a space between only when the line starts
+// with one (the client strips one leading space), so the client rebuilds
+// the data byte for byte but for its line breaks, which become LF. The
+// protocol's suite expects exactly this layout: "event: control" followed
+// by "data:{...}".
+func appendEvent(buf []byte, typ string, data []byte, id string) []byte {
+	buf = append(buf, "event: "...)
+	buf = append(buf, typ...)
+	buf = append(buf, '\n')
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		line := data
+		if i >= 0 {
+			line = data[:i]
+		}
+		buf = append(buf, "data:"...)
+		if len(line) > 0 && line[0] == ' ' {
+			buf = append(buf, ' ')
+		}
+		buf = append(buf, line...)
+		buf = append(buf, '\n')
+		if i < 0 {
+			break
+		}
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	if id != "" {
+		buf = append(buf, "id: "...)
+		buf = append(buf, id...)
+		buf = append(buf, '\n')
+	}
+	return append(buf, '\n')
 }
