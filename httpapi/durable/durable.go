@@ -51,6 +51,11 @@ type Options struct {
 	MaxReadBytes int64
 	// MaxProducers bounds the producers a stream remembers (default 10,000).
 	MaxProducers int
+	// WriteTimeout ends an SSE response whose client takes nothing for
+	// this long (default 60 s, server.write_timeout).
+	WriteTimeout time.Duration
+	// Now is the clock of TTLs and expiry times; default time.Now.
+	Now func() time.Time
 }
 
 // Feature is the Durable Streams endpoints.
@@ -77,6 +82,12 @@ func New(opts Options) *Feature {
 	if opts.MaxProducers <= 0 {
 		opts.MaxProducers = 10_000
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 60 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Feature{opts: opts}
 }
 
@@ -87,6 +98,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	}
 	f.s = s
 	f.reg = newRegistry(s.Hub())
+	f.reg.now = f.opts.Now
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,

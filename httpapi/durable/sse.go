@@ -42,6 +42,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 	after := p.after
 	var buf []byte
 	flush := func() bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteTimeout))
 		if _, err := w.Write(buf); err != nil {
 			return false
 		}
