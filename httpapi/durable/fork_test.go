@@ -146,7 +146,7 @@ func TestTTLAndExpiry(t *testing.T) {
 	e.clock.Add(2 * time.Second)
 	// The source expired but a fork reads from it: soft-deleted.
 	want(t, e.do("GET", q, ""), http.StatusGone)
-	want(t, e.do("GET", "/v1/stream/exp-fork", ""), http.StatusNotFound) // its own expiry passed too
+	want(t, e.do("GET", "/v1/stream/exp-fork", ""), http.StatusNotFound)  // its own expiry passed too
 	want(t, e.do("GET", "/v1/stream/exp-fork2", ""), http.StatusNotFound) // 61 s > its TTL of 5 s
 	// With both forks gone, the source is gone for good.
 	want(t, e.do("GET", q, ""), http.StatusNotFound)
