@@ -73,39 +73,50 @@ func dataEvents(topic, ct string, body []byte, create bool) ([]*ssehub.Event, er
 	return out, nil
 }
 
-// errStop ends a scan early.
-var errStop = errors.New("stop")
+// errStop ends a scan early; errEnd ends the read of one segment.
+var (
+	errStop = errors.New("stop")
+	errEnd  = errors.New("end of segment")
+)
 
 // scan calls fn for each data event of segs with an id in (after, upto],
-// in order, until fn returns errStop (not an error) or another error.
+// in order, until fn returns errStop (not an error) or another error. The
+// segments are disjoint and in id order (a fork's own ids follow its fork
+// offset), so it reads them one after another, each from its topic's index:
+// a read costs what it returns, however busy a fork's source has been since.
 func (f *Feature) scan(ctx context.Context, segs []segment, after, upto uint64, fn func(*ssehub.Event) error) error {
-	if len(segs) == 0 || after >= upto {
-		return nil
-	}
-	pats := make([]ssehub.Pattern, 0, len(segs))
-	lo := segs[0].After
 	for _, g := range segs {
-		pats = append(pats, ssehub.MustPattern(g.Topic))
-		lo = min(lo, g.After)
-	}
-	err := f.s.Hub().History(ctx, max(after, lo), ssehub.NewFilter(pats...), func(ev *ssehub.Event) error {
-		if ev.ID > upto {
-			return errStop
+		if g.Upto != 0 && g.Upto <= after {
+			continue
 		}
-		if isMarker(ev.Type) {
+		if after >= upto {
 			return nil
 		}
-		for _, g := range segs {
-			if g.Topic == ev.Topic && g.has(ev.ID) {
-				return fn(ev)
-			}
+		end := upto
+		if g.Upto != 0 && g.Upto < end {
+			end = g.Upto
 		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		return nil
+		err := f.s.Hub().History(ctx, max(after, g.After), ssehub.NewFilter(ssehub.MustPattern(g.Topic)), func(ev *ssehub.Event) error {
+			if ev.ID > end {
+				return errEnd
+			}
+			if ev.Topic != g.Topic || isMarker(ev.Type) {
+				return nil
+			}
+			return fn(ev)
+		})
+		switch {
+		case errors.Is(err, errStop):
+			return nil
+		case errors.Is(err, errEnd):
+			if end == upto {
+				return nil
+			}
+		case err != nil:
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // chunk is what one read returns.

@@ -201,26 +201,47 @@ func TestSSEPlainEventSource(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const n = 12
+	appended := make(chan error, 1)
 	go func() {
-		for i := 1; i < n; i++ {
+		defer close(appended)
+		for i := 1; i < n && ctx.Err() == nil; i++ {
 			time.Sleep(60 * time.Millisecond) // several responses end meanwhile
-			e.mustAppend(p, textPlain, fmt.Sprintf("m%d", i))
+			req, _ := http.NewRequestWithContext(ctx, "POST", e.url+p, strings.NewReader(fmt.Sprintf("m%d", i)))
+			req.Header.Set("Content-Type", textPlain)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				appended <- err
+				return
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusNoContent {
+				appended <- fmt.Errorf("append %d: status %d", i, res.StatusCode)
+				return
+			}
 		}
 	}()
-	var got []string
-	for len(got) < n {
+	defer func() {
+		cancel()
+		if err := <-appended; err != nil && ctx.Err() == nil {
+			t.Error(err)
+		}
+	}()
+	var all string
+	for i := 0; i < n; i++ {
+		all += fmt.Sprintf("m%d", i)
+	}
+	got := ""
+	for len(got) < len(all) { // a data event carries what was appended since the last one
 		ev, err := c.Next(ctx)
 		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
+			t.Fatalf("after %q: %v", got, err)
 		}
 		if ev.Type == "data" {
-			got = append(got, string(ev.Data))
+			got += string(ev.Data)
 		}
 	}
-	for i, g := range got {
-		if g != fmt.Sprintf("m%d", i) {
-			t.Fatalf("events %v: want m0…m%d once each, in order", got, n-1)
-		}
+	if got != all {
+		t.Fatalf("got %q, want %q: every append once, in order", got, all)
 	}
 	if !strings.HasSuffix(c.LastEventID(), "_0000000000000000") {
 		t.Fatalf("last event id %q is not an offset", c.LastEventID())
