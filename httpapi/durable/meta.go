@@ -11,13 +11,11 @@ func (f *Feature) head(w http.ResponseWriter, r *http.Request, name, topic strin
 	if _, ok := f.authorize(w, r, false, topic); !ok {
 		return
 	}
-	e, err := f.reg.lock(r.Context(), name, topic)
+	st, err := f.reg.view(r.Context(), name, topic, false)
 	if err != nil {
 		f.storeFailed(w, r, err)
 		return
 	}
-	defer f.reg.unlock(e)
-	st := &e.st
 	h := w.Header()
 	switch {
 	case !st.exists:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -184,4 +185,72 @@ func TestCloseWithProducer(t *testing.T) {
 	want(t, r, http.StatusNoContent)
 	r = e.do("POST", q, "", "Producer-Id", "w", "Producer-Epoch", "0", "Producer-Seq", "2", "Stream-Closed", "true")
 	want(t, r, http.StatusConflict)
+}
+
+// TestConcurrentProducersShareCommits: several producers append to one
+// stream at once (their requests share commits); each producer's batches
+// land exactly once and in its order, a refused request (a gap) fails
+// alone, and every answer's offset is where that request's data ends.
+func TestConcurrentProducersShareCommits(t *testing.T) {
+	e := newEnv(t, publicOpts())
+	const p = "/v1/stream/shared"
+	e.mustCreate(p, textPlain, "")
+	const producers, n = 6, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, producers*n)
+	offsets := make([][]string, producers)
+	for w := 0; w < producers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 0; seq < n; seq++ {
+				r := e.produce(p, fmt.Sprintf("w%d", w), 0, seq, fmt.Sprintf("<%d.%d>", w, seq))
+				if r.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("w%d seq %d: %d %s", w, seq, r.StatusCode, r.body)
+					return
+				}
+				offsets[w] = append(offsets[w], r.h("Stream-Next-Offset"))
+				// A gap, sent in the middle of the others' traffic.
+				if r := e.produce(p, fmt.Sprintf("w%d", w), 0, seq+2, "never"); r.StatusCode != http.StatusConflict {
+					errs <- fmt.Errorf("w%d gap: %d", w, r.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	body := e.read(p)
+	next := make([]int, producers)
+	for body != "" {
+		var w, seq int
+		if _, err := fmt.Sscanf(body, "<%d.%d>", &w, &seq); err != nil {
+			t.Fatalf("unexpected data at %q", body[:min(20, len(body))])
+		}
+		if seq != next[w] {
+			t.Fatalf("w%d: seq %d after %d", w, seq, next[w]-1)
+		}
+		next[w]++
+		body = body[len(fmt.Sprintf("<%d.%d>", w, seq)):]
+	}
+	for w, c := range next {
+		if c != n {
+			t.Fatalf("w%d: %d of %d batches stored", w, c, n)
+		}
+	}
+	// Each answer's offset: reading from it starts right after that batch.
+	for w := 0; w < producers; w++ {
+		for seq, off := range offsets[w] {
+			r := e.do("GET", p+"?offset="+off, "")
+			if seq+1 < n && !strings.Contains(r.body, fmt.Sprintf("<%d.%d>", w, seq+1)) {
+				t.Fatalf("w%d seq %d: reading from its offset %s misses seq %d", w, seq, off, seq+1)
+			}
+			if strings.Contains(r.body, fmt.Sprintf("<%d.%d>", w, seq)) {
+				t.Fatalf("w%d seq %d: reading from its offset %s repeats it", w, seq, off)
+			}
+		}
+	}
 }

@@ -8,35 +8,22 @@ import (
 	"time"
 )
 
-// snapshot is what a reader takes of a stream under its lock.
+// snapshot is what a reader takes of a stream (registry.view).
 type snapshot struct {
-	ct       string
-	segs     []segment
-	tail     uint64
-	closed   bool
-	changed  <-chan struct{}
-	gone     bool // deleted (soft or for good) since
-	notFound bool
+	exists, softDeleted bool
+	meta                createMeta
+	gen                 uint64
+	segs                []segment
+	tail                uint64
+	closed              bool
+	changed             <-chan struct{}
 }
+
+func (sn *snapshot) ct() string { return sn.meta.ContentType }
 
 // snap takes a snapshot of name, touching its TTL when touch is set.
 func (f *Feature) snap(ctx context.Context, name, topic string, touch bool) (snapshot, error) {
-	e, err := f.reg.lock(ctx, name, topic)
-	if err != nil {
-		return snapshot{}, err
-	}
-	defer f.reg.unlock(e)
-	st := &e.st
-	if !st.exists {
-		return snapshot{notFound: true}, nil
-	}
-	if st.softDeleted {
-		return snapshot{gone: true}, nil
-	}
-	if touch {
-		st.lastAccess = f.reg.now()
-	}
-	return snapshot{ct: st.meta.ContentType, segs: st.segments(topic), tail: st.tail, closed: st.closed, changed: e.changed}, nil
+	return f.reg.view(ctx, name, topic, touch)
 }
 
 // readParams are a GET's query parameters.
@@ -118,7 +105,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	}
 	h := w.Header()
 	if p.kind == offsetNow && p.live == "" {
-		h.Set("Content-Type", sn.ct)
+		h.Set("Content-Type", sn.ct())
 		h.Set("Stream-Next-Offset", formatOffset(sn.tail))
 		h.Set("Stream-Up-To-Date", "true")
 		h.Set("Cache-Control", "no-store")
@@ -126,7 +113,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 			h.Set("Stream-Closed", "true")
 		}
 		w.WriteHeader(http.StatusOK)
-		if isJSON(sn.ct) {
+		if isJSON(sn.ct()) {
 			_, _ = w.Write([]byte("[]"))
 		}
 		return
@@ -150,7 +137,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	}
 	upToDate := !c.full
 	closedNow := sn.closed && upToDate
-	h.Set("Content-Type", sn.ct)
+	h.Set("Content-Type", sn.ct())
 	h.Set("Stream-Next-Offset", formatOffset(next))
 	if upToDate {
 		h.Set("Stream-Up-To-Date", "true")
@@ -177,16 +164,16 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(c.body(sn.ct))
+	_, _ = w.Write(c.body(sn.ct()))
 }
 
 // found answers 404 or 410 for a stream that is not there.
 func (f *Feature) found(w http.ResponseWriter, name string, sn snapshot) bool {
 	switch {
-	case sn.notFound:
+	case !sn.exists:
 		fail(w, http.StatusNotFound, "no stream "+quote(trim(name)))
 		return false
-	case sn.gone:
+	case sn.softDeleted:
 		fail(w, http.StatusGone, "the stream was deleted")
 		return false
 	}

@@ -4,30 +4,57 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/hub"
 )
 
-// entry is one stream's state on this node. Its mutex serializes every
-// change of the stream (validation and append, so a producer's requests
-// are checked and committed one after another); readers hold it only to
-// take a snapshot.
+// entry is one stream's state on this node. mu serializes every change
+// of the stream: a create, a delete, a batch of appends (validation and
+// commit, so a producer's requests are checked and committed one after
+// another). smu guards st, changed and dropped for readers, who take only
+// a snapshot under it and never wait for a commit; a change writes them
+// holding both.
 type entry struct {
 	mu      sync.Mutex
+	smu     sync.RWMutex
 	name    string
 	topic   string
-	loaded  bool
+	loaded  atomic.Bool
 	dropped bool // removed from the registry: look the name up again
 	st      state
 	changed chan struct{} // closed and replaced at every change
+	// touched is when a read or write last reset the TTL (Unix ns), kept
+	// apart from st so readers can set it under smu's read lock.
+	touched atomic.Int64
 }
 
-// notify wakes every reader waiting for a change; e.mu is held.
+// notify wakes every reader waiting for a change; mu and smu are held.
 func (e *entry) notify() {
 	close(e.changed)
 	e.changed = make(chan struct{})
+}
+
+// touch resets the TTL countdown.
+func (e *entry) touch(now time.Time) {
+	n := now.UnixNano()
+	for {
+		old := e.touched.Load()
+		if old >= n || e.touched.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// lastAccess is when the stream was last read or written.
+func (e *entry) lastAccess() time.Time {
+	t := e.st.lastAccess
+	if n := e.touched.Load(); n > t.UnixNano() {
+		return time.Unix(0, n)
+	}
+	return t
 }
 
 // registry holds the entries of the streams that exist (and, while one is
@@ -37,10 +64,12 @@ type registry struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[string]*entry
+	// queues are the appends waiting, by stream name (append.go).
+	queues map[string]*queue
 }
 
 func newRegistry(h *hub.Hub) *registry {
-	return &registry{hub: h, now: time.Now, m: map[string]*entry{}}
+	return &registry{hub: h, now: time.Now, m: map[string]*entry{}, queues: map[string]*queue{}}
 }
 
 // lock returns name's entry, locked and loaded from the log. Release it
@@ -60,13 +89,13 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			e.mu.Unlock()
 			continue
 		}
-		if !e.loaded {
+		if !e.loaded.Load() {
 			if err := r.load(ctx, e); err != nil {
 				r.unlock(e)
 				return nil, err
 			}
 		}
-		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now()) {
+		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now(), e.lastAccess()) {
 			if err := r.remove(ctx, e, nil); err != nil {
 				r.unlock(e)
 				return nil, err
@@ -85,61 +114,112 @@ func (r *registry) unlock(e *entry) {
 			delete(r.m, e.name)
 		}
 		r.mu.Unlock()
+		e.smu.Lock()
 		e.dropped = true
 		e.notify()
+		e.smu.Unlock()
 	}
 	e.mu.Unlock()
 }
 
-// load rebuilds e's state from its topic's events.
+// view returns a snapshot of name's stream without waiting for a change in
+// flight: under the read lock when the entry is loaded and the stream not
+// expired, else through lock. touch resets the TTL.
+func (r *registry) view(ctx context.Context, name, topic string, touch bool) (snapshot, error) {
+	r.mu.Lock()
+	e := r.m[name]
+	r.mu.Unlock()
+	if e != nil && e.loaded.Load() {
+		now := r.now()
+		e.smu.RLock()
+		ok := !e.dropped && (!e.st.exists || e.st.softDeleted || !e.st.expired(now, e.lastAccess()))
+		var sn snapshot
+		if ok {
+			sn = e.snapshot()
+			if touch && sn.exists && !sn.softDeleted {
+				e.touch(now)
+			}
+		}
+		e.smu.RUnlock()
+		if ok {
+			return sn, nil
+		}
+	}
+	e, err := r.lock(ctx, name, topic)
+	if err != nil {
+		return snapshot{}, err
+	}
+	defer r.unlock(e)
+	sn := e.snapshot()
+	if touch && sn.exists && !sn.softDeleted {
+		e.touch(r.now())
+	}
+	return sn, nil
+}
+
+// snapshot copies what readers need of the state; smu (or mu) is held.
+func (e *entry) snapshot() snapshot {
+	st := &e.st
+	return snapshot{exists: st.exists, softDeleted: st.softDeleted, meta: st.meta, gen: st.gen,
+		segs: st.segments(e.topic), tail: st.tail, closed: st.closed, changed: e.changed}
+}
+
+// load rebuilds e's state (mu held) from its topic's events.
 func (r *registry) load(ctx context.Context, e *entry) error {
-	e.st = state{}
+	var st state
 	f := ssehub.NewFilter(ssehub.MustPattern(e.topic))
 	err := r.hub.History(ctx, 0, f, func(ev *ssehub.Event) error {
 		if ev.Topic == e.topic {
-			e.st.apply(ev)
+			st.apply(ev)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("loading stream %q: %w", e.name, err)
 	}
-	e.loaded = true
+	e.smu.Lock()
+	e.st = st
+	e.smu.Unlock()
+	e.loaded.Store(true)
 	return nil
 }
 
 // commit appends events as one batch and applies each to the entry of its
 // topic (all of them locked by the caller), so the state in memory is what
-// a replay of the log gives. It reports whether the store answered any
-// event as a duplicate of one appended before (another node raced this
-// one): then the entries are reloaded from the log.
-func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries ...*entry) (dup bool, err error) {
+// a replay of the log gives. dup[i] reports that the store answered
+// events[i] as a duplicate of one appended before (another node raced
+// this one): then the entries are reloaded from the log.
+func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries ...*entry) (dup []bool, err error) {
 	res, err := r.hub.Publish(ctx, events)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	byTopic := make(map[string]*entry, len(entries))
 	for _, e := range entries {
 		byTopic[e.topic] = e
+		e.smu.Lock()
 	}
+	dup = make([]bool, len(events))
+	anyDup := false
 	for i, ev := range events {
 		if res[i].Duplicate {
-			dup = true
+			dup[i], anyDup = true, true
 			continue
 		}
 		if e := byTopic[ev.Topic]; e != nil {
 			e.st.apply(ev)
 		}
 	}
-	if dup {
-		for _, e := range entries {
-			if err := r.load(ctx, e); err != nil {
-				return true, err
-			}
-		}
-	}
 	for _, e := range entries {
 		e.notify()
+		e.smu.Unlock()
+	}
+	if anyDup {
+		for _, e := range entries {
+			if err := r.load(ctx, e); err != nil {
+				return dup, err
+			}
+		}
 	}
 	return dup, nil
 }

@@ -30,7 +30,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
-	if !isText(sn.ct) {
+	if !isText(sn.ct()) {
 		h.Set("Stream-SSE-Data-Encoding", "base64")
 	}
 	w.WriteHeader(http.StatusOK)
@@ -56,7 +56,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 			return
 		}
 		if len(c.items) > 0 {
-			buf = appendEvent(buf, "data", c.sseData(sn.ct), "")
+			buf = appendEvent(buf, "data", c.sseData(sn.ct()), "")
 			after = c.last
 		} else if !c.full && after < sn.tail {
 			after = sn.tail
@@ -106,7 +106,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 			}
 		}
 		sn, err = f.snap(ctx, name, topic, true)
-		if err != nil || sn.notFound || sn.gone {
+		if err != nil || !sn.exists || sn.softDeleted {
 			return
 		}
 		if sn.closed && after >= sn.tail {

@@ -178,12 +178,13 @@ func (st *state) apply(ev *ssehub.Event) {
 	}
 }
 
-// expired reports whether the stream's TTL or expiry time has passed.
-func (st *state) expired(now time.Time) bool {
+// expired reports whether the stream's TTL (counted from last, its last
+// read or write) or expiry time has passed.
+func (st *state) expired(now, last time.Time) bool {
 	if st.meta.ExpiresAt != "" && !now.Before(st.expires) {
 		return true
 	}
-	if st.meta.TTL != nil && !now.Before(st.lastAccess.Add(time.Duration(*st.meta.TTL)*time.Second)) {
+	if st.meta.TTL != nil && !now.Before(last.Add(time.Duration(*st.meta.TTL)*time.Second)) {
 		return true
 	}
 	return false
