@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // post sends one append with the shared client and checks its status.
@@ -28,8 +29,9 @@ func post(b *testing.B, c *http.Client, url, ct, body string, ok int) {
 // of the same bytes to one topic (sub-benchmarks side by side, so one run
 // interleaves them), from 1 and from 16 concurrent clients, to one stream
 // and to a stream per client.
+// Each sub-benchmark has a hub of its own on a fresh bolt file, so neither
+// pays for the other's file growth.
 func BenchmarkAppend(b *testing.B) {
-	e := newEnv(b, publicOpts())
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	body := strings.Repeat("x", 100)
 	for _, par := range []int{1, 16} {
@@ -38,8 +40,9 @@ func BenchmarkAppend(b *testing.B) {
 			if par == 1 && streams == "each" {
 				continue
 			}
-			b.Run(fmt.Sprintf("durable/clients=%d/streams=%s", par, streams), func(b *testing.B) {
+			b.Run(fmt.Sprintf("api=durable/clients=%d/streams=%s", par, streams), func(b *testing.B) {
 				b.SetParallelism(par)
+				e := newEnv(b, publicOpts())
 				e.do("PUT", "/v1/stream/bench/one", "", "Content-Type", textPlain)
 				b.RunParallel(func(pb *testing.PB) {
 					p := "/v1/stream/bench/one"
@@ -52,8 +55,9 @@ func BenchmarkAppend(b *testing.B) {
 					}
 				})
 			})
-			b.Run(fmt.Sprintf("publish/clients=%d/streams=%s", par, streams), func(b *testing.B) {
+			b.Run(fmt.Sprintf("api=publish/clients=%d/streams=%s", par, streams), func(b *testing.B) {
 				b.SetParallelism(par)
+				e := newEnv(b, publicOpts())
 				b.RunParallel(func(pb *testing.PB) {
 					topic := "bench.one"
 					if streams == "each" {
@@ -93,4 +97,29 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatalf("read %d bytes", n)
 		}
 	}
+}
+
+// BenchmarkAppendVsPublish alternates a Durable Streams append and an
+// ssehub publish of the same 100 bytes from one client, on one hub, so the
+// two are measured under the same load and file growth: it reports each
+// one's mean latency and their ratio.
+func BenchmarkAppendVsPublish(b *testing.B) {
+	e := newEnv(b, publicOpts())
+	c := &http.Client{}
+	e.do("PUT", "/v1/stream/bench/ab", "", "Content-Type", textPlain)
+	body := strings.Repeat("x", 100)
+	ds, pub := e.url+"/v1/stream/bench/ab", e.url+"/publish/bench.ab?token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	var a, p time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		post(b, c, ds, textPlain, body, http.StatusNoContent)
+		a += time.Since(t)
+		t = time.Now()
+		post(b, c, pub, textPlain, body, http.StatusOK)
+		p += time.Since(t)
+	}
+	b.ReportMetric(float64(a.Microseconds())/float64(b.N), "durable-µs/append")
+	b.ReportMetric(float64(p.Microseconds())/float64(b.N), "publish-µs/append")
+	b.ReportMetric(float64(a)/float64(p), "durable/publish")
 }
