@@ -98,6 +98,10 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 		p.after = 0
 	case offsetNow:
 		p.after = sn.tail
+	case offsetAt:
+		if !f.retained(w, r, p.after, sn) {
+			return
+		}
 	}
 	if p.live == "sse" {
 		f.sse(w, r, name, topic, p, sn)
@@ -165,6 +169,25 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(c.body(sn.ct()))
+}
+
+// retained answers 410 for a read from an offset whose next data the
+// store's retention has removed (storage.retention applies to these
+// topics too). A read from -1 starts at the oldest data retained.
+func (f *Feature) retained(w http.ResponseWriter, r *http.Request, after uint64, sn snapshot) bool {
+	if after >= sn.tail || len(sn.segs) == 0 {
+		return true
+	}
+	pos, err := f.s.Hub().Bounds(r.Context())
+	if err != nil {
+		f.storeFailed(w, r, err)
+		return false
+	}
+	if max(after, sn.segs[0].After)+1 < pos.First {
+		fail(w, http.StatusGone, "the data after this offset is no longer retained (storage.retention); read from -1 for what is")
+		return false
+	}
+	return true
 }
 
 // found answers 404 or 410 for a stream that is not there.

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/bolt"
 )
 
 // TestStateSurvivesRestart: everything a stream is comes back from the log
@@ -179,4 +182,27 @@ func TestProducerStateSurvivesKill(t *testing.T) {
 	want(t, r, http.StatusConflict)
 	wantHeader(t, r, "Producer-Expected-Seq", strconv.Itoa(stored))
 	want(t, e.produce("/v1/stream/crash", "w", 0, stored, fmt.Sprintf("[%d]", stored)), http.StatusOK)
+}
+
+// TestRetentionGone: a read from an offset whose data the store's
+// retention removed is 410; from -1 it gets what is retained.
+func TestRetentionGone(t *testing.T) {
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, opts: publicOpts()}
+	e.opts.Now = e.clock.Now
+	store, err := bolt.Open(e.dir, bolt.Options{Retention: ssehub.Retention{MaxEvents: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startOn(store)
+	const p = "/v1/stream/short"
+	first := e.mustCreate(p, textPlain, "0")
+	for i := 1; i < 10; i++ {
+		e.mustAppend(p, textPlain, strconv.Itoa(i))
+	}
+	r := e.do("GET", p+"?offset="+first, "")
+	want(t, r, http.StatusGone)
+	want(t, e.do("GET", p+"?offset="+first+"&live=sse", ""), http.StatusGone)
+	if got := e.read(p); got != "56789" {
+		t.Fatalf("from -1: %q, want the 5 retained appends", got)
+	}
 }
