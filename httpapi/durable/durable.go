@@ -169,7 +169,7 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	case http.StatusNotFound:
 		code = httpapi.CodeNotFound
 	case http.StatusConflict:
-		code = "CONFLICT"
+		code = httpapi.CodeConflict
 	case http.StatusGone:
 		code = httpapi.CodeGone
 	case http.StatusForbidden:
