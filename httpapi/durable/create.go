@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -130,6 +131,12 @@ func (f *Feature) create(w http.ResponseWriter, r *http.Request, name, topic str
 	events := []*ssehub.Event{nil} // the create marker, filled in below
 	entries := []*entry{e}
 	if from != "" {
+		if fromName == name {
+			// The stream being created cannot be its own source (and
+			// locking it twice would deadlock the name).
+			fail(w, http.StatusNotFound, "the source stream "+quote(trim(fromName))+" does not exist: it is the stream being created")
+			return
+		}
 		src, err := f.reg.lock(r.Context(), fromName, fromTopic)
 		if err != nil {
 			f.storeFailed(w, r, err)
@@ -200,7 +207,10 @@ func (f *Feature) create(w http.ResponseWriter, r *http.Request, name, topic str
 // /v1/stream/) into a stream name.
 func forkSource(v string) string {
 	if u, ok := cutPath(v); ok {
-		return u
+		v = u
+	}
+	if u, err := url.PathUnescape(v); err == nil {
+		return u // percent-encoded as in a URL path, like the stream's own name
 	}
 	return v
 }

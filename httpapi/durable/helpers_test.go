@@ -42,13 +42,23 @@ type env struct {
 	clock *clock
 	opts  durable.Options
 	token string // sent as Authorization: Bearer unless empty
+	mod   func(*hubtest.Config)
 }
 
 // newEnv starts an env; opts.Now defaults to the env's clock and the
 // endpoints are public unless opts says otherwise via a non-zero value.
 func newEnv(t testing.TB, opts durable.Options) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}}
+	return newEnvWith(t, opts, nil)
+}
+
+// hubtestConfig is the test hub's configuration.
+type hubtestConfig = hubtest.Config
+
+// newEnvWith is newEnv with a change to the test hub's configuration.
+func newEnvWith(t testing.TB, opts durable.Options, mod func(*hubtest.Config)) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, mod: mod}
 	if opts.Now == nil {
 		opts.Now = e.clock.Now
 	}
@@ -72,7 +82,12 @@ func (e *env) start() {
 }
 
 func (e *env) startOn(store ssehub.Store) {
-	e.th = hubtest.New(e.t, store, func(c *hubtest.Config) { c.Extra = append(c.Extra, durable.New(e.opts)) })
+	e.th = hubtest.New(e.t, store, func(c *hubtest.Config) {
+		c.Extra = append(c.Extra, durable.New(e.opts))
+		if e.mod != nil {
+			e.mod(c)
+		}
+	})
 	e.url = e.th.Srv.URL
 }
 
