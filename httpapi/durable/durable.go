@@ -96,6 +96,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	if f.opts.Disabled {
 		return nil
 	}
+	if f.opts.PublicWrite {
+		s.Logger().Warn("durable_streams.public_write is on: anyone who reaches the hub can create, append to and delete every stream at " + Path)
+	}
 	f.s = s
 	f.reg = newRegistry(s.Hub())
 	f.reg.now = f.opts.Now
