@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -164,14 +165,33 @@ func (e *entry) snapshot() snapshot {
 		segs: st.segments(e.topic), tail: st.tail, closed: st.closed, changed: e.changed}
 }
 
-// load rebuilds e's state (mu held) from its topic's events.
+// load rebuilds e's state (mu held) from its checkpoint, if any, and its
+// topic's events: markers after the checkpoint, data of its generation.
+// When the log told more than the checkpoint did (a crash came between a
+// commit and its checkpoint), the checkpoint is written again.
 func (r *registry) load(ctx context.Context, e *entry) error {
+	cp, err := r.loadCheckpoint(ctx, e.topic)
+	if err != nil {
+		return fmt.Errorf("loading stream %q: %w", e.name, err)
+	}
 	var st state
+	var skipTo, lastMarker uint64 // markers up to skipTo are in the checkpoint
+	if cp != nil {
+		st, skipTo = cp.restore(), cp.Upto
+	}
 	f := ssehub.NewFilter(ssehub.MustPattern(e.topic))
-	err := r.hub.History(ctx, 0, f, func(ev *ssehub.Event) error {
-		if ev.Topic == e.topic {
-			st.apply(ev)
+	err = r.hub.History(ctx, 0, f, func(ev *ssehub.Event) error {
+		if ev.Topic != e.topic {
+			return nil
 		}
+		marker := isMarker(ev.Type)
+		if cp != nil && (ev.ID <= cp.Gen || marker && ev.ID <= skipTo) {
+			return nil
+		}
+		if marker || closes(ev) {
+			lastMarker = ev.ID
+		}
+		st.apply(ev)
 		return nil
 	})
 	if err != nil {
@@ -181,7 +201,21 @@ func (r *registry) load(ctx context.Context, e *entry) error {
 	e.st = st
 	e.smu.Unlock()
 	e.loaded.Store(true)
+	if st.exists && lastMarker > skipTo || cp != nil && !st.exists {
+		if err := r.saveCheckpoint(ctx, e, max(lastMarker, skipTo)); err != nil {
+			return fmt.Errorf("loading stream %q: checkpoint: %w", e.name, err)
+		}
+	}
 	return nil
+}
+
+// closes reports whether a data event closes its stream.
+func closes(ev *ssehub.Event) bool {
+	if len(ev.Meta) == 0 {
+		return false
+	}
+	var m dataMeta
+	return json.Unmarshal(ev.Meta, &m) == nil && m.Close
 }
 
 // commit appends events as one batch and applies each to the entry of its
@@ -213,6 +247,22 @@ func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries .
 	for _, e := range entries {
 		e.notify()
 		e.smu.Unlock()
+	}
+	// A batch that changed what the markers say updates the checkpoints
+	// of the streams it touched (after the commit: the log decides, the
+	// checkpoint only covers what retention may remove from it).
+	var upto uint64
+	for _, ev := range events {
+		if isMarker(ev.Type) || closes(ev) {
+			upto = max(upto, ev.ID)
+		}
+	}
+	if upto > 0 {
+		for _, e := range entries {
+			if err := r.saveCheckpoint(ctx, e, upto); err != nil {
+				return dup, fmt.Errorf("stream %q: checkpoint: %w", e.name, err)
+			}
+		}
 	}
 	if anyDup {
 		for _, e := range entries {

@@ -206,3 +206,52 @@ func TestRetentionGone(t *testing.T) {
 		t.Fatalf("from -1: %q, want the 5 retained appends", got)
 	}
 }
+
+// TestRetentionKeepsStreams: when retention has removed a stream's
+// markers (its creation, its close, the fork that refers to it), the
+// stream is still there after a restart, with its configuration, closure
+// and soft delete, from its checkpoint in the KV.
+func TestRetentionKeepsStreams(t *testing.T) {
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, clock: &clock{now: time.Now()}, opts: publicOpts()}
+	e.opts.Now = e.clock.Now
+	open := func() {
+		store, err := bolt.Open(dir, bolt.Options{Retention: ssehub.Retention{MaxEvents: 4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.startOn(store)
+	}
+	open()
+	e.mustCreate("/v1/stream/cfg", "application/json", "", "Stream-TTL", "3600")
+	e.mustCreate("/v1/stream/closed", textPlain, "x", "Stream-Closed", "true")
+	e.mustCreate("/v1/stream/src", textPlain, "s")
+	want(t, e.do("PUT", "/v1/stream/fork", "", "Stream-Forked-From", "/v1/stream/src"), http.StatusCreated)
+	want(t, e.do("DELETE", "/v1/stream/src", ""), http.StatusNoContent) // soft
+	e.mustCreate("/v1/stream/gone", textPlain, "")
+	want(t, e.do("DELETE", "/v1/stream/gone", ""), http.StatusNoContent)
+	for i := 0; i < 10; i++ { // push every marker out of the 4 retained events
+		e.mustAppend("/v1/stream/fork", textPlain, strconv.Itoa(i))
+	}
+	e.th.API.Shutdown()
+	e.th.Srv.CloseClientConnections()
+	e.th.Srv.Close()
+	_ = e.th.Store.Close()
+	open()
+	r := e.do("HEAD", "/v1/stream/cfg", "")
+	want(t, r, http.StatusOK)
+	wantHeader(t, r, "Content-Type", "application/json")
+	wantHeader(t, r, "Stream-TTL", "3600")
+	wantHeader(t, e.do("HEAD", "/v1/stream/closed", ""), "Stream-Closed", "true")
+	want(t, e.do("POST", "/v1/stream/closed", "y", "Content-Type", textPlain), http.StatusConflict)
+	want(t, e.do("HEAD", "/v1/stream/src", ""), http.StatusGone)
+	want(t, e.do("HEAD", "/v1/stream/gone", ""), http.StatusNotFound)
+	if got := e.read("/v1/stream/fork"); got != "6789" {
+		t.Fatalf("fork reads %q: want the 4 retained appends", got)
+	}
+	e.mustAppend("/v1/stream/cfg", "application/json", `{"still":"works"}`)
+	// Deleting the fork completes the source's delete; both are gone.
+	want(t, e.do("DELETE", "/v1/stream/fork", ""), http.StatusNoContent)
+	want(t, e.do("HEAD", "/v1/stream/src", ""), http.StatusNotFound)
+	want(t, e.do("HEAD", "/v1/stream/fork", ""), http.StatusNotFound)
+}
