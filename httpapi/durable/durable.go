@@ -102,6 +102,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.s = s
 	f.reg = newRegistry(s.Hub())
 	f.reg.now = f.opts.Now
+	f.reg.log = s.Logger()
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,
