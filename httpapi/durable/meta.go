@@ -63,7 +63,7 @@ func (f *Feature) delete(w http.ResponseWriter, r *http.Request, name, topic str
 		fail(w, http.StatusGone, "the stream was deleted")
 		return
 	}
-	if err := f.reg.remove(r.Context(), e, nil); err != nil {
+	if err := f.reg.remove(r.Context(), e); err != nil {
 		f.storeFailed(w, r, err)
 		return
 	}

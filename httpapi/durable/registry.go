@@ -99,7 +99,7 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			}
 		}
 		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now(), e.lastAccess()) {
-			if err := r.remove(ctx, e, nil); err != nil {
+			if err := r.remove(ctx, e); err != nil {
 				r.unlock(e)
 				return nil, err
 			}
@@ -281,9 +281,9 @@ func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries .
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft
 // delete while forks refer to it, else for good, and then a fork gives
 // back its reference to its source, which a soft delete waiting on it
-// completes, up the chain. extra events go into the same batch.
-func (r *registry) remove(ctx context.Context, e *entry, extra []*ssehub.Event) error {
-	events := append(extra, &ssehub.Event{Topic: e.topic, Type: typeDelete, Data: []byte("{}")})
+// completes, up the chain, all in one batch.
+func (r *registry) remove(ctx context.Context, e *entry) error {
+	events := []*ssehub.Event{{Topic: e.topic, Type: typeDelete, Data: []byte("{}")}}
 	entries := []*entry{e}
 	defer func() {
 		for _, a := range entries[1:] {
