@@ -208,10 +208,11 @@ func (f *Feature) append(w http.ResponseWriter, r *http.Request, name, topic str
 	q.leading = true
 	f.reg.mu.Unlock()
 	if lead {
-		// The batch is everybody's: it must not end with this client.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Minute)
-		f.lead(ctx, name, topic, q)
-		cancel()
+		// The leader runs apart from this request, so its client gets
+		// its answer with its batch however long others keep the queue
+		// busy, and a client that goes away does not end the others'
+		// batch.
+		go f.lead(context.WithoutCancel(r.Context()), name, topic, q)
 	}
 	select {
 	case <-req.done:
@@ -220,7 +221,8 @@ func (f *Feature) append(w http.ResponseWriter, r *http.Request, name, topic str
 	}
 }
 
-// lead commits q's appends, batch after batch, until q is empty.
+// lead commits q's appends, batch after batch, until q is empty; each
+// batch has a minute.
 func (f *Feature) lead(ctx context.Context, name, topic string, q *queue) {
 	for {
 		f.reg.mu.Lock()
@@ -233,7 +235,9 @@ func (f *Feature) lead(ctx context.Context, name, topic string, q *queue) {
 			return
 		}
 		f.reg.mu.Unlock()
-		f.commitAppends(ctx, name, topic, batch)
+		bctx, cancel := context.WithTimeout(ctx, time.Minute)
+		f.commitAppends(bctx, name, topic, batch)
+		cancel()
 		for _, req := range batch {
 			close(req.done)
 		}
