@@ -56,6 +56,14 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Now is the clock of TTLs and expiry times; default time.Now.
 	Now func() time.Time
+	// Refresh, when positive, bounds how stale this node's view of a
+	// stream may get for appends made elsewhere (other hub nodes on one
+	// NATS log, POST /publish into a ds.* topic): a read older than this
+	// reads the stream's topic again, and long-polls and SSE responses
+	// look for such appends at this interval. Zero (one hub node): a write
+	// through this node is seen at once, and the topic is read again
+	// before each write.
+	Refresh time.Duration
 }
 
 // Feature is the Durable Streams endpoints.
@@ -103,6 +111,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.reg = newRegistry(s.Hub())
 	f.reg.now = f.opts.Now
 	f.reg.log = s.Logger()
+	f.reg.every = f.opts.Refresh
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,
@@ -113,6 +122,16 @@ func (f *Feature) Register(s *httpapi.Server) error {
 // exposed are the response headers a browser may read cross-origin.
 const exposed = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, " +
 	"Stream-SSE-Data-Encoding, Producer-Epoch, Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type"
+
+// ticker returns a channel that ticks every Refresh, or nil (never) when
+// Refresh is off, and its stop function.
+func (f *Feature) ticker() (<-chan time.Time, func()) {
+	if f.opts.Refresh <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(f.opts.Refresh)
+	return t.C, t.Stop
+}
 
 func (f *Feature) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()

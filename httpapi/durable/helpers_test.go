@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ func (e *env) start() {
 
 func (e *env) startOn(store ssehub.Store) {
 	e.th = hubtest.New(e.t, store, func(c *hubtest.Config) {
+		c.API.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) // the public_write warning, each time
 		c.Extra = append(c.Extra, durable.New(e.opts))
 		if e.mod != nil {
 			e.mod(c)

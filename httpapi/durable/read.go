@@ -214,6 +214,8 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, name, topic s
 	defer release()
 	timer := time.NewTimer(f.opts.LongPollTimeout)
 	defer timer.Stop()
+	tick, stop := f.ticker() // appends made on other nodes
+	defer stop()
 	h := w.Header()
 	for {
 		if sn.closed && p.after >= sn.tail {
@@ -225,6 +227,7 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, name, topic s
 		}
 		select {
 		case <-sn.changed:
+		case <-tick:
 		case <-timer.C:
 			h.Set("Stream-Next-Offset", formatOffset(max(p.after, sn.tail)))
 			h.Set("Stream-Up-To-Date", "true")

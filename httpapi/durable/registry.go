@@ -31,6 +31,8 @@ type entry struct {
 	// touched is when a read or write last reset the TTL (Unix ns), kept
 	// apart from st so readers can set it under smu's read lock.
 	touched atomic.Int64
+	// refreshed is when the state was last brought up to the log (Unix ns).
+	refreshed atomic.Int64
 }
 
 // notify wakes every reader waiting for a change; mu and smu are held.
@@ -65,8 +67,11 @@ type registry struct {
 	hub *hub.Hub
 	log *slog.Logger
 	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*entry
+	// every, when positive, is how stale a reader's view of a stream may
+	// get before it is brought up to the log (Options.Refresh).
+	every time.Duration
+	mu    sync.Mutex
+	m     map[string]*entry
 	// queues are the appends waiting, by stream name (append.go).
 	queues map[string]*queue
 }
@@ -96,6 +101,13 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			if err := r.load(ctx, e); err != nil {
 				r.unlock(e)
 				return nil, err
+			}
+		} else if lastMarker, err := r.refresh(ctx, e); err != nil {
+			r.unlock(e)
+			return nil, fmt.Errorf("stream %q: %w", name, err)
+		} else if lastMarker > 0 {
+			if err := r.saveCheckpoint(ctx, e, e.st.applied); err != nil {
+				r.log.Warn("durable streams: checkpoint not written", "stream", name, "err", err)
 			}
 		}
 		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now(), e.lastAccess()) {
@@ -132,7 +144,7 @@ func (r *registry) view(ctx context.Context, name, topic string, touch bool) (sn
 	r.mu.Lock()
 	e := r.m[name]
 	r.mu.Unlock()
-	if e != nil && e.loaded.Load() {
+	if e != nil && e.loaded.Load() && (r.every <= 0 || time.Now().UnixNano()-e.refreshed.Load() < int64(r.every)) {
 		now := r.now()
 		e.smu.RLock()
 		ok := !e.dropped && (!e.st.exists || e.st.softDeleted || !e.st.expired(now, e.lastAccess()))
@@ -182,10 +194,12 @@ func (r *registry) load(ctx context.Context, e *entry) error {
 		st, skipTo = cp.restore(), cp.Upto
 	}
 	f := ssehub.NewFilter(ssehub.MustPattern(e.topic))
+	var seen uint64
 	err = r.hub.History(ctx, 0, f, func(ev *ssehub.Event) error {
 		if ev.Topic != e.topic {
 			return nil
 		}
+		seen = ev.ID
 		marker := isMarker(ev.Type)
 		if cp != nil && (ev.ID <= cp.Gen || marker && ev.ID <= skipTo) {
 			return nil
@@ -199,9 +213,11 @@ func (r *registry) load(ctx context.Context, e *entry) error {
 	if err != nil {
 		return fmt.Errorf("loading stream %q: %w", e.name, err)
 	}
+	st.applied = max(st.applied, seen, skipTo)
 	e.smu.Lock()
 	e.st = st
 	e.smu.Unlock()
+	e.refreshed.Store(time.Now().UnixNano())
 	e.loaded.Store(true)
 	if st.exists && lastMarker > skipTo || cp != nil && !st.exists {
 		if err := r.saveCheckpoint(ctx, e, max(lastMarker, skipTo)); err != nil {
@@ -230,52 +246,69 @@ func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries .
 	if err != nil {
 		return nil, err
 	}
-	byTopic := make(map[string]*entry, len(entries))
-	for _, e := range entries {
-		byTopic[e.topic] = e
-		e.smu.Lock()
-	}
 	dup = make([]bool, len(events))
-	anyDup := false
-	for i, ev := range events {
-		if res[i].Duplicate {
-			dup[i], anyDup = true, true
-			continue
-		}
-		if e := byTopic[ev.Topic]; e != nil {
-			e.st.apply(ev)
-		}
+	for i := range events {
+		dup[i] = res[i].Duplicate
 	}
 	for _, e := range entries {
+		// Read the topic back from the last event applied: this batch's
+		// events and any another node (or POST /publish) appended in
+		// between, in log order.
+		lastMarker, rerr := r.refresh(ctx, e)
+		e.smu.Lock()
+		for i, ev := range events {
+			// A store that does not read its own write at once: apply
+			// the batch as committed (apply skips what was read).
+			if ev.Topic == e.topic && !dup[i] && ev.ID > e.st.applied {
+				e.st.apply(ev)
+				if isMarker(ev.Type) || closes(ev) {
+					lastMarker = ev.ID
+				}
+			}
+		}
 		e.notify()
 		e.smu.Unlock()
-	}
-	// A batch that changed what the markers say updates the checkpoints
-	// of the streams it touched (after the commit: the log decides, the
-	// checkpoint only covers what retention may remove from it).
-	var upto uint64
-	for _, ev := range events {
-		if isMarker(ev.Type) || closes(ev) {
-			upto = max(upto, ev.ID)
+		if rerr != nil {
+			r.log.Warn("durable streams: reading a commit back", "stream", e.name, "err", rerr)
 		}
-	}
-	if upto > 0 {
-		for _, e := range entries {
-			if err := r.saveCheckpoint(ctx, e, upto); err != nil {
+		// A batch that changed what the markers say updates the
+		// checkpoint (after the commit: the log decides, the checkpoint
+		// only covers what retention may remove from it).
+		if lastMarker > 0 {
+			if err := r.saveCheckpoint(ctx, e, e.st.applied); err != nil {
 				// The batch is committed and must be answered so: the
 				// next load repairs the checkpoint from the log.
 				r.log.Warn("durable streams: checkpoint not written; the next load of the stream writes it", "stream", e.name, "err", err)
 			}
 		}
 	}
-	if anyDup {
-		for _, e := range entries {
-			if err := r.load(ctx, e); err != nil {
-				return dup, err
-			}
-		}
-	}
 	return dup, nil
+}
+
+// refresh applies (mu held) the events of e's topic after the last one
+// applied: those other hub nodes, or POST /publish, appended. It returns
+// the id of the last marker among them, 0 for none.
+func (r *registry) refresh(ctx context.Context, e *entry) (lastMarker uint64, err error) {
+	f := ssehub.NewFilter(ssehub.MustPattern(e.topic))
+	changed := false
+	e.smu.Lock()
+	err = r.hub.History(ctx, e.st.applied, f, func(ev *ssehub.Event) error {
+		if ev.Topic != e.topic {
+			return nil
+		}
+		e.st.apply(ev)
+		changed = true
+		if isMarker(ev.Type) || closes(ev) {
+			lastMarker = ev.ID
+		}
+		return nil
+	})
+	if changed {
+		e.notify()
+	}
+	e.smu.Unlock()
+	e.refreshed.Store(time.Now().UnixNano())
+	return lastMarker, err
 }
 
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft

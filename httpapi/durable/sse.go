@@ -39,6 +39,8 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 	defer end.Stop()
 	idle := time.NewTimer(f.opts.LongPollTimeout)
 	defer idle.Stop()
+	tick, stop := f.ticker()
+	defer stop()
 	after := p.after
 	var buf []byte
 	flush := func() bool {
@@ -91,6 +93,15 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 			select {
 			case <-sn.changed:
 				break wait
+			case <-tick: // appends made on other nodes
+				sn2, err := f.snap(ctx, name, topic, false)
+				if err != nil {
+					return
+				}
+				if sn2.tail != sn.tail || sn2.closed != sn.closed || !sn2.exists || sn2.softDeleted {
+					break wait
+				}
+				sn.changed = sn2.changed
 			case <-idle.C:
 				buf = appendControl(buf, control{NextOffset: formatOffset(after), Cursor: f.cursor(p.cursor), UpToDate: true})
 				if !flush() {

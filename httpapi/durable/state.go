@@ -92,6 +92,7 @@ type state struct {
 	producers   map[string]producerState
 	streamSeq   string
 	lastAccess  time.Time
+	applied     uint64 // the id of the last event of the topic applied
 }
 
 // segments returns the ranges the stream reads, its own last.
@@ -103,8 +104,14 @@ func (st *state) segments(topic string) []segment {
 	return append(out, segment{Topic: topic, After: st.gen})
 }
 
-// apply updates st with one event of the stream's topic, in log order.
+// apply updates st with one event of the stream's topic, in log order;
+// an event at or before the last one applied is ignored, so applying what
+// the log holds again is harmless.
 func (st *state) apply(ev *ssehub.Event) {
+	if ev.ID <= st.applied {
+		return
+	}
+	defer func() { st.applied = ev.ID }()
 	switch ev.Type {
 	case typeCreate:
 		var m createMeta
