@@ -41,6 +41,12 @@ type DurableStreams struct {
 	// MaxProducers bounds the idempotent producers one stream remembers
 	// (default 10,000; a new producer past it gets 429).
 	MaxProducers int `yaml:"max_producers"`
+	// Refresh bounds how stale a node's view of a stream may get for
+	// appends made through other hub nodes (several nodes on one NATS
+	// log) or POST /publish: reads older than this read the stream's topic
+	// again, live reads look at this interval. 0 (the default) suits one
+	// node: writes always read the topic first.
+	Refresh Duration `yaml:"refresh"`
 }
 
 // On reports whether the endpoints are served.
@@ -66,7 +72,7 @@ func (d DurableStreams) Resolved() DurableStreams {
 func (d DurableStreams) validate() []error {
 	var errs []error
 	for k, v := range map[string]int64{"long_poll_timeout": int64(d.LongPollTimeout), "sse_max_duration": int64(d.SSEMaxDuration),
-		"max_read_bytes": d.MaxReadBytes, "max_producers": int64(d.MaxProducers)} {
+		"max_read_bytes": d.MaxReadBytes, "max_producers": int64(d.MaxProducers), "refresh": int64(d.Refresh)} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("config: durable_streams.%s: must not be negative", k))
 		}

@@ -32,9 +32,9 @@ func TestDurableStreams(t *testing.T) {
 	if c.DurableStreams.On() || !c.DurableStreams.PublicWrite || time.Duration(c.DurableStreams.Resolved().LongPollTimeout) != 500*time.Millisecond {
 		t.Fatalf("%+v", c.DurableStreams)
 	}
-	write("durable_streams:\n  max_read_bytes: -1\n  max_producers: -2\n")
+	write("durable_streams:\n  max_read_bytes: -1\n  max_producers: -2\n  refresh: -1s\n")
 	_, err = config.Load(path)
-	for _, k := range []string{"durable_streams.max_read_bytes", "durable_streams.max_producers"} {
+	for _, k := range []string{"durable_streams.max_read_bytes", "durable_streams.max_producers", "durable_streams.refresh"} {
 		if err == nil || !strings.Contains(err.Error(), k) {
 			t.Fatalf("error %v: want one naming %s", err, k)
 		}
