@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -289,24 +290,32 @@ func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries .
 // applied: those other hub nodes, or POST /publish, appended. It returns
 // the id of the last marker among them, 0 for none.
 func (r *registry) refresh(ctx context.Context, e *entry) (lastMarker uint64, err error) {
+	// Read without smu (readers go on meanwhile), keeping what apply
+	// needs of each event (fn may not keep the event itself).
+	var evs []*ssehub.Event
 	f := ssehub.NewFilter(ssehub.MustPattern(e.topic))
-	changed := false
-	e.smu.Lock()
 	err = r.hub.History(ctx, e.st.applied, f, func(ev *ssehub.Event) error {
 		if ev.Topic != e.topic {
 			return nil
 		}
-		e.st.apply(ev)
-		changed = true
-		if isMarker(ev.Type) || closes(ev) {
-			lastMarker = ev.ID
+		c := &ssehub.Event{ID: ev.ID, Topic: ev.Topic, Type: ev.Type, Meta: bytes.Clone(ev.Meta), Time: ev.Time}
+		if isMarker(ev.Type) {
+			c.Data = bytes.Clone(ev.Data)
 		}
+		evs = append(evs, c)
 		return nil
 	})
-	if changed {
+	if len(evs) > 0 {
+		e.smu.Lock()
+		for _, ev := range evs {
+			e.st.apply(ev)
+			if isMarker(ev.Type) || closes(ev) {
+				lastMarker = ev.ID
+			}
+		}
 		e.notify()
+		e.smu.Unlock()
 	}
-	e.smu.Unlock()
 	e.refreshed.Store(time.Now().UnixNano())
 	return lastMarker, err
 }
