@@ -3,10 +3,13 @@ package interop_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -133,4 +136,63 @@ func lastBytes(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// TestDurableStreamsEventSource: the npm eventsource package, which knows
+// nothing of Durable Streams, follows a stream's live=sse URL across
+// responses the hub ends (sse_max_duration: 1s): it resumes with
+// Last-Event-ID (the offset each control event carries as its id) and gets
+// every append exactly once, in order.
+func TestDurableStreamsEventSource(t *testing.T) {
+	node := requireTool(t, "Node.js", "node")
+	dir := nodeModules(t)
+	cfg := filepath.Join(t.TempDir(), "ssehub.yaml")
+	if err := os.WriteFile(cfg, []byte("durable_streams:\n  public_read: true\n  sse_max_duration: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, "--config", cfg)
+	do := func(method, body string, hdr ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, h.URL()+"/v1/stream/es", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+h.token) // writes need a token
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	if res := do("PUT", "e0;", "Content-Type", "text/plain"); res.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", res.StatusCode)
+	}
+	c := startNodeClient(t, node, dir, h.URL()+"/v1/stream/es?offset=-1&live=sse", 1000, "data")
+	want := "e0;"
+	for i := 1; i <= 6; i++ {
+		time.Sleep(700 * time.Millisecond) // the hub ends a response every second
+		s := fmt.Sprintf("e%d;", i)
+		if res := do("POST", s, "Content-Type", "text/plain"); res.StatusCode != http.StatusNoContent {
+			t.Fatalf("append %d: %d", i, res.StatusCode)
+		}
+		want += s
+	}
+	got := func() string {
+		var b strings.Builder
+		for _, ev := range c.events() {
+			b.WriteString(ev.Data)
+		}
+		return b.String()
+	}
+	if err := waitFor(20*time.Second, func() bool { return len(got()) >= len(want) }); err != nil {
+		t.Fatalf("got %q of %q: %v; client: %q", got(), want, err, c.statuses())
+	}
+	if g := got(); g != want {
+		t.Fatalf("got %q, want %q: every append once, in order", g, want)
+	}
+	if n := c.count("open"); n < 2 {
+		t.Fatalf("the client opened %d times: the hub should have ended responses meanwhile", n)
+	}
+	t.Logf("%d data events over %d connections", len(c.events()), c.count("open"))
 }
