@@ -11,6 +11,7 @@ const (
 	DefaultDurableSSEDuration = 60 * time.Second
 	DefaultDurableReadBytes   = 1 << 20
 	DefaultDurableProducers   = 10_000
+	DefaultDurableCached      = 100_000
 )
 
 // DurableStreams configures the Durable Streams protocol endpoints at
@@ -47,6 +48,10 @@ type DurableStreams struct {
 	// again, live reads look at this interval. 0 (the default) suits one
 	// node: writes always read the topic first.
 	Refresh Duration `yaml:"refresh"`
+	// MaxCachedStreams bounds the streams whose state a node keeps in
+	// memory (default 100,000); the least recently used idle ones are
+	// dropped past it and loaded again from the log when next used.
+	MaxCachedStreams int `yaml:"max_cached_streams"`
 }
 
 // On reports whether the endpoints are served.
@@ -66,13 +71,17 @@ func (d DurableStreams) Resolved() DurableStreams {
 	if d.MaxProducers == 0 {
 		d.MaxProducers = DefaultDurableProducers
 	}
+	if d.MaxCachedStreams == 0 {
+		d.MaxCachedStreams = DefaultDurableCached
+	}
 	return d
 }
 
 func (d DurableStreams) validate() []error {
 	var errs []error
 	for k, v := range map[string]int64{"long_poll_timeout": int64(d.LongPollTimeout), "sse_max_duration": int64(d.SSEMaxDuration),
-		"max_read_bytes": d.MaxReadBytes, "max_producers": int64(d.MaxProducers), "refresh": int64(d.Refresh)} {
+		"max_read_bytes": d.MaxReadBytes, "max_producers": int64(d.MaxProducers), "refresh": int64(d.Refresh),
+		"max_cached_streams": int64(d.MaxCachedStreams)} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("config: durable_streams.%s: must not be negative", k))
 		}

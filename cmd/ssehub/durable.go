@@ -14,5 +14,6 @@ func durableFeature(cfg *config.Config) *durable.Feature {
 	return durable.New(durable.Options{Disabled: !d.On(), PublicRead: d.PublicRead, PublicWrite: d.PublicWrite,
 		LongPollTimeout: time.Duration(d.LongPollTimeout), SSEMaxDuration: time.Duration(d.SSEMaxDuration),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxReadBytes: d.MaxReadBytes, MaxProducers: d.MaxProducers,
-		WriteTimeout: time.Duration(cfg.Server.WriteTimeout), Refresh: time.Duration(d.Refresh)})
+		WriteTimeout: time.Duration(cfg.Server.WriteTimeout), Refresh: time.Duration(d.Refresh),
+		MaxCachedStreams: d.MaxCachedStreams})
 }

@@ -1,10 +1,15 @@
 package durable_test
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/httpapi/durable"
 )
 
 // TestForkOfItself: a PUT that names its own stream as the fork source is
@@ -90,5 +95,43 @@ func TestDeleteEndsWaits(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the long-poll went on waiting after the delete")
+	}
+}
+
+// TestCacheBound: a node keeps the state of at most MaxCachedStreams
+// streams (and a tenth more before it evicts); evicted streams load again
+// from the log when used, a long-poll waiting on one still gets its data.
+func TestCacheBound(t *testing.T) {
+	o := publicOpts()
+	o.MaxCachedStreams = 10
+	o.LongPollTimeout = 10 * time.Second
+	f := durable.New(o)
+	e := newEnvWith(t, o, func(c *hubtestConfig) { c.Extra = []httpapi.Feature{f} })
+	tail := e.mustCreate("/v1/stream/c/waiting", textPlain, "")
+	got := make(chan resp, 1)
+	go func() { got <- e.do("GET", "/v1/stream/c/waiting?offset="+tail+"&live=long-poll", "") }()
+	time.Sleep(100 * time.Millisecond)
+	for i := 0; i < 40; i++ {
+		e.mustCreate(fmt.Sprintf("/v1/stream/c/%d", i), textPlain, strconv.Itoa(i))
+	}
+	if n := f.Cached(); n > 11 {
+		t.Fatalf("%d streams held, want at most 11", n)
+	}
+	for i := 0; i < 40; i++ {
+		if got := e.read(fmt.Sprintf("/v1/stream/c/%d", i)); got != strconv.Itoa(i) {
+			t.Fatalf("stream %d reads %q", i, got)
+		}
+	}
+	e.mustAppend("/v1/stream/c/waiting", textPlain, "woken")
+	select {
+	case r := <-got:
+		if r.body != "woken" {
+			t.Fatalf("long-poll: %d %q", r.StatusCode, r.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long-poll on an evicted stream missed the append")
+	}
+	if n := f.Cached(); n > 11 {
+		t.Fatalf("%d streams held after the reads, want at most 11", n)
 	}
 }

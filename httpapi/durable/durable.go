@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
@@ -64,6 +65,10 @@ type Options struct {
 	// through this node is seen at once, and the topic is read again
 	// before each write.
 	Refresh time.Duration
+	// MaxCachedStreams bounds the streams whose state this node keeps in
+	// memory (default 100,000): past it the least recently used idle ones
+	// are dropped and loaded again from the log when next used.
+	MaxCachedStreams int
 }
 
 // Feature is the Durable Streams endpoints.
@@ -96,6 +101,9 @@ func New(opts Options) *Feature {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxCachedStreams <= 0 {
+		opts.MaxCachedStreams = 100_000
+	}
 	return &Feature{opts: opts}
 }
 
@@ -112,12 +120,20 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.reg.now = f.opts.Now
 	f.reg.log = s.Logger()
 	f.reg.every = f.opts.Refresh
+	f.reg.max = f.opts.MaxCachedStreams
+	if reg := s.Registerer(); reg != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_durable_streams_cached",
+			Help: "Durable Streams whose state this node holds in memory."}, func() float64 { return float64(f.reg.cached()) }))
+	}
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,
 	})
 	return nil
 }
+
+// Cached returns how many streams' state this node holds in memory.
+func (f *Feature) Cached() int { return f.reg.cached() }
 
 // exposed are the response headers a browser may read cross-origin.
 const exposed = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, Stream-Closed, Stream-TTL, Stream-Expires-At, " +

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type entry struct {
 	touched atomic.Int64
 	// refreshed is when the state was last brought up to the log (Unix ns).
 	refreshed atomic.Int64
+	// used is when a request last looked the stream up (Unix ns), for
+	// evicting the least recently used when the registry is full.
+	used atomic.Int64
 }
 
 // notify wakes every reader waiting for a change; mu and smu are held.
@@ -71,8 +75,13 @@ type registry struct {
 	// every, when positive, is how stale a reader's view of a stream may
 	// get before it is brought up to the log (Options.Refresh).
 	every time.Duration
-	mu    sync.Mutex
-	m     map[string]*entry
+	// max, when positive, bounds the streams whose state is kept
+	// (Options.MaxCachedStreams); past it the least recently used idle
+	// ones are dropped, to be loaded again from the log when next used.
+	max      int
+	evicting atomic.Bool
+	mu       sync.Mutex
+	m        map[string]*entry
 	// queues are the appends waiting, by stream name (append.go).
 	queues map[string]*queue
 }
@@ -92,7 +101,13 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			e = &entry{name: name, topic: topic, changed: make(chan struct{})}
 			r.m[name] = e
 		}
+		full := r.max > 0 && len(r.m) > r.max+r.max/10
 		r.mu.Unlock()
+		e.used.Store(time.Now().UnixNano())
+		if full && r.evicting.CompareAndSwap(false, true) {
+			r.evict(e)
+			r.evicting.Store(false)
+		}
 		e.mu.Lock()
 		if e.dropped {
 			e.mu.Unlock()
@@ -121,6 +136,51 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 	}
 }
 
+// evict drops the least recently used entries until the registry holds
+// r.max, skipping keep and any entry that is busy (locked by a request, or
+// with appends queued). A reader waiting on a dropped entry is woken and
+// looks the stream up again, which loads it from the log.
+func (r *registry) evict(keep *entry) {
+	r.mu.Lock()
+	all := make([]*entry, 0, len(r.m))
+	for name, e := range r.m {
+		if e != keep && e.loaded.Load() && r.queues[name] == nil {
+			all = append(all, e)
+		}
+	}
+	n := len(r.m) - r.max
+	r.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].used.Load() < all[j].used.Load() })
+	for _, e := range all {
+		if n <= 0 {
+			return
+		}
+		if !e.mu.TryLock() {
+			continue
+		}
+		r.mu.Lock()
+		if r.m[e.name] == e && r.queues[e.name] == nil {
+			delete(r.m, e.name)
+			n--
+			r.mu.Unlock()
+			e.smu.Lock()
+			e.dropped = true
+			e.notify()
+			e.smu.Unlock()
+		} else {
+			r.mu.Unlock()
+		}
+		e.mu.Unlock()
+	}
+}
+
+// cached returns how many streams' state the registry holds.
+func (r *registry) cached() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
+}
+
 // unlock releases e, dropping it from the registry when its stream does
 // not exist.
 func (r *registry) unlock(e *entry) {
@@ -145,6 +205,9 @@ func (r *registry) view(ctx context.Context, name, topic string, touch bool) (sn
 	r.mu.Lock()
 	e := r.m[name]
 	r.mu.Unlock()
+	if e != nil {
+		e.used.Store(time.Now().UnixNano())
+	}
 	if e != nil && e.loaded.Load() && (r.every <= 0 || time.Now().UnixNano()-e.refreshed.Load() < int64(r.every)) {
 		now := r.now()
 		e.smu.RLock()
