@@ -28,6 +28,8 @@ type Config struct {
 	Limits  Limits  `yaml:"limits"`
 	UI      UI      `yaml:"ui"`
 	Mercure Mercure `yaml:"mercure"`
+	// DurableStreams configures the Durable Streams endpoints (durable.go).
+	DurableStreams DurableStreams `yaml:"durable_streams"`
 	// Streams are the configured streams as written (defaults not yet
 	// applied); AllStreams returns them resolved, with the sinks.
 	Streams map[string]Stream `yaml:"streams"`
@@ -411,6 +413,7 @@ func (c *Config) Validate() error {
 		add("server.tls: cert and key go together")
 	}
 	errs = append(errs, c.Storage.validate()...)
+	errs = append(errs, c.DurableStreams.validate()...)
 	r := c.Storage.Retention
 	for k, v := range map[string]int64{"max_events": r.MaxEvents, "max_bytes": r.MaxBytes, "max_age": int64(r.MaxAge)} {
 		if v < 0 {

@@ -23,6 +23,7 @@ const (
 	CodeCSRF         = "CSRF"
 	CodeRateLimited  = "RATE_LIMITED"
 	CodeNotFound     = "NOT_FOUND"
+	CodeConflict     = "CONFLICT"
 	CodeMethod       = "METHOD_NOT_ALLOWED"
 	CodeNotAccept    = "NOT_ACCEPTABLE"
 	CodeTooLarge     = "TOO_LARGE"

@@ -246,7 +246,8 @@ func (s *Server) ObserveCommit(d time.Duration, events int) {
 }
 
 // preflight answers a CORS preflight for an allowed origin: GET streams,
-// POST publishes and DELETE, with the headers those need.
+// POST publishes, PUT, HEAD and DELETE (Durable Streams too), with the
+// headers those need.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	s.cors.Apply(w.Header(), r)
 	if w.Header().Get("Access-Control-Allow-Origin") == "" {
@@ -254,8 +255,11 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Idempotency-Key, Cache-Control, "+CSRFHeader)
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, Idempotency-Key, Cache-Control, "+CSRFHeader+", "+
+		// The request headers of Durable Streams (httpapi/durable).
+		"If-None-Match, Stream-Seq, Stream-TTL, Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, "+
+		"Stream-Fork-Sub-Offset, Producer-Id, Producer-Epoch, Producer-Seq")
 	h.Set("Access-Control-Max-Age", "600")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -54,6 +54,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 		pull.New(pull.Options{Endpoints: pulls, MaxBatchBytes: l.MaxPageBytes}),
 		ui.New(ui.Options{Enabled: cfg.UI.On(cfg.Server.Addr), StoreName: storeName(cfg)}),
 		mercure.New(mercure.OptionsFrom(cfg)),
+		durableFeature(cfg),
 	}, nil
 }
 
