@@ -390,6 +390,10 @@ func TestServeBannerListsPullEndpoints(t *testing.T) {
 	os.WriteFile(cfg, []byte("sink:\n  accounting_service:\n    type: 'http_pull'\n    match: 'invoice.*'\n"+
 		"streams:\n  jobs:\n    mode: pull\n    match: [\"job.*\"]\n"), 0o600)
 	_, out, _ := startServe(t, "--data", filepath.Join(dir, "data"), "--config", cfg)
+	// startServe returns at the banner's first line; the rest follows.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "console:") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	m := regexp.MustCompile(`(http://\S+/accounting_service/extract), (http://\S+/accounting_service/mark-processed)\s+\(accounting_service; match invoice\.\*; public\)`).FindStringSubmatch(out.String())
 	if m == nil || !strings.Contains(out.String(), "pull endpoints:") {
 		t.Fatalf("banner does not list the http_pull sink:\n%s", out.String())
