@@ -321,5 +321,3 @@ func (l *Log) commit(batch []*appendReq) error {
 	}
 	return nil
 }
-
-

@@ -21,6 +21,7 @@ import (
 	_ "github.com/ssehub/ssehub/bolt"
 	_ "github.com/ssehub/ssehub/memory"
 	_ "github.com/ssehub/ssehub/nats"
+	_ "github.com/ssehub/ssehub/pebble"
 )
 
 // features returns the HTTP features `serve` runs, configured from cfg:
