@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -59,6 +60,23 @@ func validate(cfg ssehub.StoreConfig) error {
 	return err
 }
 
+// boltFile is the bolt store's file (bolt.FileName; not imported, so a
+// build with pebble alone does not link bbolt).
+const boltFile = "ssehub.db"
+
+// notBolt refuses a data directory that holds a bolt store and no pebble
+// one: opening it would start an empty log beside the history (and the
+// tokens) an operator expects to find, e.g. after changing the driver.
+func notBolt(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, boltFile)); err != nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, DirName)); err == nil {
+		return nil
+	}
+	return fmt.Errorf("data directory %s holds a bolt store (%s), not a pebble one: start with --store bolt, or point --data at another directory", dir, boltFile)
+}
+
 func init() {
 	ssehub.RegisterDriver(ssehub.Driver{
 		Name:    "pebble",
@@ -68,6 +86,9 @@ func init() {
 				return nil, err
 			}
 			s, _ := settings(cfg)
+			if err := notBolt(cfg.Path); err != nil {
+				return nil, err
+			}
 			return OpenContext(ctx, cfg.Path, Options{Retention: cfg.Retention, DedupeWindow: cfg.DedupeWindow,
 				MaxBatch: s.MaxBatch, NoSync: s.NoSync, OpenTimeout: s.OpenTimeout, CacheSize: s.CacheSize,
 				MemTableSize: uint64(s.MemTableSize), Logger: cfg.Logger})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -534,5 +536,21 @@ func TestDriver(t *testing.T) {
 	}
 	if got := d.Describe(ssehub.StoreConfig{Path: dir}); !strings.Contains(got, dir) {
 		t.Fatalf("describe: %q", got)
+	}
+}
+
+// TestDriverRefusesBoltDir: the driver does not start an empty log in a
+// data directory that holds a bolt store.
+func TestDriverRefusesBoltDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ssehub.db"), []byte("bolt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ssehub.OpenStore(bg, "pebble", ssehub.StoreConfig{Path: dir})
+	if err == nil || !strings.Contains(err.Error(), "holds a bolt store") || !strings.Contains(err.Error(), "--store bolt") {
+		t.Fatalf("open of a bolt data directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, pebble.DirName)); !os.IsNotExist(err) {
+		t.Fatalf("a pebble directory was created: %v", err)
 	}
 }

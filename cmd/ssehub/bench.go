@@ -50,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	server := envStringVar(fs, "server", "SSEHUB_SERVER", defaultServer, "hub `URL`; host:port means http://host:port (default $SSEHUB_SERVER, else "+defaultServer+")")
 	token := envStringVar(fs, "token", "SSEHUB_TOKEN", "", "`TOKEN` that may publish and subscribe (default $SSEHUB_TOKEN)")
 	spawn := fs.Bool("spawn", false, "start a hub on a temporary data dir for the run (ignores --server and --token)")
-	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt or memory (default the hub's, bolt)")
+	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt, pebble or memory (default the hub's, bolt)")
 	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config `FILE` for the hub")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "fanout: `N` subscribers")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "`N` concurrent publishers")
