@@ -123,5 +123,3 @@ func BenchmarkReplay(b *testing.B) {
 		})
 	}
 }
-
-
