@@ -271,9 +271,8 @@ func TestRetentionByBytes(t *testing.T) {
 }
 
 // TestRetentionKeepsUp: 8 goroutines append 16,000 events as fast as they
-// can, 20 × the count bound; the count
-// bound (and, in the second case, the byte bound) holds after every
-// Append, and StoreStats reports no lag.
+// can (16 × the count bound); the count bound (and, in the second case,
+// the byte bound) holds after every Append, and StoreStats reports no lag.
 func TestRetentionKeepsUp(t *testing.T) {
 	for _, r := range []ssehub.Retention{{MaxEvents: 1000}, {MaxBytes: 64 << 10}} {
 		t.Run(fmt.Sprint(r.MaxEvents, "-", r.MaxBytes), func(t *testing.T) {
