@@ -24,8 +24,15 @@ func (h *hubProc) Kill() {
 // TestCrashKeepsAcknowledgedEvents kills a real `ssehub serve` with SIGKILL
 // while 8 publishers run: after a restart on the same data directory every
 // acknowledged event is there, and new ids are greater than all of them.
+// It runs on each durable store.
 func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
-	h := startHub(t)
+	for _, store := range []string{"bolt", "pebble"} {
+		t.Run(store, func(t *testing.T) { crashKeepsAcknowledged(t, "--store", store) })
+	}
+}
+
+func crashKeepsAcknowledged(t *testing.T, extra ...string) {
+	h := startHub(t, extra...)
 	client := &http.Client{Timeout: 5 * time.Second}
 	var mu sync.Mutex
 	acked := map[uint64]string{}

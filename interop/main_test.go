@@ -43,13 +43,16 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// buildHub compiles ./cmd/ssehub of this module into out.
+// buildHub compiles ./cmd/ssehub of this module, with -tags pebble, into
+// out.
 func buildHub(out string) error {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = "/usr/local/go/bin/go"
 	}
-	args := []string{"build", "-o", out}
+	// With every store, the pebble store included (see
+	// cmd/ssehub/features_pebble.go), so the crash tests cover it too.
+	args := []string{"build", "-tags", "pebble", "-o", out}
 	if raceEnabled {
 		args = append(args, "-race")
 	}

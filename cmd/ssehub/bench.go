@@ -93,7 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	server := envStringVar(fs, "server", "SSEHUB_SERVER", defaultServer, "hub `URL`; host:port means http://host:port (default $SSEHUB_SERVER, else "+defaultServer+")")
 	token := envStringVar(fs, "token", "SSEHUB_TOKEN", "", "`TOKEN` that may publish and subscribe (default $SSEHUB_TOKEN)")
 	spawn := fs.Bool("spawn", false, "start the hub (nats, --nats-nodes: the hubs) on a temporary data dir for the run, on loopback (ignores --server and --token)")
-	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt or memory (default the hub's, bolt)")
+	store := fs.String("store", "", "with --spawn: the hub's `STORE`, bolt, memory, or pebble in a binary built with -tags pebble (default the hub's, bolt)")
 	hubConfig := fs.String("hub-config", "", "with --spawn: a YAML config `FILE` for the hub")
 	natsNodes := fs.Int("nats-nodes", 0, "with --spawn: start `N` hubs on an embedded NATS cluster (stream replicas min(N, 3)); publishes go to node 1, fanout subscribes on nodes 1 and 2 in turn, nats on node 2")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 100, "fanout, topics, arrow-fanout, nats: `N` subscribers")

@@ -1,0 +1,323 @@
+package pebble
+
+import (
+	"context"
+
+	"fmt"
+	"strings"
+	"time"
+
+	cpebble "github.com/cockroachdb/pebble/v2"
+	"github.com/ssehub/ssehub"
+)
+
+// check refuses, before anything is queued, what the store's limits would
+// refuse, so that one request's event never fails the other requests
+// committed with it.
+func (l *Log) check(events []*ssehub.Event) (int64, error) {
+	if len(events) > l.maxBatch {
+		return 0, fmt.Errorf("%w: a batch holds at most %d events, this one %d", ssehub.ErrTooLarge, l.maxBatch, len(events))
+	}
+	var size int64
+	for i, e := range events {
+		switch {
+		case e.Topic == "":
+			return 0, fmt.Errorf("event %d: %w: empty", i, ssehub.ErrInvalidTopic)
+		case strings.IndexByte(e.Topic, 0) >= 0:
+			return 0, fmt.Errorf("event %d: %w: contains a NUL byte", i, ssehub.ErrInvalidTopic)
+		case len(e.Topic)+9 > MaxKeyLen:
+			return 0, fmt.Errorf("%w: event %d: topic of %d bytes is longer than the store's %d", ssehub.ErrTooLarge, i, len(e.Topic), MaxKeyLen-9)
+		case e.Key != "" && len(e.Topic)+1+len(e.Key) > MaxKeyLen:
+			return 0, fmt.Errorf("%w: event %d: idempotency key of %d bytes (with its topic, %d) is longer than the store's %d",
+				ssehub.ErrTooLarge, i, len(e.Key), len(e.Topic)+1+len(e.Key), MaxKeyLen)
+		}
+		if n := encodedLen(e); n > maxRecord {
+			return 0, fmt.Errorf("%w: event %d takes %d bytes, more than the store's %d", ssehub.ErrTooLarge, i, n, maxRecord)
+		}
+		size += int64(e.Size())
+	}
+	if m := l.opts.Retention.MaxBytes; m > 0 && size > m {
+		return 0, fmt.Errorf("%w: the batch takes %d bytes, more than the retained maximum (max_bytes) of %d", ssehub.ErrTooLarge, size, m)
+	}
+	return size, nil
+}
+
+// Append implements ssehub.Log: the events are committed with whatever
+// else is queued, and Append returns once that commit is durable.
+func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
+	size, err := l.check(events)
+	if err != nil {
+		return nil, err
+	}
+	req := &appendReq{events: events, size: size, done: make(chan struct{})}
+	l.sendMu.RLock()
+	if l.sendClosed {
+		l.sendMu.RUnlock()
+		return nil, ssehub.ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+		l.sendMu.RUnlock()
+	case <-ctx.Done():
+		l.sendMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	<-req.done // once queued, the commit finishes whatever ctx says
+	return req.res, req.err
+}
+
+// writer is the single goroutine that commits appends. A group holds at
+// most MaxBatch events and at most Retention.MaxBytes bytes, so every
+// event of a group is retained when it commits; a request that does not
+// fit waits for the next group.
+func (l *Log) writer() {
+	defer l.wg.Done()
+	var batch []*appendReq
+	var carry *appendReq
+	maxBytes := l.opts.Retention.MaxBytes
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-l.reqs:
+			case <-l.quit:
+				for {
+					select {
+					case r := <-l.reqs:
+						l.commitAll([]*appendReq{r})
+					default:
+						return
+					}
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		n, size := len(first.events), first.size
+	drain:
+		for n < l.maxBatch {
+			select {
+			case r := <-l.reqs:
+				if n+len(r.events) > l.maxBatch || maxBytes > 0 && size+r.size > maxBytes {
+					carry = r
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+				size += r.size
+			default:
+				break drain
+			}
+		}
+		l.commitAll(batch)
+		if carry != nil {
+			select {
+			case <-l.quit:
+				l.commitAll([]*appendReq{carry})
+				carry = nil
+			default:
+			}
+		}
+	}
+}
+
+// commitAll commits a group; if its batch fails, each request is retried
+// in a batch of its own, so that only a failing request gets an error.
+func (l *Log) commitAll(batch []*appendReq) {
+	err := l.commit(batch)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].res, batch[0].err = nil, err
+		close(batch[0].done)
+		return
+	}
+	l.opts.Logger.Warn("pebble: group commit failed, committing its appends one by one", "appends", len(batch), "err", err)
+	for _, req := range batch {
+		if err := l.commit([]*appendReq{req}); err != nil {
+			req.res, req.err = nil, err
+			close(req.done)
+		}
+	}
+}
+
+// txState is the log's state as a batch changes it; it becomes the log's
+// only once the batch is durable.
+type txState struct {
+	first, head  uint64
+	count, bytes int64
+	topics       map[string]*ssehub.TopicInfo // touched topics
+}
+
+func (l *Log) newTxState() *txState {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return &txState{first: l.first, head: l.head, count: l.count, bytes: l.bytes, topics: map[string]*ssehub.TopicInfo{}}
+}
+
+// topic returns the touched topic's info, reading it from the store the
+// first time.
+func (l *Log) topic(s *txState, name string) (*ssehub.TopicInfo, error) {
+	ti := s.topics[name]
+	if ti == nil {
+		ti = &ssehub.TopicInfo{Topic: name}
+		v, err := l.get(topicKey(name))
+		if err != nil {
+			return nil, err
+		}
+		if n, last, ok := parseTopicValue(v); ok {
+			ti.Events, ti.LastID = n, last
+		}
+		s.topics[name] = ti
+	}
+	return ti, nil
+}
+
+// flush writes the touched topics and the totals into b; a topic with no
+// retained event is deleted.
+func (s *txState) flush(b *cpebble.Batch) {
+	for _, ti := range s.topics {
+		if ti.Events <= 0 {
+			_ = b.Delete(topicKey(ti.Topic), nil)
+		} else {
+			_ = b.Set(topicKey(ti.Topic), topicValue(ti.Events, ti.LastID), nil)
+		}
+	}
+	_ = b.Set(keyHead, itob(s.head), nil)
+	_ = b.Set(keyCount, itob(uint64(max(s.count, 0))), nil)
+	_ = b.Set(keyBytes, itob(uint64(max(s.bytes, 0))), nil)
+	_ = b.Set(keyFirst, itob(s.first), nil)
+}
+
+func (l *Log) apply(s *txState) {
+	l.first, l.head, l.count, l.bytes = s.first, s.head, max(s.count, 0), max(s.bytes, 0)
+}
+
+// commit writes a group of requests in one batch, with the retention it
+// makes due, and answers each request once the batch is durable. On error
+// nothing is stored and no request is answered.
+func (l *Log) commit(batch []*appendReq) error {
+	now := time.Now().UTC()
+	l.txMu.Lock()
+	defer l.txMu.Unlock()
+	var committed []*ssehub.Event
+	newKeys := map[string]dedupeEntry{}
+	results := make([][]ssehub.AppendResult, len(batch))
+	st := l.newTxState()
+	oldHead := st.head
+	err := l.use(func() error {
+		b := l.db.NewBatch()
+		defer b.Close()
+		var buf []byte
+		l.dmu.Lock()
+		defer l.dmu.Unlock()
+		appended := 0
+		for ri, req := range batch {
+			res := make([]ssehub.AppendResult, len(req.events))
+			results[ri] = res
+			for i, in := range req.events {
+				var dk string
+				if in.Key != "" {
+					dk = in.Topic + "\x00" + in.Key
+					e, ok := newKeys[dk]
+					if !ok {
+						e, ok = l.dedupe[dk]
+					}
+					if ok && now.UnixNano()-e.at <= int64(l.opts.DedupeWindow) {
+						res[i] = ssehub.AppendResult{ID: e.id, Duplicate: true}
+						continue
+					}
+				}
+				if testHookPut != nil {
+					if err := testHookPut(in); err != nil {
+						return err
+					}
+				}
+				st.head++
+				id := st.head
+				ev := *in
+				ev.ID, ev.Time = id, now
+				// The batch copies key and value: buf is reused.
+				buf = appendEventKey(buf[:0], id)
+				k := len(buf)
+				buf = encodeEvent(buf, &ev)
+				if err := b.Set(buf[:k], buf[k:], nil); err != nil {
+					return fmt.Errorf("event %d: %w", i, err)
+				}
+				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
+				committed = append(committed, &ev)
+				st.bytes += int64(ev.Size())
+				st.count++
+				if st.first > id {
+					st.first = id
+				}
+				if !ssehub.IsSys(ev.Topic) {
+					buf = appendIndexKey(buf[:0], ev.Topic, id)
+					if err := b.Set(buf, nil, nil); err != nil {
+						return fmt.Errorf("event %d: %w", i, err)
+					}
+					ti, err := l.topic(st, ev.Topic)
+					if err != nil {
+						return err
+					}
+					ti.Events++
+					ti.LastID = id
+				}
+				if dk != "" {
+					e := dedupeEntry{id, now.UnixNano()}
+					newKeys[dk] = e
+					if err := b.Set(dedupeKey(dk), dedupeValue(e), nil); err != nil {
+						return fmt.Errorf("event %d: %w", i, err)
+					}
+				}
+				res[i] = ssehub.AppendResult{ID: id}
+				appended++
+			}
+		}
+		// Count and byte retention, in the same batch: the bounds hold when
+		// the appends are acknowledged, and the writer pays for the
+		// removal (back-pressure). At most deleteChunk more than were
+		// appended are removed, so a log far over its bounds (retention
+		// lowered at a restart) catches up over several commits.
+		if _, err := l.trim(b, st, oldHead, now, appended+deleteChunk, false); err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		st.flush(b)
+		// pebble makes the batch visible before its WAL sync returns:
+		// readers of the topics table wait (visMu), Read and Last stop at
+		// the durable head.
+		l.visMu.Lock()
+		defer l.visMu.Unlock()
+		return b.Commit(l.wo)
+	})
+	if err != nil {
+		return fmt.Errorf("pebble: commit: %w", err)
+	}
+	l.dmu.Lock()
+	for k, e := range newKeys {
+		l.dedupe[k] = e
+	}
+	l.dmu.Unlock()
+	for ri, req := range batch {
+		req.res = results[ri]
+		for i, r := range req.res {
+			if !r.Duplicate {
+				req.events[i].ID, req.events[i].Time = r.ID, now
+			}
+		}
+	}
+	l.mu.Lock()
+	l.apply(st)
+	l.recent = append(l.recent, committed...)
+	if len(l.recent) > recentMax {
+		l.recent = append(l.recent[:0:0], l.recent[len(l.recent)-recentMax/2:]...)
+	}
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.mu.Unlock()
+	for _, req := range batch {
+		close(req.done)
+	}
+	return nil
+}
