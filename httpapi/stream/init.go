@@ -20,9 +20,9 @@ import (
 //
 // "Latest" is counted at the position the stream continues from, so that
 // init and the stream after it fit exactly, under concurrent publishing
-// too: a new connection's subscription starts after the head the hub had
-// dispatched when it subscribed, and each init event is the topic's newest
-// event up to that id; a resuming connection's init events are the topics'
+// too: a new connection's subscription starts after the log's head when
+// it connected (every publish acknowledged before it, dispatched or not),
+// and each init event is the topic's newest event up to that id; a resuming connection's init events are the topics'
 // state at its Last-Event-ID, which the replay then brings up to date.
 // Either way a client that applies the init events and then every event
 // in order ends with the current state, having seen nothing twice and

@@ -126,9 +126,18 @@ func (f *Feature) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	if e.Init == "last" {
 		req.init = true
 		if !req.opts.From.Set {
-			// Live only, from the head: the same as an unset From, but at a
-			// position the init events can be read against.
-			req.opts.From = hub.Resume{Set: true, After: f.s.Hub().Head()}
+			// Live only, from the log's head: what every publish
+			// acknowledged before this request is in the init events, even
+			// when the live feed has not dispatched it yet (the hub's Head
+			// may lag the log's by a commit), and the stream continues
+			// exactly after it.
+			pos, err := f.s.Hub().Bounds(r.Context())
+			if err != nil {
+				f.s.Logger().Warn("init: the log's position", "err", err)
+				httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "the log cannot report its position")
+				return
+			}
+			req.opts.From = hub.Resume{Set: true, After: pos.Head}
 		}
 	}
 	f.serveSSE(w, r, req)
