@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -165,8 +166,8 @@ func TestCompressedStreams(t *testing.T) {
 		{stream.CompressionGzip, "gzip", "gzip"},
 		{stream.CompressionGzip, "deflate, gzip;q=0.5, zstd", "gzip"},
 		{stream.CompressionZstd, "zstd", "zstd"},
-		{stream.CompressionAuto, "gzip, deflate, br, zstd", "zstd"},
-		{stream.CompressionAuto, "gzip, deflate, br", "gzip"},
+		{stream.CompressionAuto, "gzip, deflate, br, zstd", "gzip"},
+		{stream.CompressionAuto, "br, zstd", "zstd"},
 		{stream.CompressionAuto, "zstd;q=0.1, gzip", "gzip"},
 	} {
 		t.Run(string(c.mode)+"/"+c.accept, func(t *testing.T) {
@@ -418,18 +419,18 @@ func TestCompressedCurl(t *testing.T) {
 	for _, c := range []struct {
 		mode stream.Compression
 		want string
-	}{{stream.CompressionGzip, "gzip"}, {stream.CompressionAuto, "zstd"}} {
+	}{{stream.CompressionAuto, "gzip"}, {stream.CompressionZstd, "zstd"}} {
 		t.Run(c.want, func(t *testing.T) {
 			forEachMode(t, func(t *testing.T, mode hubOption) {
 				th := newMemoryHub(t, mode, withCompression(c.mode))
 				before := th.publish("curl.x", "before")
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
+				hdrFile := filepath.Join(t.TempDir(), "headers")
 				cmd := exec.CommandContext(ctx, curl, "--silent", "--show-error", "--no-buffer", "--compressed",
-					"--dump-header", "/dev/stderr", "-H", "Authorization: Bearer "+adminToken,
+					"--dump-header", hdrFile, "-H", "Authorization: Bearer "+adminToken,
 					th.srv.URL+"/events?topic=curl.*&last_event_id=earliest")
-				var hdr strings.Builder
-				cmd.Stderr = &hdr
+				hdr := func() string { b, _ := os.ReadFile(hdrFile); return string(b) }
 				out, err := cmd.StdoutPipe()
 				if err != nil {
 					t.Fatal(err)
@@ -444,7 +445,7 @@ func TestCompressedCurl(t *testing.T) {
 					for {
 						ev, err := dec.Next()
 						if err != nil {
-							t.Fatalf("curl's output: %v (headers: %s)", err, hdr.String())
+							t.Fatalf("curl's output: %v (headers: %s)", err, hdr())
 						}
 						if ev.Type == "message" || ev.Type == "" {
 							return ev
@@ -460,8 +461,9 @@ func TestCompressedCurl(t *testing.T) {
 						t.Fatalf("live: got %+v", ev)
 					}
 				}
-				if h := strings.ToLower(hdr.String()); !strings.Contains(h, "content-encoding: "+c.want) {
-					t.Fatalf("curl's response was not %s: %s", c.want, hdr.String())
+				// curl wrote the headers before the body it decoded.
+				if h := strings.ToLower(hdr()); !strings.Contains(h, "content-encoding: "+c.want) {
+					t.Fatalf("curl's response was not %s: %s", c.want, h)
 				}
 			})
 		})
