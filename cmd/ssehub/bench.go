@@ -62,6 +62,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Conns, "conns", 1000, "idle: `N` connections")
 	fs.BoolVar(&cfg.H2C, "h2c", false, "subscribe over cleartext HTTP/2 (with --spawn, the hub gets --h2c)")
 	fs.IntVar(&cfg.PerConn, "per-conn", 1, "with --h2c: `N` streams per HTTP/2 connection")
+	fs.StringVar(&cfg.AcceptEncoding, "accept-encoding", "", "idle: the streams' Accept-Encoding `VALUE` (e.g. gzip; the hub needs server.compression)")
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's `PID`, for memory readings (default: read its /metrics)")
 	fs.Func("subscribe-server", "fanout, idle: subscribe on this hub `URL` instead of --server (repeat for the nodes of a cluster; subscribers take them in turn)",
 		func(s string) error { cfg.SubscribeServers = append(cfg.SubscribeServers, s); return nil })

@@ -35,6 +35,9 @@ type Config struct {
 	H2C         bool          // subscribe over cleartext HTTP/2 (the hub needs --h2c)
 	PerConn     int           // with H2C: streams per HTTP/2 connection (default 1)
 	PID         int           // the hub's pid, for memory readings (0: read /metrics)
+	// AcceptEncoding, when set, is the idle streams' Accept-Encoding (the
+	// hub compresses them if its server.compression allows).
+	AcceptEncoding string
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string
