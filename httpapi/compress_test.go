@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -291,23 +292,37 @@ func TestCompressedStreamEnds(t *testing.T) {
 	for _, accept := range []string{"gzip", "zstd"} {
 		t.Run(accept, func(t *testing.T) {
 			forEachMode(t, func(t *testing.T, mode hubOption) {
-				for _, how := range []string{"deregister", "shutdown"} {
+				for _, how := range []string{"deregister", "revoke", "shutdown"} {
 					t.Run(how, func(t *testing.T) {
 						th := newMemoryHub(t, mode, withCompression(stream.CompressionAuto))
-						s := openEncoded(t, th, "/events?topic=end.me", accept)
+						path, tokenID := "/events?topic=end.me", ""
+						if how == "revoke" {
+							var secret string
+							secret, tokenID = th.createToken(`{"purpose":"stream","topics":["end.*"]}`)
+							path = "/stream/" + secret
+						}
+						s := openEncoded(t, th, path, accept)
 						id := th.publish("end.me", "last words")
 						if ev := s.next(t); ev.ID != strconv.FormatUint(id, 10) {
 							t.Fatalf("got %+v", ev)
 						}
-						if how == "deregister" {
+						wantCode := ""
+						switch how {
+						case "deregister":
 							if resp, b := th.do("DELETE", "/api/topics/end.me", "", ""); resp.StatusCode/100 != 2 {
 								t.Fatalf("deregister: %d %s", resp.StatusCode, b)
 							}
-						} else {
+							wantCode = "GONE"
+						case "revoke":
+							if resp, b := th.do("DELETE", "/api/tokens/"+tokenID, "", ""); resp.StatusCode/100 != 2 {
+								t.Fatalf("revoke: %d %s", resp.StatusCode, b)
+							}
+							wantCode = "UNAUTHORIZED"
+						default:
 							th.api.Shutdown()
 						}
 						s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-						var gone bool
+						code := ""
 						for {
 							ev, err := s.decoder(t).Next()
 							if errors.Is(err, io.EOF) {
@@ -316,14 +331,40 @@ func TestCompressedStreamEnds(t *testing.T) {
 							if err != nil {
 								t.Fatalf("want a clean end of the %s body, got %v", accept, err)
 							}
-							if ev.Type == "error" && strings.Contains(string(ev.Data), `"GONE"`) {
-								gone = true
+							if ev.Type == "error" {
+								var e struct{ Code string }
+								_ = json.Unmarshal(ev.Data, &e)
+								code = e.Code
 							}
 						}
-						if gone != (how == "deregister") {
-							t.Fatalf("GONE error event seen: %v", gone)
+						if code != wantCode {
+							t.Fatalf("last error event's code %q, want %q", code, wantCode)
 						}
 					})
+				}
+			})
+		})
+	}
+}
+
+// TestCompressedLargeEvent: an event larger than a write's 64 KiB goes
+// out whole, compressed in one piece, between small ones.
+func TestCompressedLargeEvent(t *testing.T) {
+	for _, accept := range []string{"gzip", "zstd"} {
+		t.Run(accept, func(t *testing.T) {
+			forEachMode(t, func(t *testing.T, mode hubOption) {
+				th := newMemoryHub(t, mode, withCompression(stream.CompressionAuto))
+				s := openEncoded(t, th, "/events?topic=big", accept)
+				var sb strings.Builder
+				for i := 0; sb.Len() < 300<<10; i++ {
+					fmt.Fprintf(&sb, "%x", sha(i)) // 300 KiB of hex: compresses about 2x, not more
+				}
+				big := sb.String()
+				for i, data := range []string{"small", big, "small again"} {
+					id := th.publish("big", data)
+					if ev := s.next(t); ev.ID != strconv.FormatUint(id, 10) || string(ev.Data) != data {
+						t.Fatalf("event %d: id %s, %d bytes", i, ev.ID, len(ev.Data))
+					}
 				}
 			})
 		})
