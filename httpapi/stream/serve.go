@@ -91,8 +91,9 @@ func labelsOf(r *http.Request, e *Endpoint) hub.Labels {
 	return hub.Labels{Stream: e.Name, Client: httpapi.ClientAddr(r)}
 }
 
-// startStream sets a stream's headers (with enc's, when it is compressed), writes the status, and returns the
-// stream's first bytes: its hello and retry.
+// startStream sets a stream's headers (with its encoding's: enc, nil when
+// it is not compressed), writes the status, and returns the stream's first
+// bytes: its hello and retry, not yet compressed.
 func (f *Feature) startStream(w http.ResponseWriter, r *http.Request, e *Endpoint, enc *streamEncoder) []byte {
 	emitter.SetHeaders(w.Header(), r)
 	setEncodingHeaders(w.Header(), f.opts.Compression, enc)
