@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -589,4 +590,68 @@ func mustFilter(t testing.TB, patterns ...string) ssehub.Filter {
 // requireInterop reports whether a missing tool fails the test (CI).
 func requireInterop() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("SSEHUB_REQUIRE_INTEROP") == "1"
+}
+
+// TestCompressedHTTP2: over TLS with HTTP/2 (a stream that keeps its
+// goroutine, written through net/http's HTTP/2 framing), Go's client gets
+// gzip transparently and a client asking for zstd gets zstd, each event as
+// it is published.
+func TestCompressedHTTP2(t *testing.T) {
+	th := newMemoryHub(t, withCompression(stream.CompressionAuto))
+	ts := httptest.NewUnstartedServer(th.api)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+	for _, accept := range []string{"", "zstd"} {
+		t.Run("accept="+accept, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", ts.URL+"/events?topic=h2.*", nil)
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			if accept != "" {
+				req.Header.Set("Accept-Encoding", accept)
+			}
+			resp, err := ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+			}
+			var body io.Reader = resp.Body
+			switch accept {
+			case "":
+				if !resp.Uncompressed {
+					t.Fatalf("not gzip-decoded by the transport: Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+				}
+			case "zstd":
+				if ce := resp.Header.Get("Content-Encoding"); ce != "zstd" {
+					t.Fatalf("Content-Encoding %q", ce)
+				}
+				zr, err := zstd.NewReader(resp.Body, zstd.WithDecoderConcurrency(1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The body first: the decoder's Close waits for a read under way.
+				defer func() { resp.Body.Close(); zr.Close() }()
+				body = zr
+			}
+			dec := sse.NewDecoder(body)
+			for i := range 3 {
+				id := th.publish("h2.x", fmt.Sprint("over h2 ", i))
+				for {
+					ev, err := dec.Next()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ev.ID == "" {
+						continue
+					}
+					if ev.ID != strconv.FormatUint(id, 10) || string(ev.Data) != fmt.Sprint("over h2 ", i) {
+						t.Fatalf("got %+v", ev)
+					}
+					break
+				}
+			}
+		})
+	}
 }
