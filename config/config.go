@@ -69,6 +69,9 @@ type Server struct {
 	// MaxClientBytes is how much a client may send on an open stream
 	// before it is closed.
 	MaxClientBytes int `yaml:"max_client_bytes"`
+	// Compression compresses event streams for clients that accept it
+	// (config/compression.go).
+	Compression Compression `yaml:"compression"`
 }
 
 // Limits bound what one client can take; 0 is no limit. The admin token
@@ -372,6 +375,7 @@ func oneOf(errs *[]error, key, v string, allowed ...string) {
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf("config: "+format, args...)) }
+	oneOf(&errs, "server.compression", c.Server.Compression.Mode(), compressionModes...)
 	if c.Server.Addr == "" {
 		add("server.addr: must not be empty")
 	}

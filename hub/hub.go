@@ -94,6 +94,7 @@ type Hub struct {
 	gone    map[string]struct{}                 // deregistered topics
 	revoked map[string]struct{}                 // revoked token ids
 	endq    []endCall                           // OnEnd calls to make once mu is released
+	wakeq   []*Subscriber                       // dispatch's list of subscribers to wake (only the live feed's goroutine dispatches)
 	lastID  atomic.Uint64                       // id of the last event dispatched
 
 	encUsers [numEncodings]atomic.Int64
@@ -277,11 +278,27 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 		h.applyLocked(ev)
 	}
 	h.lastID.Store(ev.ID)
+	wake := h.wakeq[:0]
 	h.idx.each(ev.Topic, func(s *Subscriber) {
-		if !s.enqueue(it) {
+		keep, notify := s.offer(it)
+		if notify {
+			wake = append(wake, s)
+		}
+		if !keep {
 			h.idx.remove(s) // it catches up from the log by itself
 		}
 	})
 	h.unlockEnds()
+	// The wake-ups after the lock: a pump stream's Wake takes the pump's
+	// run-queue lock and may signal a worker, and a dispatcher preempted
+	// there would hold the hub lock meanwhile.
+	for _, s := range wake {
+		s.notify()
+	}
+	clear(wake)
+	if cap(wake) > 1<<12 {
+		wake = nil // a burst's list goes
+	}
+	h.wakeq = wake[:0]
 	return nil
 }

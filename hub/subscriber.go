@@ -315,21 +315,32 @@ func (s *Subscriber) Close() {
 // false when the subscriber must leave the index (its queue overflowed, or
 // it ended); an overflowed subscriber catches up from the log by itself.
 func (s *Subscriber) enqueue(it *item) bool {
+	keep, wake := s.offer(it)
+	if wake {
+		s.notify()
+	}
+	return keep
+}
+
+// offer is enqueue without the wake-up: it reports whether s stays in the
+// index and whether it must be notified, which the dispatcher does once
+// the hub lock is released (the queue already holds the item then, so the
+// wake-up finds it; a late wake-up of a subscriber that ended meanwhile
+// does nothing).
+func (s *Subscriber) offer(it *item) (keep, wake bool) {
 	s.mu.Lock()
 	if s.closed || s.ended != nil {
 		s.mu.Unlock()
-		return false
+		return false, false
 	}
 	if len(s.queue)+s.held >= s.h.opts.QueueSize {
 		s.lagging = true
 		s.mu.Unlock()
-		s.notify()
-		return false
+		return false, true
 	}
 	s.queue = append(s.queue, it)
 	s.mu.Unlock()
-	s.notify()
-	return true
+	return true, true
 }
 
 // idleCap is the most queue capacity an idle subscriber keeps: a burst

@@ -110,6 +110,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	useTLS := fs.Bool("tls", false, "with --spawn: the hub serves HTTPS with a self-signed certificate (not verified); subscribers use HTTP/1.1 over TLS unless --h2")
 	fs.BoolVar(&cfg.H2, "h2", false, "subscribe over HTTP/2 over TLS (an https hub, or --spawn --tls)")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "do not verify an https hub's certificate")
+	fs.StringVar(&cfg.AcceptEncoding, "accept-encoding", "", "idle: the streams' Accept-Encoding `VALUE` (e.g. gzip; the hub needs server.compression)")
 	fs.IntVar(&cfg.PID, "pid", 0, "the hub's `PID`, for memory readings (default: read its /metrics)")
 	fs.Func("subscribe-server", "fanout, idle: subscribe on this hub `URL` instead of --server (repeat for the nodes of a cluster; subscribers take them in turn); nats: the other node",
 		func(s string) error { cfg.SubscribeServers = append(cfg.SubscribeServers, s); return nil })

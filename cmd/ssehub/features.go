@@ -44,6 +44,7 @@ func features(cfg *config.Config) ([]httpapi.Feature, error) {
 	return []httpapi.Feature{
 		stream.New(stream.Options{Streams: streams, WriteTimeout: time.Duration(cfg.Server.WriteTimeout),
 			GoroutinePerStream: cfg.Server.GoroutinePerStream, Workers: cfg.Server.StreamWorkers,
+			Compression:    stream.Compression(cfg.Server.Compression.Mode()),
 			MaxClientBytes: cfg.Server.MaxClientBytes, MaxPageEvents: l.MaxPageEvents, MaxPageBytes: l.MaxPageBytes,
 			FormatFor: arrowIngest.FormatFor}),
 		publish.New(publish.Options{MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatchEvents: l.MaxBatchEvents,

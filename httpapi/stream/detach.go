@@ -25,6 +25,9 @@ type detached struct {
 
 	mu      sync.Mutex // held while the stream is set up; onClose waits for it
 	release func()     // the limits'
+	// enc compresses the stream; nil when it is sent as it is. Only the
+	// pump's worker uses it once the stream is handed over.
+	enc *streamEncoder
 }
 
 // pumpFor returns the pump that may serve r's stream, or nil when r must
@@ -72,7 +75,7 @@ func canHijack(w http.ResponseWriter) bool {
 // limits; it is called when the stream ends.
 func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *request, p *pump.Pump, release func()) {
 	defer f.detaching.Done()
-	d := &detached{f: f, release: release}
+	d := &detached{f: f, release: release, enc: f.encoderFor(r)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	opts := req.opts
@@ -88,7 +91,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 	d.sub = sub
 	d.logEnd = f.s.Detach(w, r)
 	rc := http.NewResponseController(w)
-	if !f.write(w, rc, append(f.startStream(w, r, req.endpoint), f.initFrames(r.Context(), req)...)) {
+	if !f.write(w, rc, d.enc.compress(append(f.startStream(w, r, req.endpoint, d.enc), f.initFrames(r.Context(), req)...))) {
 		d.end()
 		return
 	}
@@ -141,6 +144,14 @@ func (d *detached) wake() {
 
 // Next implements pump.Source.
 func (d *detached) Next(dst []byte, max int) ([]byte, error) {
+	if d.enc == nil {
+		return d.next(dst, max)
+	}
+	return d.enc.compressNext(dst, func(plain []byte) ([]byte, error) { return d.next(plain, max) })
+}
+
+// next appends the stream's next bytes, as they are, to dst.
+func (d *detached) next(dst []byte, max int) ([]byte, error) {
 	out, err := d.sub.Next(dst, max)
 	if errors.Is(err, hub.ErrRevoked) || errors.Is(err, hub.ErrExpired) {
 		// The hub calls cut for these, which closes the stream with its
@@ -151,6 +162,22 @@ func (d *detached) Next(dst []byte, max int) ([]byte, error) {
 		out = append(out, endEvent(err)...)
 	}
 	return out, err
+}
+
+// AppendPing implements pump.EncodedSource.
+func (d *detached) AppendPing(dst, ping []byte) []byte {
+	if d.enc == nil {
+		return append(dst, ping...)
+	}
+	return d.enc.appendBatch(dst, ping)
+}
+
+// AppendEnd implements pump.EncodedSource.
+func (d *detached) AppendEnd(dst, final []byte) []byte {
+	if d.enc == nil {
+		return append(dst, final...)
+	}
+	return d.enc.appendEnd(dst, final)
 }
 
 // closed is the pump's onClose.

@@ -45,29 +45,35 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 		return
 	}
 	defer sub.Close()
+	enc := f.encoderFor(r)
 	rc := http.NewResponseController(w)
-	if !f.write(w, rc, append(f.startStream(w, r, e), f.initFrames(ctx, req)...)) {
+	if !f.write(w, rc, enc.compress(append(f.startStream(w, r, e, enc), f.initFrames(ctx, req)...))) {
 		return
 	}
 	heartbeat := e.pumpConfig.Ping
 	for {
 		ready, err := sub.Wait(ctx, e.Heartbeat)
 		if err != nil {
-			if end := endEvent(context.Cause(ctx)); end != nil {
+			if end := enc.end(endEvent(context.Cause(ctx))); len(end) > 0 {
 				f.write(w, rc, end)
 			}
 			return
 		}
 		if !ready {
-			if !f.write(w, rc, heartbeat) {
+			if !f.write(w, rc, enc.compress(heartbeat)) {
 				return
 			}
 			continue
 		}
 		bp := bufPool.Get().(*[]byte)
-		buf, err := sub.Next((*bp)[:0], writeChunk)
+		var buf []byte
+		if enc == nil {
+			buf, err = sub.Next((*bp)[:0], writeChunk)
+		} else {
+			buf, err = enc.compressNext((*bp)[:0], func(plain []byte) ([]byte, error) { return sub.Next(plain, writeChunk) })
+		}
 		if err != nil {
-			buf = append(buf, endEvent(err)...)
+			buf = append(buf, enc.end(endEvent(err))...)
 		}
 		ok := len(buf) == 0 || f.write(w, rc, buf)
 		if cap(buf) <= 4*writeChunk {
@@ -85,10 +91,12 @@ func labelsOf(r *http.Request, e *Endpoint) hub.Labels {
 	return hub.Labels{Stream: e.Name, Client: httpapi.ClientAddr(r)}
 }
 
-// startStream sets a stream's headers, writes the status, and returns the
-// stream's first bytes: its hello and retry.
-func (f *Feature) startStream(w http.ResponseWriter, r *http.Request, e *Endpoint) []byte {
+// startStream sets a stream's headers (with its encoding's: enc, nil when
+// it is not compressed), writes the status, and returns the stream's first
+// bytes: its hello and retry, not yet compressed.
+func (f *Feature) startStream(w http.ResponseWriter, r *http.Request, e *Endpoint, enc *streamEncoder) []byte {
 	emitter.SetHeaders(w.Header(), r)
+	setEncodingHeaders(w.Header(), f.opts.Compression, enc)
 	w.WriteHeader(http.StatusOK)
 	return e.hello[:len(e.hello):len(e.hello)] // appending never writes into the shared hello
 }

@@ -109,6 +109,9 @@ type Options struct {
 	// Workers and MaxClientBytes tune the pump (see pump.Options).
 	Workers        int
 	MaxClientBytes int
+	// Compression compresses event streams for clients that accept it
+	// (Accept-Encoding); "" is CompressionOff.
+	Compression Compression
 	// MaxPageEvents bounds the events of one JSON history page (?limit=);
 	// default 1000.
 	MaxPageEvents int

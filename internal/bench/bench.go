@@ -47,6 +47,9 @@ type Config struct {
 	PID      int      // the hub's pid, for memory readings (0: read /metrics)
 	PIDs     []int    // every spawned hub's pid (nats: both nodes), for their CPU
 	Spawned  []string // every spawned hub's URL, in the order of PIDs
+	// AcceptEncoding, when set, is the idle streams' Accept-Encoding (the
+	// hub compresses them if its server.compression allows).
+	AcceptEncoding string
 	// SubscribeServers, when set, are the hubs subscribers connect to, in
 	// turn (the nodes of one cluster); publishes still go to Server.
 	SubscribeServers []string

@@ -205,7 +205,11 @@ func Idle(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	cfg.progress("idle: opening %d streams", cfg.Conns)
 	start := time.Now()
-	resps, err := subscribe(ctx, cfg, subClients(cfg, cfg.Conns), "/events?topic="+topic, cfg.Conns)
+	var hdr []string
+	if cfg.AcceptEncoding != "" {
+		hdr = []string{"Accept-Encoding", cfg.AcceptEncoding}
+	}
+	resps, err := subscribe(ctx, cfg, subClients(cfg, cfg.Conns), "/events?topic="+topic, cfg.Conns, hdr...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +228,9 @@ func Idle(ctx context.Context, cfg *Config) (*Result, error) {
 	conns := connections(cfg, cfg.Conns)
 	res.set("protocol", protocol(cfg))
 	res.set("streams", cfg.Conns)
+	if cfg.AcceptEncoding != "" {
+		res.set("content_encoding", resps[0].Header.Get("Content-Encoding"))
+	}
 	res.set("connections", conns)
 	res.set("open_s", opened.Seconds())
 	res.set("server_rss_before_mib", float64(before)/(1<<20))

@@ -31,6 +31,20 @@ type Source interface {
 	Next(dst []byte, max int) ([]byte, error)
 }
 
+// An EncodedSource is a Source whose bytes carry a content encoding of
+// their own (compression, stateful per stream): the heartbeat and the
+// final bytes must be encoded by it too, after what Next returned. The
+// pump calls these, like Next, from one worker at a time.
+type EncodedSource interface {
+	Source
+	// AppendPing appends ping, encoded, to dst.
+	AppendPing(dst, ping []byte) []byte
+	// AppendEnd appends final (possibly empty), encoded, and whatever
+	// ends the encoding, to dst. It is called once, as the stream ends
+	// normally; an aborted stream writes nothing more.
+	AppendEnd(dst, final []byte) []byte
+}
+
 // Config describes a kind of stream; many streams may share one. It must
 // not change once used.
 type Config struct {

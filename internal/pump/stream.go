@@ -284,7 +284,7 @@ func (s *Stream) serve() (more bool) {
 		}
 	}
 	if wrote == 0 && s.hbDue.Swap(false) && len(s.cfg.Ping) > 0 {
-		if !s.writeFramed(s.cfg.Ping) {
+		if !s.writePing() {
 			s.finish()
 		}
 		return false
@@ -318,11 +318,16 @@ func (s *Stream) appendFramed(dst, b []byte) []byte {
 	return append(dst, '\r', '\n')
 }
 
-// writeFramed writes b as one chunk from a pooled buffer, so a heartbeat
-// allocates nothing.
-func (s *Stream) writeFramed(b []byte) bool {
+// writePing writes the heartbeat as one chunk from a pooled buffer, so it
+// allocates nothing; an EncodedSource encodes it first.
+func (s *Stream) writePing() bool {
 	bp := bufPool.Get().(*[]byte)
-	buf := append((*bp)[:headRoom], b...)
+	var buf []byte
+	if es, ok := s.src.(EncodedSource); ok {
+		buf = es.AppendPing((*bp)[:headRoom], s.cfg.Ping)
+	} else {
+		buf = append((*bp)[:headRoom], s.cfg.Ping...)
+	}
 	return s.write(s.frame(buf), bp, buf)
 }
 
@@ -408,6 +413,9 @@ func (s *Stream) end() {
 		s.mu.Lock()
 		final := s.final
 		s.mu.Unlock()
+		if es, ok := s.src.(EncodedSource); ok {
+			final = es.AppendEnd(nil, final)
+		}
 		if len(final) > 0 {
 			s.pending = s.appendWire(s.pending, s.appendFramed(nil, final))
 		}
