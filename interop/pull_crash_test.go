@@ -45,7 +45,7 @@ func TestPullCrashKill9(t *testing.T) {
 	var mu sync.Mutex
 	confirmed := map[uint64]bool{}
 	maybe := map[uint64]bool{} // a confirmation without an answer
-	var up sync.RWMutex // held for writing while the hub is down
+	var up sync.RWMutex        // held for writing while the hub is down
 	client := &http.Client{Timeout: 5 * time.Second}
 	call := func(method, path string) (int, []byte, error) {
 		up.RLock()
