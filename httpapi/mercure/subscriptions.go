@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/yosida95/uritemplate/v3"
 )
 
@@ -125,6 +126,9 @@ func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case cred.anonymous():
 		f.bearerError(w, r, http.StatusUnauthorized, "", "the subscriptions API needs an access token")
+		return
+	case cred.hub != nil && !cred.hub.Admin && !cred.hub.Token.Purpose.Allows(auth.PurposeStream):
+		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's purpose is "+string(cred.hub.Token.Purpose)+"; the subscriptions API needs stream")
 		return
 	case cred.jwt != nil && !cred.jwt.may(false, []string{topic}, base),
 		cred.hub != nil && !cred.hub.Admin && !cred.hub.Scope().Match(TopicFor(topic, true)):
