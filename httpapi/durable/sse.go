@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/ssehub/ssehub/httpapi"
 )
 
 // control is the data of an SSE control event.
@@ -19,9 +21,10 @@ type control struct {
 // an "event: control" with the offset after it (also its SSE id, so a
 // plain EventSource resumes where it was with Last-Event-ID); a control
 // event every LongPollTimeout while idle; the end after SSEMaxDuration, or
-// with the control event that says the stream is closed.
-func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string, p readParams, sn snapshot) {
-	release, ok := f.s.Limiter().OpenStream(w, r, nil)
+// with the control event that says the stream is closed, or when who's
+// token expires.
+func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Principal, name, topic string, p readParams, sn snapshot) {
+	release, ok := f.s.Limiter().OpenStream(w, r, who)
 	if !ok {
 		return
 	}
@@ -35,7 +38,11 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 	}
 	w.WriteHeader(http.StatusOK)
 	ctx := r.Context()
-	end := time.NewTimer(f.opts.SSEMaxDuration)
+	maxDur := f.opts.SSEMaxDuration
+	if who != nil && !who.Admin && !who.Token.ExpiresAt.IsZero() {
+		maxDur = min(maxDur, time.Until(who.Token.ExpiresAt))
+	}
+	end := time.NewTimer(maxDur)
 	defer end.Stop()
 	idle := time.NewTimer(f.opts.LongPollTimeout)
 	defer idle.Stop()
