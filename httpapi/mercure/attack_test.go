@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/auth"
@@ -45,4 +46,38 @@ func TestSubscriptionsAPINeedsStreamPurpose(t *testing.T) {
 	if st, body := get(tok); st != http.StatusOK {
 		t.Errorf("subscriptions API with a stream token: %d %s, want 200", st, body)
 	}
+}
+
+// TestJWTNotTakenFromQuery: a Mercure JWT in the query string (ssehub's
+// ?token=) is refused, as the authorization query parameter is (RFC 9700:
+// URLs end up in proxies' logs, browser history and Referer headers); only
+// ssehub tokens may come there.
+func TestJWTNotTakenFromQuery(t *testing.T) {
+	e := newEnv(t, mercure.Options{})
+	jwtSub := accessToken(t, subKey, detail([]string{"subscribe"}, exact("*")))
+	if s, resp := e.trySubscribe(q("match", "https://example.com/a", "token", jwtSub), nil); s != nil || resp.StatusCode != http.StatusBadRequest {
+		st := 200
+		if resp != nil {
+			st = resp.StatusCode
+		}
+		t.Errorf("subscribe with a JWT in ?token=: %d, want 400", st)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"?token="+accessToken(t, pubKey, detail([]string{"publish"}, exact("*"))),
+		strings.NewReader(form("topic", "https://example.com/a", "data", "x").Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("publish with a JWT in ?token=: %d, want 400", resp.StatusCode)
+	}
+	// The header still works, and ssehub tokens still work in ?token=.
+	e.subscribe(q("match", "https://example.com/a"), bearer(jwtSub))
+	tok, _, err := e.th.API.Tokens().Create(context.Background(), auth.CreateOptions{Purpose: auth.PurposeStream, Topics: []string{mercure.PublicPrefix + "*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.subscribe(q("match", "https://example.com/a", "token", tok), nil)
 }
