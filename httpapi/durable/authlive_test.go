@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,78 @@ func TestSSEEndsAtTokenExpiry(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the SSE read outlived its token's expiry by 8 s")
+	}
+}
+
+// TestForgedForkMarker: a publish token scoped to ds.team.* may write
+// events into ds.team.* the native way (POST /publish), a create marker
+// among them; one whose fork names another stream's topic (or any topic
+// of the log) must not let a reader of ds.team.* read that topic. It
+// did: the read followed the forged segments.
+func TestForgedForkMarker(t *testing.T) {
+	e := newEnv(t, durable.Options{})
+	ctx := context.Background()
+	e.token = hubtest.AdminToken
+	e.mustCreate("/v1/stream/secret/x", textPlain, "TOPSECRET")
+	tokens := auth.NewStore(e.th.Store)
+	writer, _, err := tokens.Create(ctx, auth.CreateOptions{Purpose: auth.PurposePublish, Topics: []string{"ds.team.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, _, err := tokens.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, Topics: []string{"ds.team.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Native events with no scope on ds.secret.*, and on a topic outside ds.*.
+	publish := func(topic, typ, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/publish/"+topic+"?type="+typ, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+writer)
+		if topic == "orders.secret" {
+			req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("native publish on %s: %d", topic, res.StatusCode)
+		}
+	}
+	publish("orders.secret", "x", "ORDERSECRET")
+	for name, topic := range map[string]string{"evil": "ds.secret.x", "evil2": "orders.secret"} {
+		publish("ds.team."+name, "ds.create", `{"content_type":"text/plain","fork":{"from":"secret/x","offset":1000000,"segments":[{"topic":"`+topic+`","after":0}]}}`)
+	}
+	e.token = reader
+	for _, name := range []string{"evil", "evil2"} {
+		r := e.do("GET", "/v1/stream/team/"+name+"?offset=-1", "")
+		if strings.Contains(r.body, "SECRET") {
+			t.Errorf("a ds.team.* reader read %q through a forged fork marker on ds.team.%s (%d)", r.body, name, r.StatusCode)
+		}
+	}
+	// Public reads do not follow a fork out of ds.* either.
+	pub := newEnv(t, durable.Options{PublicRead: true})
+	pub.token = hubtest.AdminToken
+	req, _ := http.NewRequest(http.MethodPost, pub.url+"/publish/orders.secret", strings.NewReader("ORDERSECRET"))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	req, _ = http.NewRequest(http.MethodPost, pub.url+"/publish/ds.p?type=ds.create", strings.NewReader(`{"content_type":"text/plain","fork":{"from":"secret/x","offset":1000000,"segments":[{"topic":"orders.secret","after":0}]}}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	pub.token = ""
+	if r := pub.do("GET", "/v1/stream/p?offset=-1", ""); strings.Contains(r.body, "SECRET") {
+		t.Errorf("a public read followed a fork onto orders.secret: %q", r.body)
 	}
 }

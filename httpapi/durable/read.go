@@ -96,6 +96,17 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	if !f.found(w, name, sn) {
 		return
 	}
+	if who != nil && !who.Admin {
+		// A fork reads its sources' topics: the token must cover them
+		// too, as forking needed (a create marker written the native way
+		// can name any stream as its source).
+		for _, g := range sn.segs {
+			if !who.Scope().Match(g.Topic) {
+				fail(w, http.StatusForbidden, "this stream is a fork of a stream outside the token's scope")
+				return
+			}
+		}
+	}
 	switch p.kind {
 	case offsetStart:
 		p.after = 0
