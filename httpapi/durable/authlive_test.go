@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/durable"
 	"github.com/ssehub/ssehub/internal/hubtest"
@@ -148,5 +149,51 @@ func TestForgedForkMarker(t *testing.T) {
 	pub.token = ""
 	if r := pub.do("GET", "/v1/stream/p?offset=-1", ""); strings.Contains(r.body, "SECRET") {
 		t.Errorf("a public read followed a fork onto orders.secret: %q", r.body)
+	}
+}
+
+// TestForgedForkDeleteWritesNoUnrefOutsideScope: deleting a fork writes an
+// unref marker on its source; with a create marker forged the native way
+// (naming ds.secret.x as its source), a publish token scoped to ds.team.*
+// wrote markers on ds.secret.x by deleting ds.team.evil, as often as it
+// liked, and so dropped the references that keep a soft-deleted source.
+func TestForgedForkDeleteWritesNoUnrefOutsideScope(t *testing.T) {
+	e := newEnv(t, durable.Options{})
+	ctx := context.Background()
+	e.token = hubtest.AdminToken
+	e.mustCreate("/v1/stream/secret/x", textPlain, "TOPSECRET")
+	writer, _, err := auth.NewStore(e.th.Store).Create(ctx, auth.CreateOptions{Purpose: auth.PurposePublish, Topics: []string{"ds.team.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/publish/ds.team.evil?type=ds.create",
+		strings.NewReader(`{"content_type":"text/plain","fork":{"from":"secret/x","offset":1,"segments":[]}}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+writer)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("native publish: %d", res.StatusCode)
+	}
+	e.token = writer
+	r := e.do("DELETE", "/v1/stream/team/evil", "")
+	var markers []string
+	err = e.th.Hub.History(ctx, 0, ssehub.MustFilter("ds.secret.x"), func(ev *ssehub.Event) error {
+		markers = append(markers, ev.Type)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range markers {
+		if m == "ds.unref" {
+			t.Fatalf("DELETE of a forged fork (%d) wrote an unref on ds.secret.x, outside the token's scope: %v", r.StatusCode, markers)
+		}
+	}
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("DELETE of a fork whose source is outside the token's scope: %d, want 403", r.StatusCode)
 	}
 }

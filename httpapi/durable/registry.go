@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -127,7 +128,7 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			}
 		}
 		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now(), e.lastAccess()) {
-			if err := r.remove(ctx, e); err != nil {
+			if err := r.remove(ctx, e, nil); err != nil {
 				r.unlock(e)
 				return nil, err
 			}
@@ -383,11 +384,18 @@ func (r *registry) refresh(ctx context.Context, e *entry) (lastMarker uint64, er
 	return lastMarker, err
 }
 
+// errOutOfScope: deleting the stream would write markers on a source
+// outside the deleter's scope (a create marker written the native way can
+// name any stream as its source).
+var errOutOfScope = errors.New("the fork's source is outside the token's scope")
+
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft
 // delete while forks refer to it, else for good, and then a fork gives
 // back its reference to its source, which a soft delete waiting on it
-// completes, up the chain, all in one batch.
-func (r *registry) remove(ctx context.Context, e *entry) error {
+// completes, up the chain, all in one batch. may, when not nil, says
+// which topics the deleter may write: an unref on any other is
+// errOutOfScope, and nothing is written.
+func (r *registry) remove(ctx context.Context, e *entry, may func(topic string) bool) error {
 	events := []*ssehub.Event{{Topic: e.topic, Type: typeDelete, Data: []byte("{}")}}
 	entries := []*entry{e}
 	defer func() {
@@ -411,6 +419,9 @@ func (r *registry) remove(ctx context.Context, e *entry) error {
 			entries = append(entries, a)
 			if !a.st.exists {
 				break
+			}
+			if may != nil && !may(a.topic) {
+				return errOutOfScope
 			}
 			events = append(events, &ssehub.Event{Topic: a.topic, Type: typeUnref, Data: []byte(`{"fork":` + quote(cur.name) + `}`)})
 			if !a.st.softDeleted || a.st.refs > 1 {
