@@ -152,48 +152,65 @@ func TestForgedForkMarker(t *testing.T) {
 	}
 }
 
-// TestForgedForkDeleteWritesNoUnrefOutsideScope: deleting a fork writes an
-// unref marker on its source; with a create marker forged the native way
+// TestForgedForkDeleteWritesNoUnrefOutsideScope: removing a fork writes
+// an unref marker on its source; with a create marker forged the native way
 // (naming ds.secret.x as its source), a publish token scoped to ds.team.*
-// wrote markers on ds.secret.x by deleting ds.team.evil, as often as it
-// liked, and so dropped the references that keep a soft-deleted source.
+// wrote markers on ds.secret.x by deleting ds.team.evil, or by letting it
+// expire and touching it, as often as it liked, and so dropped the
+// references that keep a soft-deleted source. A forged fork holds no
+// reference (no ref marker came with it), so it releases none.
 func TestForgedForkDeleteWritesNoUnrefOutsideScope(t *testing.T) {
 	e := newEnv(t, durable.Options{})
 	ctx := context.Background()
 	e.token = hubtest.AdminToken
 	e.mustCreate("/v1/stream/secret/x", textPlain, "TOPSECRET")
+	// A real fork, which holds a reference and releases it.
+	e.mustCreate("/v1/stream/team/real", "", "", "Stream-Forked-From", "/v1/stream/secret/x")
 	writer, _, err := auth.NewStore(e.th.Store).Create(ctx, auth.CreateOptions{Purpose: auth.PurposePublish, Topics: []string{"ds.team.*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, e.url+"/publish/ds.team.evil?type=ds.create",
-		strings.NewReader(`{"content_type":"text/plain","fork":{"from":"secret/x","offset":1,"segments":[]}}`))
-	req.Header.Set("Content-Type", "text/plain")
-	req.Header.Set("Authorization", "Bearer "+writer)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("native publish: %d", res.StatusCode)
-	}
-	e.token = writer
-	r := e.do("DELETE", "/v1/stream/team/evil", "")
-	var markers []string
-	err = e.th.Hub.History(ctx, 0, ssehub.MustFilter("ds.secret.x"), func(ev *ssehub.Event) error {
-		markers = append(markers, ev.Type)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range markers {
-		if m == "ds.unref" {
-			t.Fatalf("DELETE of a forged fork (%d) wrote an unref on ds.secret.x, outside the token's scope: %v", r.StatusCode, markers)
+	forge := func(name, extra string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/publish/ds.team."+name+"?type=ds.create",
+			strings.NewReader(`{"content_type":"text/plain",`+extra+`"fork":{"from":"secret/x","offset":1,"segments":[]}}`))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+writer)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("native publish: %d", res.StatusCode)
 		}
 	}
-	if r.StatusCode != http.StatusForbidden {
-		t.Errorf("DELETE of a fork whose source is outside the token's scope: %d, want 403", r.StatusCode)
+	unrefs := func() int {
+		n := 0
+		err := e.th.Hub.History(ctx, 0, ssehub.MustFilter("ds.secret.x"), func(ev *ssehub.Event) error {
+			if ev.Type == "ds.unref" {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	e.token = writer
+	forge("evil", "")
+	want(t, e.do("DELETE", "/v1/stream/team/evil", ""), http.StatusNoContent)
+	forge("old", `"expires_at":"2000-01-01T00:00:00Z",`)
+	if n := unrefs(); n != 0 {
+		t.Errorf("deleting a forged fork wrote %d unref markers on ds.secret.x, outside the token's scope", n)
+	}
+	want(t, e.do("POST", "/v1/stream/team/old", "x", "Content-Type", textPlain), http.StatusNotFound) // expired on this touch
+	if n := unrefs(); n != 0 {
+		t.Fatalf("removing forged forks wrote %d unref markers on ds.secret.x, outside the token's scope", n)
+	}
+	want(t, e.do("DELETE", "/v1/stream/team/real", ""), http.StatusNoContent)
+	if n := unrefs(); n != 1 {
+		t.Fatalf("deleting a real fork wrote %d unref markers on its source, want 1", n)
 	}
 }

@@ -128,7 +128,7 @@ func (r *registry) lock(ctx context.Context, name, topic string) (*entry, error)
 			}
 		}
 		if e.st.exists && !e.st.softDeleted && e.st.expired(r.now(), e.lastAccess()) {
-			if err := r.remove(ctx, e, nil); err != nil {
+			if err := r.remove(ctx, e); err != nil {
 				r.unlock(e)
 				return nil, err
 			}
@@ -384,18 +384,29 @@ func (r *registry) refresh(ctx context.Context, e *entry) (lastMarker uint64, er
 	return lastMarker, err
 }
 
-// errOutOfScope: deleting the stream would write markers on a source
-// outside the deleter's scope (a create marker written the native way can
-// name any stream as its source).
-var errOutOfScope = errors.New("the fork's source is outside the token's scope")
+// holdsRef reports whether fork's create marker came with a reference on
+// srcTopic: the first event of srcTopic after the marker, written in the
+// same batch, is a ref naming the fork. A create marker written the
+// native way (POST /publish by a token scoped to the fork's topic only)
+// has none, so removing it must write nothing on its alleged source.
+func (r *registry) holdsRef(ctx context.Context, srcTopic string, fork *entry) (bool, error) {
+	want := `{"fork":` + quote(fork.name) + `}`
+	found := false
+	err := r.hub.History(ctx, fork.st.gen, ssehub.MustFilter(srcTopic), func(ev *ssehub.Event) error {
+		found = ev.Topic == srcTopic && ev.Type == typeRef && string(ev.Data) == want
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return found, err
+}
 
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft
 // delete while forks refer to it, else for good, and then a fork gives
 // back its reference to its source, which a soft delete waiting on it
-// completes, up the chain, all in one batch. may, when not nil, says
-// which topics the deleter may write: an unref on any other is
-// errOutOfScope, and nothing is written.
-func (r *registry) remove(ctx context.Context, e *entry, may func(topic string) bool) error {
+// completes, up the chain, all in one batch.
+func (r *registry) remove(ctx context.Context, e *entry) error {
 	events := []*ssehub.Event{{Topic: e.topic, Type: typeDelete, Data: []byte("{}")}}
 	entries := []*entry{e}
 	defer func() {
@@ -420,8 +431,10 @@ func (r *registry) remove(ctx context.Context, e *entry, may func(topic string) 
 			if !a.st.exists {
 				break
 			}
-			if may != nil && !may(a.topic) {
-				return errOutOfScope
+			if held, err := r.holdsRef(ctx, a.topic, cur); err != nil {
+				return err
+			} else if !held {
+				break // a create marker written the native way: it holds nothing
 			}
 			events = append(events, &ssehub.Event{Topic: a.topic, Type: typeUnref, Data: []byte(`{"fork":` + quote(cur.name) + `}`)})
 			if !a.st.softDeleted || a.st.refs > 1 {
