@@ -396,10 +396,25 @@ func (r *registry) holdsRef(ctx context.Context, srcTopic string, fork *entry) (
 		found = ev.Topic == srcTopic && ev.Type == typeRef && string(ev.Data) == want
 		return errStop
 	})
-	if errors.Is(err, errStop) {
-		err = nil
+	if err = nilStop(err); err != nil || found {
+		return found, err
 	}
-	return found, err
+	// No ref right after the marker: retention removed it (oldest first,
+	// so the marker, older, went too: the stream lives on its checkpoint),
+	// or there never was one (the marker is still in the log).
+	kept := false
+	err = r.hub.History(ctx, fork.st.gen-1, ssehub.MustFilter(fork.topic), func(ev *ssehub.Event) error {
+		kept = ev.ID == fork.st.gen
+		return errStop
+	})
+	return !kept, nilStop(err)
+}
+
+func nilStop(err error) error {
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
 }
 
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft
