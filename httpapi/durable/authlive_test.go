@@ -214,3 +214,37 @@ func TestForgedForkDeleteWritesNoUnrefOutsideScope(t *testing.T) {
 		t.Fatalf("deleting a real fork wrote %d unref markers on its source, want 1", n)
 	}
 }
+
+// TestSSEEndsAtTokenRevocation: revoking a stream token ends its SSE reads
+// at once, as it ends its other streams (docs/security.md), not at the end
+// of SSEMaxDuration.
+func TestSSEEndsAtTokenRevocation(t *testing.T) {
+	o := durable.Options{SSEMaxDuration: 30 * time.Second, LongPollTimeout: 5 * time.Second}
+	e := newEnv(t, o)
+	e.token = hubtest.AdminToken
+	tail := e.mustCreate("/v1/stream/team/rev", textPlain, "x")
+	ctx := context.Background()
+	tokens := auth.NewStore(e.th.Store)
+	reader, tok, err := tokens.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, Topics: []string{"ds.team.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := openLive(t, e, "/v1/stream/team/rev?offset="+tail+"&live=sse", reader)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("SSE read: %d", res.StatusCode)
+	}
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, res.Body); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := tokens.Revoke(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.th.Hub.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the SSE read outlived its token's revocation by 5 s")
+	}
+}
