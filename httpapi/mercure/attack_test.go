@@ -81,3 +81,26 @@ func TestJWTNotTakenFromQuery(t *testing.T) {
 	}
 	e.subscribe(q("match", "https://example.com/a", "token", tok), nil)
 }
+
+// TestSubscriptionsAPIRefusalHasNoCursor: a refused request to the
+// subscriptions API does not learn the log's head (the Link header's
+// last-event-id, which counts every event of the hub): only a token that
+// grants subscribe on the path gets it.
+func TestSubscriptionsAPIRefusalHasNoCursor(t *testing.T) {
+	e := newEnv(t, mercure.Options{Anonymous: true, Subscriptions: true})
+	e.mustPublish(form("topic", "https://example.com/a", "data", "x"))
+	for name, token := range map[string]string{"none": "", "no grant": accessToken(t, subKey, detail([]string{"subscribe"}, exact("x")))} {
+		req, _ := http.NewRequest(http.MethodGet, e.url+"/subscriptions", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || strings.Contains(resp.Header.Get("Link"), "last-event-id") {
+			t.Errorf("%s: %d with Link %q", name, resp.StatusCode, resp.Header.Get("Link"))
+		}
+	}
+}

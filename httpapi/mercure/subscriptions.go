@@ -111,12 +111,10 @@ func (f *Feature) publishSubscriptions(ctx context.Context, docs []subscriptionD
 // handleSubscriptions serves the subscriptions API.
 func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	base := f.hubURL(r)
+	// The cursor (the log's head) only for a request the switch below
+	// lets through; a refusal gets the bare discovery link.
 	head := f.s.Hub().Head()
-	last := "earliest"
-	if head > 0 {
-		last = hubID(strconv.FormatUint(head, 10) + "@" + f.s.Hub().Epoch())
-	}
-	link(w, base, last)
+	link(w, base, "")
 	f.s.CORS().Apply(w.Header(), r)
 	cred, ok := f.authenticate(w, r, f.sub, base)
 	if !ok {
@@ -135,6 +133,12 @@ func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token does not grant subscribe on "+strconvQuote(topic))
 		return
 	}
+	last := "earliest"
+	if head > 0 {
+		last = hubID(strconv.FormatUint(head, 10) + "@" + f.s.Hub().Epoch())
+	}
+	w.Header().Del("Link")
+	link(w, base, last)
 	typ, match, subscriber := r.PathValue("type"), r.PathValue("match"), r.PathValue("subscriber")
 	var docs []subscriptionDoc
 	f.subs.mu.Lock()
