@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"time"
+
+	"github.com/ssehub/ssehub/httpapi"
 )
 
 // snapshot is what a reader takes of a stream (registry.view).
@@ -68,7 +70,8 @@ func (f *Feature) cursor(client string) string {
 
 // read serves GET: catch-up, long-poll or SSE.
 func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic string) {
-	if _, ok := f.authorize(w, r, false, topic); !ok {
+	who, ok := f.authorize(w, r, false, topic)
+	if !ok {
 		return
 	}
 	p, bad := parseRead(r)
@@ -93,6 +96,17 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	if !f.found(w, name, sn) {
 		return
 	}
+	if who != nil && !who.Admin {
+		// A fork reads its sources' topics: the token must cover them
+		// too, as forking needed (a create marker written the native way
+		// can name any stream as its source).
+		for _, g := range sn.segs {
+			if !who.Scope().Match(g.Topic) {
+				fail(w, http.StatusForbidden, "this stream is a fork of a stream outside the token's scope")
+				return
+			}
+		}
+	}
 	switch p.kind {
 	case offsetStart:
 		p.after = 0
@@ -104,7 +118,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 		}
 	}
 	if p.live == "sse" {
-		f.sse(w, r, name, topic, p, sn)
+		f.sse(w, r, who, name, topic, p, sn)
 		return
 	}
 	h := w.Header()
@@ -129,7 +143,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	}
 	if p.live == "long-poll" && len(c.items) == 0 && p.after >= sn.tail {
 		var ok bool
-		if sn, c, ok = f.longPoll(w, r, name, topic, p, sn); !ok {
+		if sn, c, ok = f.longPoll(w, r, who, name, topic, p, sn); !ok {
 			return
 		}
 	}
@@ -206,8 +220,8 @@ func (f *Feature) found(w http.ResponseWriter, name string, sn snapshot) bool {
 // longPoll waits for data past p.after: it returns the new snapshot and
 // chunk, or answers 204 (timeout, closed) or an error itself and returns
 // false.
-func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, name, topic string, p readParams, sn snapshot) (snapshot, chunk, bool) {
-	release, ok := f.s.Limiter().OpenStream(w, r, nil)
+func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, who *httpapi.Principal, name, topic string, p readParams, sn snapshot) (snapshot, chunk, bool) {
+	release, ok := f.s.Limiter().OpenStream(w, r, who)
 	if !ok {
 		return sn, chunk{}, false
 	}

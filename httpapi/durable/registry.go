@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -383,6 +384,39 @@ func (r *registry) refresh(ctx context.Context, e *entry) (lastMarker uint64, er
 	return lastMarker, err
 }
 
+// holdsRef reports whether fork's create marker came with a reference on
+// srcTopic: the first event of srcTopic after the marker, written in the
+// same batch, is a ref naming the fork. A create marker written the
+// native way (POST /publish by a token scoped to the fork's topic only)
+// has none, so removing it must write nothing on its alleged source.
+func (r *registry) holdsRef(ctx context.Context, srcTopic string, fork *entry) (bool, error) {
+	want := `{"fork":` + quote(fork.name) + `}`
+	found := false
+	err := r.hub.History(ctx, fork.st.gen, ssehub.MustFilter(srcTopic), func(ev *ssehub.Event) error {
+		found = ev.Topic == srcTopic && ev.Type == typeRef && string(ev.Data) == want
+		return errStop
+	})
+	if err = nilStop(err); err != nil || found {
+		return found, err
+	}
+	// No ref right after the marker: retention removed it (oldest first,
+	// so the marker, older, went too: the stream lives on its checkpoint),
+	// or there never was one (the marker is still in the log).
+	kept := false
+	err = r.hub.History(ctx, fork.st.gen-1, ssehub.MustFilter(fork.topic), func(ev *ssehub.Event) error {
+		kept = ev.ID == fork.st.gen
+		return errStop
+	})
+	return !kept, nilStop(err)
+}
+
+func nilStop(err error) error {
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
 // remove deletes e's stream (locked, existing, not soft-deleted): a soft
 // delete while forks refer to it, else for good, and then a fork gives
 // back its reference to its source, which a soft delete waiting on it
@@ -411,6 +445,11 @@ func (r *registry) remove(ctx context.Context, e *entry) error {
 			entries = append(entries, a)
 			if !a.st.exists {
 				break
+			}
+			if held, err := r.holdsRef(ctx, a.topic, cur); err != nil {
+				return err
+			} else if !held {
+				break // a create marker written the native way: it holds nothing
 			}
 			events = append(events, &ssehub.Event{Topic: a.topic, Type: typeUnref, Data: []byte(`{"fork":` + quote(cur.name) + `}`)})
 			if !a.st.softDeleted || a.st.refs > 1 {

@@ -2,9 +2,14 @@ package durable
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 )
 
 // control is the data of an SSE control event.
@@ -19,9 +24,10 @@ type control struct {
 // an "event: control" with the offset after it (also its SSE id, so a
 // plain EventSource resumes where it was with Last-Event-ID); a control
 // event every LongPollTimeout while idle; the end after SSEMaxDuration, or
-// with the control event that says the stream is closed.
-func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string, p readParams, sn snapshot) {
-	release, ok := f.s.Limiter().OpenStream(w, r, nil)
+// with the control event that says the stream is closed, or when who's
+// token expires.
+func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Principal, name, topic string, p readParams, sn snapshot) {
+	release, ok := f.s.Limiter().OpenStream(w, r, who)
 	if !ok {
 		return
 	}
@@ -33,9 +39,25 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, name, topic string
 	if !isText(sn.ct()) {
 		h.Set("Stream-SSE-Data-Encoding", "base64")
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if c := who.Credential(); c != nil {
+		// A subscription of nothing, with the token: the hub ends it when
+		// the token is revoked (on any node) or expires, and so this read.
+		guard, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: ssehub.Filter{}, Topics: []string{},
+			Credential: c, OnEnd: func(error) { cancel() }})
+		if err != nil {
+			httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "the token is revoked or expired")
+			return
+		}
+		defer guard.Close()
+	}
 	w.WriteHeader(http.StatusOK)
-	ctx := r.Context()
-	end := time.NewTimer(f.opts.SSEMaxDuration)
+	maxDur := f.opts.SSEMaxDuration
+	if who != nil && !who.Admin && !who.Token.ExpiresAt.IsZero() {
+		maxDur = min(maxDur, time.Until(who.Token.ExpiresAt))
+	}
+	end := time.NewTimer(maxDur)
 	defer end.Stop()
 	idle := time.NewTimer(f.opts.LongPollTimeout)
 	defer idle.Stop()

@@ -51,6 +51,22 @@ type segment struct {
 	Upto  uint64 `json:"upto,omitempty"`
 }
 
+// forkInDS reports whether every topic fm reads is a stream's: a create
+// marker is an event anyone with publish on the topic can write the native
+// way (POST /publish), and a fork onto another topic of the log would let
+// the stream's readers read it.
+func forkInDS(fm *forkMeta) bool {
+	if fm == nil {
+		return true
+	}
+	for _, g := range fm.Segments {
+		if _, ok := NameFor(g.Topic); !ok || ssehub.ValidateTopic(g.Topic) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (g segment) has(id uint64) bool { return id > g.After && (g.Upto == 0 || id <= g.Upto) }
 
 // producerTuple is one idempotent producer request.
@@ -115,7 +131,7 @@ func (st *state) apply(ev *ssehub.Event) {
 	switch ev.Type {
 	case typeCreate:
 		var m createMeta
-		if json.Unmarshal(ev.Data, &m) != nil {
+		if json.Unmarshal(ev.Data, &m) != nil || !forkInDS(m.Fork) {
 			return
 		}
 		*st = state{exists: true, gen: ev.ID, meta: m, closed: m.Closed, tail: ev.ID, lastAccess: ev.Time,

@@ -244,6 +244,13 @@ func (f *Feature) authenticate(w http.ResponseWriter, r *http.Request, v *verifi
 	} else if c, err := r.Cookie(LegacyCookieName); err == nil && c.Value != "" {
 		raw, fromCookie = c.Value, true
 	} else if t, cookie := httpapi.TokenFrom(r); t != "" {
+		if !cookie && looksLikeJWT(t) {
+			// ?token= is for ssehub tokens; a JWT in a URL ends up in
+			// logs and Referer headers (RFC 9700), as the refused
+			// authorization parameter would.
+			f.bearerError(w, r, http.StatusBadRequest, "invalid_request", "a Mercure JWT is not taken from the query string: send Authorization: Bearer <token> or the "+CookieName+" cookie")
+			return nil, false
+		}
 		raw, fromCookie = t, cookie
 	}
 	if raw == "" {

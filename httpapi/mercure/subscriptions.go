@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/auth"
 	"github.com/yosida95/uritemplate/v3"
 )
 
@@ -110,12 +111,10 @@ func (f *Feature) publishSubscriptions(ctx context.Context, docs []subscriptionD
 // handleSubscriptions serves the subscriptions API.
 func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	base := f.hubURL(r)
+	// The cursor (the log's head) only for a request the switch below
+	// lets through; a refusal gets the bare discovery link.
 	head := f.s.Hub().Head()
-	last := "earliest"
-	if head > 0 {
-		last = hubID(strconv.FormatUint(head, 10) + "@" + f.s.Hub().Epoch())
-	}
-	link(w, base, last)
+	link(w, base, "")
 	f.s.CORS().Apply(w.Header(), r)
 	cred, ok := f.authenticate(w, r, f.sub, base)
 	if !ok {
@@ -126,11 +125,20 @@ func (f *Feature) handleSubscriptions(w http.ResponseWriter, r *http.Request) {
 	case cred.anonymous():
 		f.bearerError(w, r, http.StatusUnauthorized, "", "the subscriptions API needs an access token")
 		return
+	case cred.hub != nil && !cred.hub.Admin && !cred.hub.Token.Purpose.Allows(auth.PurposeStream):
+		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's purpose is "+string(cred.hub.Token.Purpose)+"; the subscriptions API needs stream")
+		return
 	case cred.jwt != nil && !cred.jwt.may(false, []string{topic}, base),
 		cred.hub != nil && !cred.hub.Admin && !cred.hub.Scope().Match(TopicFor(topic, true)):
 		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token does not grant subscribe on "+strconvQuote(topic))
 		return
 	}
+	last := "earliest"
+	if head > 0 {
+		last = hubID(strconv.FormatUint(head, 10) + "@" + f.s.Hub().Epoch())
+	}
+	w.Header().Del("Link")
+	link(w, base, last)
 	typ, match, subscriber := r.PathValue("type"), r.PathValue("match"), r.PathValue("subscriber")
 	var docs []subscriptionDoc
 	f.subs.mu.Lock()
