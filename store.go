@@ -51,9 +51,19 @@ type StoreConfig struct {
 }
 
 var (
-	driversMu sync.RWMutex
-	drivers   = map[string]Driver{}
+	driversMu   sync.RWMutex
+	drivers     = map[string]Driver{}
+	driverHints = map[string]string{}
 )
+
+// HintDriver says how to get a driver that this build does not link (for
+// example "build ssehub with -tags pebble"): asking for name then fails
+// with that hint. A registered driver of that name makes it moot.
+func HintDriver(name, hint string) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	driverHints[name] = hint
+}
 
 // RegisterDriver makes a store available by name. It panics on a duplicate
 // name or a driver without Name or Open, as those are programming errors.
@@ -116,5 +126,11 @@ func OpenStore(ctx context.Context, driver string, cfg StoreConfig) (Store, erro
 
 // UnknownDriverError is the error for a driver name nobody registered.
 func UnknownDriverError(name string) error {
-	return fmt.Errorf("storage driver %q is not available in this build (available: %s)", name, strings.Join(DriverNames(), ", "))
+	driversMu.RLock()
+	hint := driverHints[name]
+	driversMu.RUnlock()
+	if hint != "" {
+		hint = "; " + hint
+	}
+	return fmt.Errorf("storage driver %q is not available in this build (available: %s)%s", name, strings.Join(DriverNames(), ", "), hint)
 }

@@ -56,3 +56,16 @@ func TestParseStoreName(t *testing.T) {
 		}
 	}
 }
+
+// TestDriverHint checks that a driver this build does not link fails with
+// the hint its package left, and that a registered driver is unaffected.
+func TestDriverHint(t *testing.T) {
+	ssehub.HintDriver("hinted-test", "build with -tags hinted")
+	_, err := ssehub.OpenStore(context.Background(), "hinted-test", ssehub.StoreConfig{})
+	if err == nil || !strings.HasSuffix(err.Error(), "; build with -tags hinted") || !strings.Contains(err.Error(), "not available in this build") {
+		t.Errorf("hinted driver: %v", err)
+	}
+	if err := ssehub.UnknownDriverError("unhinted-test"); strings.Contains(err.Error(), ";") {
+		t.Errorf("a driver without a hint: %v", err)
+	}
+}

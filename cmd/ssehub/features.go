@@ -24,6 +24,10 @@ import (
 	_ "github.com/ssehub/ssehub/nats"
 )
 
+// The pebble store is linked only with -tags pebble (features_pebble.go);
+// asking a build without it for pebble says how to get it.
+func init() { ssehub.HintDriver("pebble", "build ssehub with -tags pebble (docs/storage.md)") }
+
 // features returns the HTTP features `serve` runs, configured from cfg:
 // adding an endpoint is one feature package and one line here.
 func features(cfg *config.Config) ([]httpapi.Feature, error) {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssehub/ssehub"
 )
 
 // lockedBuffer is a concurrency-safe output sink.
@@ -146,6 +148,19 @@ func TestServeBadConfig(t *testing.T) {
 	os.WriteFile(cfg, []byte("streams:\n  s:\n    format: xml\n"), 0o600)
 	var out, errOut lockedBuffer
 	if c := run(context.Background(), []string{"serve", "--config", cfg}, &out, &errOut); c != 2 || !strings.Contains(errOut.String(), "streams.s.format") {
+		t.Fatalf("exit %d: %s", c, errOut.String())
+	}
+}
+
+// TestServePebbleNeedsTheTag: a build without -tags pebble says how to get
+// the pebble store instead of only that it is missing.
+func TestServePebbleNeedsTheTag(t *testing.T) {
+	if _, linked := ssehub.LookupDriver("pebble"); linked {
+		t.Skip("this build links the pebble store (-tags pebble)")
+	}
+	var out, errOut lockedBuffer
+	c := run(context.Background(), []string{"serve", "--store", "pebble", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errOut)
+	if c == 0 || !strings.Contains(errOut.String(), "-tags pebble") {
 		t.Fatalf("exit %d: %s", c, errOut.String())
 	}
 }
