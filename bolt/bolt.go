@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/groupcommit"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -71,13 +72,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-type appendReq struct {
-	events []*ssehub.Event
-	size   int64 // the events' Event.Size
-	res    []ssehub.AppendResult
-	err    error
-	done   chan struct{}
-}
+// appendReq is one Append waiting for its group's commit.
+type appendReq = groupcommit.Request
 
 type dedupeEntry struct {
 	id uint64
@@ -410,7 +406,7 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 	if err != nil {
 		return nil, err
 	}
-	req := &appendReq{events: events, size: size, done: make(chan struct{})}
+	req := groupcommit.NewRequest(events, size)
 	l.sendMu.RLock()
 	if l.sendClosed {
 		l.sendMu.RUnlock()
@@ -423,91 +419,24 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 		l.sendMu.RUnlock()
 		return nil, ctx.Err()
 	}
-	<-req.done // once queued, the commit finishes whatever ctx says
-	return req.res, req.err
+	<-req.Done // once queued, the commit finishes whatever ctx says
+	return req.Res, req.Err
 }
 
-// writer is the single goroutine that commits appends. A group holds at
-// most MaxBatch events and at most Retention.MaxBytes bytes, so every
-// event of a group is retained when it commits; a request that does not
-// fit waits for the next group.
+// writer is the single goroutine that commits appends, in groups
+// (package internal/groupcommit).
 func (l *Log) writer() {
 	defer l.wg.Done()
-	var batch []*appendReq
-	var carry *appendReq
 	buf := make([]byte, 0, 4096)
-	maxBytes := l.opts.Retention.MaxBytes
-	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			select {
-			case first = <-l.reqs:
-			case <-l.quit:
-				// Finish what is queued, then stop.
-				for {
-					select {
-					case r := <-l.reqs:
-						l.commitAll([]*appendReq{r}, &buf)
-					default:
-						return
-					}
-				}
+	w := groupcommit.Writer{Reqs: l.reqs, Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
+		Commit: func(batch []*appendReq) error { return l.commit(batch, &buf) },
+		AfterGroup: func() {
+			if cap(buf) > 16<<20 {
+				buf = make([]byte, 0, 4096) // do not keep a huge batch's arena
 			}
-		}
-		batch = append(batch[:0], first)
-		n, size := len(first.events), first.size
-	drain:
-		for n < l.maxBatch {
-			select {
-			case r := <-l.reqs:
-				if n+len(r.events) > l.maxBatch || maxBytes > 0 && size+r.size > maxBytes {
-					carry = r
-					break drain
-				}
-				batch = append(batch, r)
-				n += len(r.events)
-				size += r.size
-			default:
-				break drain
-			}
-		}
-		l.commitAll(batch, &buf)
-		if carry != nil {
-			select {
-			case <-l.quit:
-				l.commitAll([]*appendReq{carry}, &buf)
-				carry = nil
-			default:
-			}
-		}
-		if cap(buf) > 16<<20 {
-			buf = make([]byte, 0, 4096) // do not keep a huge batch's arena
-		}
-	}
-}
-
-// commitAll commits a group; if its transaction fails, each request is
-// retried in a transaction of its own, so that only a failing request gets
-// an error. Each request stays all-or-nothing and is acknowledged only once
-// durable.
-func (l *Log) commitAll(batch []*appendReq, buf *[]byte) {
-	err := l.commit(batch, buf)
-	if err == nil {
-		return
-	}
-	if len(batch) == 1 {
-		batch[0].res, batch[0].err = nil, err
-		close(batch[0].done)
-		return
-	}
-	l.opts.Logger.Warn("bolt: group commit failed, committing its appends one by one", "appends", len(batch), "err", err)
-	for _, req := range batch {
-		if err := l.commit([]*appendReq{req}, buf); err != nil {
-			req.res, req.err = nil, err
-			close(req.done)
-		}
-	}
+		},
+		Logger: l.opts.Logger, Name: "bolt"}
+	w.Run()
 }
 
 // txState is the log's state as a transaction changes it; it becomes the
@@ -588,9 +517,9 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 		defer l.dmu.Unlock()
 		appended := 0
 		for ri, req := range batch {
-			res := make([]ssehub.AppendResult, len(req.events))
+			res := make([]ssehub.AppendResult, len(req.Events))
 			results[ri] = res
-			for i, in := range req.events {
+			for i, in := range req.Events {
 				var dk string
 				if in.Key != "" {
 					dk = in.Topic + "\x00" + in.Key
@@ -671,10 +600,10 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 	}
 	l.dmu.Unlock()
 	for ri, req := range batch {
-		req.res = results[ri]
-		for i, r := range req.res {
+		req.Res = results[ri]
+		for i, r := range req.Res {
 			if !r.Duplicate {
-				req.events[i].ID, req.events[i].Time = r.ID, now
+				req.Events[i].ID, req.Events[i].Time = r.ID, now
 			}
 		}
 	}
@@ -688,7 +617,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 	l.notify = make(chan struct{})
 	l.mu.Unlock()
 	for _, req := range batch {
-		close(req.done)
+		close(req.Done)
 	}
 	return nil
 }

@@ -97,8 +97,8 @@ type SubscribeOptions struct {
 	Credential *Credential
 	// Notify, when set, is called instead of waking Wait whenever Next may
 	// have something new: a writer serving many subscribers uses it to
-	// schedule this one. It is called with the hub's lock held and must
-	// not block. Such a subscriber does not use Wait, and its reads from
+	// schedule this one. It may be called with the hub's lock held (the
+	// live feed calls it after releasing the lock) and must not block. Such a subscriber does not use Wait, and its reads from
 	// the log run in the hub's pool of readers instead of inside Next. It
 	// must not call the hub or the subscription (Close, Next).
 	Notify func()

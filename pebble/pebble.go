@@ -26,6 +26,7 @@ import (
 	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/groupcommit"
 )
 
 // DirName is the pebble directory inside the data directory.
@@ -75,13 +76,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-type appendReq struct {
-	events []*ssehub.Event
-	size   int64 // the events' Event.Size
-	res    []ssehub.AppendResult
-	err    error
-	done   chan struct{}
-}
+// appendReq is one Append waiting for its group's commit.
+type appendReq = groupcommit.Request
 
 type dedupeEntry struct {
 	id uint64

@@ -9,6 +9,7 @@ import (
 
 	cpebble "github.com/cockroachdb/pebble/v2"
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/groupcommit"
 )
 
 // check refuses, before anything is queued, what the store's limits would
@@ -49,7 +50,7 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 	if err != nil {
 		return nil, err
 	}
-	req := &appendReq{events: events, size: size, done: make(chan struct{})}
+	req := groupcommit.NewRequest(events, size)
 	l.sendMu.RLock()
 	if l.sendClosed {
 		l.sendMu.RUnlock()
@@ -62,84 +63,17 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 		l.sendMu.RUnlock()
 		return nil, ctx.Err()
 	}
-	<-req.done // once queued, the commit finishes whatever ctx says
-	return req.res, req.err
+	<-req.Done // once queued, the commit finishes whatever ctx says
+	return req.Res, req.Err
 }
 
-// writer is the single goroutine that commits appends. A group holds at
-// most MaxBatch events and at most Retention.MaxBytes bytes, so every
-// event of a group is retained when it commits; a request that does not
-// fit waits for the next group.
+// writer is the single goroutine that commits appends, in groups
+// (package internal/groupcommit).
 func (l *Log) writer() {
 	defer l.wg.Done()
-	var batch []*appendReq
-	var carry *appendReq
-	maxBytes := l.opts.Retention.MaxBytes
-	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			select {
-			case first = <-l.reqs:
-			case <-l.quit:
-				for {
-					select {
-					case r := <-l.reqs:
-						l.commitAll([]*appendReq{r})
-					default:
-						return
-					}
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-		n, size := len(first.events), first.size
-	drain:
-		for n < l.maxBatch {
-			select {
-			case r := <-l.reqs:
-				if n+len(r.events) > l.maxBatch || maxBytes > 0 && size+r.size > maxBytes {
-					carry = r
-					break drain
-				}
-				batch = append(batch, r)
-				n += len(r.events)
-				size += r.size
-			default:
-				break drain
-			}
-		}
-		l.commitAll(batch)
-		if carry != nil {
-			select {
-			case <-l.quit:
-				l.commitAll([]*appendReq{carry})
-				carry = nil
-			default:
-			}
-		}
-	}
-}
-
-// commitAll commits a group; if its batch fails, each request is retried
-// in a batch of its own, so that only a failing request gets an error.
-func (l *Log) commitAll(batch []*appendReq) {
-	err := l.commit(batch)
-	if err == nil {
-		return
-	}
-	if len(batch) == 1 {
-		batch[0].res, batch[0].err = nil, err
-		close(batch[0].done)
-		return
-	}
-	l.opts.Logger.Warn("pebble: group commit failed, committing its appends one by one", "appends", len(batch), "err", err)
-	for _, req := range batch {
-		if err := l.commit([]*appendReq{req}); err != nil {
-			req.res, req.err = nil, err
-			close(req.done)
-		}
-	}
+	w := groupcommit.Writer{Reqs: l.reqs, Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
+		Commit: l.commit, Logger: l.opts.Logger, Name: "pebble"}
+	w.Run()
 }
 
 // txState is the log's state as a batch changes it; it becomes the log's
@@ -214,9 +148,9 @@ func (l *Log) commit(batch []*appendReq) error {
 		defer l.dmu.Unlock()
 		appended := 0
 		for ri, req := range batch {
-			res := make([]ssehub.AppendResult, len(req.events))
+			res := make([]ssehub.AppendResult, len(req.Events))
 			results[ri] = res
-			for i, in := range req.events {
+			for i, in := range req.Events {
 				var dk string
 				if in.Key != "" {
 					dk = in.Topic + "\x00" + in.Key
@@ -300,10 +234,10 @@ func (l *Log) commit(batch []*appendReq) error {
 	}
 	l.dmu.Unlock()
 	for ri, req := range batch {
-		req.res = results[ri]
-		for i, r := range req.res {
+		req.Res = results[ri]
+		for i, r := range req.Res {
 			if !r.Duplicate {
-				req.events[i].ID, req.events[i].Time = r.ID, now
+				req.Events[i].ID, req.Events[i].Time = r.ID, now
 			}
 		}
 	}
@@ -317,7 +251,7 @@ func (l *Log) commit(batch []*appendReq) error {
 	l.notify = make(chan struct{})
 	l.mu.Unlock()
 	for _, req := range batch {
-		close(req.done)
+		close(req.Done)
 	}
 	return nil
 }
