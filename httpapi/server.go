@@ -77,6 +77,7 @@ type Server struct {
 	mu       sync.Mutex
 	routes   map[string]bool // paths routed, for 405s
 	shutdown []func()
+	reserved []reservation // event types features own (reserved.go)
 }
 
 // New returns a server for opts with its features registered.

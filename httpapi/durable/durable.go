@@ -116,6 +116,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		s.Logger().Warn("durable_streams.public_write is on: anyone who reaches the hub can create, append to and delete every stream at " + Path)
 	}
 	f.s = s
+	s.ReserveTypes(TopicPrefix+".", "ds.", "Durable Streams")
 	f.reg = newRegistry(s.Hub())
 	f.reg.now = f.opts.Now
 	f.reg.log = s.Logger()

@@ -136,6 +136,8 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		}
 	}
 	f.s = s
+	s.ReserveTypes(PublicPrefix, "mercure", "Mercure")
+	s.ReserveTypes(PrivatePrefix, "mercure", "Mercure")
 	f.log = f.opts.Logger
 	if f.log == nil {
 		f.log = s.Logger()

@@ -244,6 +244,9 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	if ev.Type != "" && sse.ValidateType(ev.Type) != nil {
 		return httpapi.CodeBadField, "type must not contain CR or LF"
 	}
+	if owner, ok := f.s.ReservedType(ev.Topic, ev.Type); ok {
+		return httpapi.CodeBadField, fmt.Sprintf("type %.60q is reserved on this topic: %s writes it (use that protocol's endpoint, or another type)", ev.Type, owner)
+	}
 	for _, c := range ev.Key {
 		if c < 0x20 || c == 0x7f {
 			return httpapi.CodeBadField, "key must not contain control characters"
