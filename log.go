@@ -17,6 +17,10 @@ var (
 	// ErrUnavailable is returned when the store cannot take or serve a
 	// request now (a cluster without a leader, a full disk) but may later.
 	ErrUnavailable = errors.New("ssehub: store unavailable")
+	// ErrConflict is returned by a conditional append (ConditionalAppender)
+	// whose condition no longer holds: another writer appended to the
+	// topic since the caller read it. Nothing was stored.
+	ErrConflict = errors.New("ssehub: the topic changed")
 )
 
 // Log is the durable, ordered record of events that the hub streams from.

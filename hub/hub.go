@@ -185,6 +185,11 @@ func (h *Hub) Run(ctx context.Context) error {
 // Publish appends events to the log and returns once they are durable. An
 // event to a deregistered topic fails the whole call with a *GoneError.
 func (h *Hub) Publish(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
+	return h.publish(ctx, events, h.store.Append)
+}
+
+// publish is Publish with the store's append given (conditional.go).
+func (h *Hub) publish(ctx context.Context, events []*ssehub.Event, appendFn func(context.Context, []*ssehub.Event) ([]ssehub.AppendResult, error)) ([]ssehub.AppendResult, error) {
 	for _, ev := range events {
 		if ssehub.IsSys(ev.Topic) {
 			return nil, fmt.Errorf("hub: %q is a system topic", ev.Topic)
@@ -199,7 +204,7 @@ func (h *Hub) Publish(ctx context.Context, events []*ssehub.Event) ([]ssehub.App
 	}
 	h.mu.Unlock()
 	start := time.Now()
-	res, err := h.store.Append(ctx, events)
+	res, err := appendFn(ctx, events)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ const (
 	codeBatchIncomplete   = 10176
 	codeBatchDuplicate    = 10201
 	codeBatchTooManyAtmpt = 10210
+	codeWrongLastSeq      = 10071
 )
 
 // pubAck is JetStream's answer to a publish or an atomic batch commit.
@@ -47,6 +48,12 @@ type pubAck struct {
 // PublishTimeout; a publish the cluster did not take fails with an error
 // wrapping ssehub.ErrUnavailable.
 func (s *Store) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
+	return s.append(ctx, events, nil)
+}
+
+// append is Append; cond, when set, adds its expectation to the messages
+// before they are sent (conditional.go).
+func (s *Store) append(ctx context.Context, events []*ssehub.Event, cond func([]*nats.Msg)) ([]ssehub.AppendResult, error) {
 	if s.isClosed() {
 		return nil, ssehub.ErrClosed
 	}
@@ -67,6 +74,9 @@ func (s *Store) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Ap
 		if size := int64(msgSize(msgs[i])); size > max {
 			return nil, fmt.Errorf("nats: an event of %d bytes (data, fields and headers): %w (the servers' max_payload is %d)", size, ssehub.ErrTooLarge, max)
 		}
+	}
+	if cond != nil {
+		cond(msgs)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.PublishTimeout)
 	defer cancel()
@@ -127,6 +137,8 @@ func (s *Store) publishError(err error) error {
 		switch apiErr.ErrorCode {
 		case codeMsgTooLarge, codeHeaderTooLarge, codeBatchTooLarge:
 			return fmt.Errorf("nats: publish: %w: %w", ssehub.ErrTooLarge, err)
+		case codeWrongLastSeq:
+			return fmt.Errorf("nats: publish: %w: %w", ssehub.ErrConflict, err)
 		case 10008, 10009, 10023, codeBatchIncomplete, codeBatchTooManyAtmpt: // temporarily unavailable, not leader, resources, batch lost in an election, too many batches
 			return nil
 		}

@@ -288,32 +288,51 @@ func (f *Feature) commitAppends(ctx context.Context, name, topic string, batch [
 		return
 	}
 	e.touch(f.reg.now())
-	o := &overlay{st: st, producers: map[string]producerState{}, closed: st.closed, closedBy: st.closedBy, streamSeq: st.streamSeq}
-	var accepted []*appendReq
-	var events []*ssehub.Event
-	var ends []int // per accepted request: the end of its events in events
-	for _, req := range batch {
-		evs, ok := f.validate(o, topic, req)
-		if !ok {
-			continue
+	var (
+		accepted []*appendReq
+		events   []*ssehub.Event
+		ends     []int // per accepted request: the end of its events in events
+		dup      []bool
+		before   uint64
+	)
+	last := e.expect()
+	for attempt := 1; ; attempt++ {
+		o := &overlay{st: st, producers: map[string]producerState{}, closed: st.closed, closedBy: st.closedBy, streamSeq: st.streamSeq}
+		accepted, events, ends = accepted[:0], events[:0], ends[:0]
+		for _, req := range batch {
+			evs, ok := f.validate(o, topic, req)
+			if !ok {
+				continue
+			}
+			accepted = append(accepted, req)
+			events = append(events, evs...)
+			ends = append(ends, len(events))
 		}
-		accepted = append(accepted, req)
-		events = append(events, evs...)
-		ends = append(ends, len(events))
+		if len(accepted) == 0 {
+			return
+		}
+		before = st.tail
+		dup, err = f.reg.commitIf(ctx, last, events, e)
+		if errors.Is(err, ssehub.ErrConflict) && attempt < maxConflicts {
+			// Another node appended to the stream since it was read:
+			// read what it wrote and decide every request again (a
+			// producer's number it took is now a duplicate or a gap).
+			if last, err = f.reg.resync(ctx, e); err == nil {
+				continue
+			}
+		}
+		break
 	}
-	if len(accepted) == 0 {
-		return
-	}
-	before := st.tail
-	dup, err := f.reg.commit(ctx, events, e)
 	if err != nil {
-		if len(accepted) > 1 {
+		if len(accepted) > 1 && !errors.Is(err, ssehub.ErrConflict) {
 			for _, req := range accepted {
 				f.commitOne(ctx, e, topic, req)
 			}
 			return
 		}
-		accepted[0].res = f.storeResult(err)
+		for _, req := range accepted {
+			req.res = f.storeResult(err)
+		}
 		return
 	}
 	// Each request's answer is the tail right after it in the batch.
@@ -467,6 +486,10 @@ func (f *Feature) storeResult(err error) result {
 		return result{status: http.StatusRequestEntityTooLarge, msg: "the append is larger than the store takes: " + err.Error()}
 	case errors.Is(err, hub.ErrGone):
 		return result{status: http.StatusGone, msg: "the topic of this stream has been deregistered"}
+	case errors.Is(err, ssehub.ErrConflict):
+		res := result{status: http.StatusServiceUnavailable, msg: "another hub node kept changing this stream meanwhile; retry"}
+		res.set("Retry-After", "1")
+		return res
 	}
 	f.s.Logger().Error("durable streams: store", "err", err)
 	return result{status: http.StatusInternalServerError, msg: "the store failed"}

@@ -305,9 +305,18 @@ func closes(ev *ssehub.Event) bool {
 // topic (all of them locked by the caller), so the state in memory is what
 // a replay of the log gives. dup[i] reports that the store answered
 // events[i] as a duplicate of one appended before (another node raced
-// this one): then the entries are reloaded from the log.
+// this one): then the entries are reloaded from the log. On a store that
+// several nodes write, the append is conditional on entries[0]'s topic
+// ending at the last event applied (conflict.go): an error wrapping
+// ssehub.ErrConflict says another node wrote the stream meanwhile.
 func (r *registry) commit(ctx context.Context, events []*ssehub.Event, entries ...*entry) (dup []bool, err error) {
-	res, err := r.hub.Publish(ctx, events)
+	return r.commitIf(ctx, entries[0].expect(), events, entries...)
+}
+
+// commitIf is commit expecting last as the newest event of entries[0]'s
+// topic.
+func (r *registry) commitIf(ctx context.Context, last uint64, events []*ssehub.Event, entries ...*entry) (dup []bool, err error) {
+	res, err := r.hub.PublishIfLast(ctx, entries[0].topic, last, events)
 	if err != nil {
 		return nil, err
 	}
