@@ -152,6 +152,16 @@ type KV interface {
 	List(ctx context.Context, bucket string, fn func(key string, value []byte) error) error
 }
 
+// A KVCreator is a KV that can store a key only if it is absent, as a
+// store that several hub nodes share offers, so that two nodes starting at
+// once agree on one value (the generated admin token's hash).
+type KVCreator interface {
+	// Create stores value under key in bucket when key is absent;
+	// otherwise it stores nothing and returns an error wrapping
+	// ErrConflict.
+	Create(ctx context.Context, bucket, key string, value []byte) error
+}
+
 // Store is what a storage driver opens: the log, its per-topic view and the
 // hub's key-value state.
 type Store interface {

@@ -119,6 +119,31 @@ func (s *Store) Put(ctx context.Context, bucket, key string, value []byte) error
 	return nil
 }
 
+// Create stores value under key in bucket when the key is absent (or
+// deleted), with the KV's own compare-and-set, so that of several nodes
+// creating one key at once exactly one succeeds; the others get an error
+// wrapping ssehub.ErrConflict.
+func (s *Store) Create(ctx context.Context, bucket, key string, value []byte) error {
+	if s.isClosed() {
+		return ssehub.ErrClosed
+	}
+	if key == "" {
+		return errors.New("nats: an empty KV key")
+	}
+	ctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	_, err := s.kv.Create(ctx, kvKey(bucket, key), append([]byte(nil), value...))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return fmt.Errorf("nats: %s/%s exists: %w", bucket, key, ssehub.ErrConflict)
+	case err != nil:
+		return s.unavailable("kv create", err)
+	}
+	return nil
+}
+
+var _ ssehub.KVCreator = (*Store)(nil)
+
 // Delete removes key from bucket.
 func (s *Store) Delete(ctx context.Context, bucket, key string) error {
 	if s.isClosed() {

@@ -161,8 +161,21 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
+	if generated != "" {
+		// Stored now, so that of two nodes starting at once on one
+		// shared store, both use the one that was stored first.
+		if adminHash, generated, err = claimAdminHash(ctx, store, adminHash, generated, logger); err != nil {
+			return err
+		}
+	}
 	opts.AdminHash = adminHash
 	if api, err = httpapi.New(opts); err != nil {
+		if generated != "" {
+			// Nobody was shown this token: the next start makes another.
+			if derr := store.Delete(ctx, authBucket, adminHashKey); derr != nil {
+				logger.Warn("the generated admin token's hash was stored but not removed after the failed start; set SSEHUB_ADMIN_TOKEN", "err", derr)
+			}
+		}
 		return err
 	}
 	srv.Handler = api
@@ -182,11 +195,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
-	}
-	if generated != "" {
-		if err := storeAdminHash(ctx, store, adminHash); err != nil {
-			return err
-		}
 	}
 
 	runCtx, stopHub := context.WithCancel(context.Background())
@@ -245,7 +253,7 @@ const tokenPruneInterval = time.Hour
 // adminToken returns the admin token's hash: from the config or the
 // environment, else the hash stored at an earlier start, else that of a
 // new token, returned once to be printed, whose hash the caller stores
-// (storeAdminHash) once nothing else can fail before it is printed.
+// (claimAdminHash) once the listener and TLS are set up.
 func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32]byte, generated string, err error) {
 	tok := cfg.Auth.AdminToken
 	if tok == "" {
@@ -271,15 +279,42 @@ func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32
 	return httpapi.HashToken(generated), generated, nil
 }
 
-// storeAdminHash keeps a generated admin token's hash for the next starts.
-func storeAdminHash(ctx context.Context, kv ssehub.KV, hash [32]byte) error {
+// claimAdminHash keeps a generated admin token's hash for the next starts
+// and returns the hash and token to use. On a store that several nodes
+// share (ssehub.KVCreator), a node that finds a hash stored by another
+// node starting at the same time uses that one instead, and prints no
+// token: the other node printed it.
+func claimAdminHash(ctx context.Context, kv ssehub.KV, hash [32]byte, generated string, logger *slog.Logger) ([32]byte, string, error) {
 	if kv == nil {
-		return nil
+		return hash, generated, nil
 	}
-	if err := kv.Put(ctx, authBucket, adminHashKey, []byte(hex.EncodeToString(hash[:]))); err != nil {
-		return fmt.Errorf("store admin token hash: %w", err)
+	value := []byte(hex.EncodeToString(hash[:]))
+	c, ok := kv.(ssehub.KVCreator)
+	if !ok {
+		if err := kv.Put(ctx, authBucket, adminHashKey, value); err != nil {
+			return hash, "", fmt.Errorf("store admin token hash: %w", err)
+		}
+		return hash, generated, nil
 	}
-	return nil
+	err := c.Create(ctx, authBucket, adminHashKey, value)
+	if err == nil {
+		return hash, generated, nil
+	}
+	if !errors.Is(err, ssehub.ErrConflict) {
+		return hash, "", fmt.Errorf("store admin token hash: %w", err)
+	}
+	b, err := kv.Get(ctx, authBucket, adminHashKey)
+	var stored [32]byte
+	if err == nil && len(b) == 64 {
+		if _, err = hex.Decode(stored[:], b); err == nil {
+			logger.Info("another hub node generated the admin token at the same moment: this node uses that one (that node's output shows it)")
+			return stored, "", nil
+		}
+	}
+	if err == nil {
+		err = errors.New("not a SHA-256 in hex")
+	}
+	return hash, "", fmt.Errorf("read the admin token hash another node stored: %w", err)
 }
 
 // tlsConfig returns the TLS setup the config asks for, or nil for plain
