@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -74,4 +75,47 @@ func TestTokenCommandOffline(t *testing.T) {
 		t.Fatalf("list on a running hub's dir: %d %s", code, errOut)
 	}
 	stop()
+}
+
+// TestTokenListPages: `token list` follows GET /api/tokens' pages (at most
+// 1,000 tokens each) to the end: with more tokens than one page holds,
+// every one is listed, once.
+func TestTokenListPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 1,050 tokens")
+	}
+	t.Setenv("SSEHUB_ADMIN_TOKEN", "cli-admin")
+	url, _, _ := startServe(t, "--store", "memory")
+	const n = 1050
+	for i := range n {
+		req, _ := http.NewRequest("POST", url+"/api/tokens", strings.NewReader(fmt.Sprintf(`{"purpose":"stream","topics":["a"],"label":"page-%04d"}`, i)))
+		req.Header.Set("Authorization", "Bearer cli-admin")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK {
+			t.Fatalf("create token %d: %d", i, res.StatusCode)
+		}
+	}
+	code, out, errOut := runCmd(t, "token", "list", "--server", url, "--token", "cli-admin")
+	if code != 0 {
+		t.Fatalf("list: %d %s", code, errOut)
+	}
+	seen := map[string]int{}
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "page-") {
+			seen[f]++
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("token list shows %d of the %d tokens", len(seen), n)
+	}
+	for label, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s listed %d times", label, c)
+		}
+	}
 }
