@@ -226,6 +226,12 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, who *httpapi.
 		return sn, chunk{}, false
 	}
 	defer release()
+	guarded, stopGuard, err := f.guard(r.Context(), who) // ends with the token's revocation or expiry
+	if err != nil {
+		httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "the token is revoked or expired")
+		return sn, chunk{}, false
+	}
+	defer stopGuard()
 	timer := time.NewTimer(f.opts.LongPollTimeout)
 	defer timer.Stop()
 	tick, stop := f.ticker() // appends made on other nodes
@@ -248,14 +254,16 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, who *httpapi.
 			h.Set("Stream-Cursor", f.cursor(p.cursor))
 			w.WriteHeader(http.StatusNoContent)
 			return sn, chunk{}, false
-		case <-r.Context().Done():
+		case <-guarded.Done():
+			if r.Context().Err() == nil {
+				httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "the token was revoked or expired during the long-poll")
+			}
 			return sn, chunk{}, false
 		case <-f.s.Context().Done():
 			h.Set("Retry-After", "1")
 			fail(w, http.StatusServiceUnavailable, "the hub is shutting down")
 			return sn, chunk{}, false
 		}
-		var err error
 		sn, err = f.snap(r.Context(), name, topic, true)
 		if err != nil {
 			f.storeFailed(w, r, err)
