@@ -13,17 +13,19 @@ func OptionsFrom(cfg *config.Config) Options {
 	m := cfg.Mercure
 	pub, sub := m.Keys()
 	return Options{
-		Enabled:       m.On(),
-		Publisher:     Key{Key: pub.Key, Alg: pub.Alg},
-		Subscriber:    Key{Key: sub.Key, Alg: sub.Alg},
-		Issuers:       m.Issuer,
-		Audience:      m.ResourceIdentifier,
-		Anonymous:     m.Anonymous,
-		Subscriptions: m.Subscriptions,
-		HubURL:        m.HubURL,
-		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
-		MaxFieldLen:   cfg.Limits.MaxFieldLen,
-		Heartbeat:     time.Duration(m.Heartbeat),
-		WriteTimeout:  time.Duration(cfg.Server.WriteTimeout),
+		Enabled:         m.On(),
+		Publisher:       Key{Key: pub.Key, Alg: pub.Alg},
+		Subscriber:      Key{Key: sub.Key, Alg: sub.Alg},
+		Issuers:         m.Issuer,
+		Audience:        m.ResourceIdentifier,
+		Anonymous:       m.Anonymous,
+		Subscriptions:   m.Subscriptions,
+		HubURL:          m.HubURL,
+		NativeTopics:    m.NativeTopics,
+		NativeIRIPrefix: m.NativeIRIPrefix,
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		MaxFieldLen:     cfg.Limits.MaxFieldLen,
+		Heartbeat:       time.Duration(m.Heartbeat),
+		WriteTimeout:    time.Duration(cfg.Server.WriteTimeout),
 	}
 }

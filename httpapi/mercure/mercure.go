@@ -32,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
 )
 
@@ -77,6 +79,13 @@ type Options struct {
 	MaxBodyBytes           int64
 	MaxTopics, MaxMatchers int
 	MaxFieldLen            int
+	// NativeTopics are ssehub topic patterns whose events Mercure
+	// subscribers see as private updates on the IRI NativeIRIPrefix + the
+	// topic (the bare topic when the prefix is empty). They may not overlap
+	// mercure.*, mercure_private.* or ds.* (config.CheckMercureNativeTopics);
+	// default none.
+	NativeTopics    []string
+	NativeIRIPrefix string
 	// Heartbeat is the idle time after which a stream gets a keep-alive
 	// comment (default 15 s); WriteTimeout closes a stream whose client
 	// takes nothing for that long (default 30 s).
@@ -93,6 +102,7 @@ type Feature struct {
 	ids      *idIndex
 	subs     *registry
 	log      *slog.Logger
+	native   ssehub.Filter // NativeTopics; empty: no native view
 }
 
 // New returns the feature; its keys are checked by Register.
@@ -135,6 +145,22 @@ func (f *Feature) Register(s *httpapi.Server) error {
 			return fmt.Errorf("mercure hub URL %q is not an absolute URL", f.opts.HubURL)
 		}
 	}
+	if err := config.CheckMercureNativeTopics(f.opts.NativeTopics); err != nil {
+		return err
+	}
+	if err := config.CheckMercureIRIPrefix(f.opts.NativeIRIPrefix); err != nil {
+		return err
+	}
+	f.native = ssehub.MustFilter(f.opts.NativeTopics...)
+	if !f.native.IsEmpty() {
+		base := f.opts.HubURL
+		if base == "" {
+			base = "http://hub.invalid" + Path
+		}
+		if reserved(f.opts.NativeIRIPrefix+"x", base) {
+			return fmt.Errorf("mercure native_iri_prefix %q: the IRIs it makes are in the hub's reserved namespace %s", f.opts.NativeIRIPrefix, Path)
+		}
+	}
 	f.s = s
 	f.log = f.opts.Logger
 	if f.log == nil {
@@ -161,7 +187,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	ctx := s.Context()
 	go f.ids.pruneEvery(ctx, 10*time.Minute, f.log)
 	f.log.Info("mercure hub at "+Path, "publisher_jwt", f.pub != nil, "subscriber_jwt", f.sub != nil,
-		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions)
+		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions, "native_topics", f.native.String())
 	if f.opts.HubURL == "" {
 		f.log.Warn("mercure: relative URL patterns resolve against the request's Host; set mercure.hub_url")
 	}

@@ -159,9 +159,11 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		f.bearerError(w, r, http.StatusUnauthorized, "", "this hub needs an access token to subscribe: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
 		return
 	}
+	// Native events are private: an anonymous subscriber's filter holds
+	// none of them, whatever native_topics says.
 	filter := ssehub.MustFilter(PublicPrefix + "*")
 	if !cred.anonymous() {
-		filter = ssehub.MustFilter(PublicPrefix+"*", PrivatePrefix+"*")
+		filter = ssehub.MustFilter(PublicPrefix+"*", PrivatePrefix+"*").Union(f.nativeFilter(sels))
 	}
 	if cred.hub != nil && !cred.hub.Admin {
 		if !cred.hub.Token.Purpose.Allows(auth.PurposeStream) {
@@ -170,7 +172,11 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		filter = filter.Intersect(cred.hub.Scope())
 		if filter.IsEmpty() {
-			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's scope holds no Mercure topic ("+PublicPrefix+"* or "+PrivatePrefix+"*)")
+			msg := "the token's scope holds no Mercure topic (" + PublicPrefix + "* or " + PrivatePrefix + "*)"
+			if !f.native.IsEmpty() {
+				msg = "the token's scope holds no Mercure topic (" + PublicPrefix + "*, " + PrivatePrefix + "* or the native topics " + f.native.String() + ")"
+			}
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", msg)
 			return
 		}
 	}
@@ -285,9 +291,16 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk); retu
 // private one needs a subscribe grant on one of its topics (an ssehub token
 // got it through its scope already).
 func (f *Feature) delivers(u *update, sels []selector, cred *credential, base string) bool {
+	topics := u.topics
+	if u.native {
+		if !f.mapNative(u, base) {
+			return false
+		}
+		topics = u.iri
+	}
 	matched := false
 	for i := range sels {
-		if sels[i].m.match(u.topics, base) {
+		if sels[i].m.match(topics, base) {
 			matched = true
 			break
 		}
@@ -300,11 +313,54 @@ func (f *Feature) delivers(u *update, sels []selector, cred *credential, base st
 	}
 	switch {
 	case cred.jwt != nil:
-		return cred.jwt.may(false, u.topics, base)
+		return cred.jwt.may(false, topics, base)
 	case cred.hub != nil:
+		// The stream's filter is within the token's scope.
 		return true
 	}
 	return false
+}
+
+// mapNative sets u.iri to the IRI of a native event's topic and reports
+// whether the event may be delivered: its topic is one of native_topics
+// (the stream's filter holds no other; checked again so that no mistake
+// there can show a ds.* or unlisted event) and its IRI is not in the hub's
+// reserved namespace, where it would pass for a subscription event.
+func (f *Feature) mapNative(u *update, base string) bool {
+	if len(u.topics) != 1 {
+		return false
+	}
+	t := u.topics[0]
+	if t != u.nativeTopic || u.iri == nil {
+		iri := f.opts.NativeIRIPrefix + t
+		u.nativeTopic, u.iri = t, []string{iri}
+		u.iriOK = f.native.Match(t) && !reservedResults.test(matchKey{base, "", iri}, func() bool { return reserved(iri, base) })
+	}
+	return u.iriOK
+}
+
+// nativeFilter is the part of native_topics a subscription can match:
+// when every selector is an exact IRI (no wildcard, URL pattern or URI
+// Template), only the native topics those IRIs name, so that the hub does
+// not offer the stream native events it would drop; otherwise all of them.
+func (f *Feature) nativeFilter(sels []selector) ssehub.Filter {
+	if f.native.IsEmpty() {
+		return f.native
+	}
+	var pats []ssehub.Pattern
+	for _, s := range sels {
+		if s.m.pattern == wildcard || s.m.url != nil || s.m.tpl != nil {
+			return f.native
+		}
+		t, ok := strings.CutPrefix(s.pattern, f.opts.NativeIRIPrefix)
+		if !ok {
+			continue
+		}
+		if p, err := ssehub.ParsePattern(t); err == nil && p.Exact() && f.native.Match(t) {
+			pats = append(pats, p)
+		}
+	}
+	return ssehub.NewFilter(pats...)
 }
 
 // limitKey is who a stream counts against: an ssehub token, a JWT's
