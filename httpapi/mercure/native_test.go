@@ -277,3 +277,26 @@ func TestNativeConfigRefused(t *testing.T) {
 		t.Errorf("config.MercureReservedTopics does not hold %s.*", durable.TopicPrefix)
 	}
 }
+
+// TestNativeIRINotPublishable: a Mercure publish on a native topic's IRI
+// is refused, so that an anonymous subscriber cannot be shown a public
+// update that looks like the native topic's (private) event; other IRIs
+// under the prefix are Mercure topics as before.
+func TestNativeIRINotPublishable(t *testing.T) {
+	e := nativeEnv(t, mercure.Options{})
+	anon := e.subscribe(q("match_urlpattern", nativePrefix+":t"), nil)
+	tok := accessToken(t, pubKey, detail([]string{"publish"}, exact("*")))
+	for _, f := range []url.Values{
+		form("topic", nativePrefix+"orders.created", "data", "spoof"),
+		form("topic", "https://example.com/other", "topic", nativePrefix+"orders.x", "data", "spoof as an alternate"),
+		form("topic", nativePrefix+"orders.created", "data", "spoof", "private", "on"),
+	} {
+		if st, body, _ := e.publish(tok, f); st != http.StatusBadRequest || !strings.Contains(body, "native topic") {
+			t.Errorf("publish %v: %d %s, want 400", f, st, body)
+		}
+	}
+	e.mustPublish(form("topic", nativePrefix+"billing.paid", "data", "a Mercure topic"))
+	if ev := anon.next(t); string(ev.Data) != "a Mercure topic" {
+		t.Errorf("got %q", ev.Data)
+	}
+}
