@@ -300,3 +300,14 @@ func TestNativeIRINotPublishable(t *testing.T) {
 		t.Errorf("got %q", ev.Data)
 	}
 }
+
+func TestNativeOptionsFromConfig(t *testing.T) {
+	cfg, err := config.Parse([]byte("mercure:\n  enabled: true\n  native_topics: [orders.*, billing.paid]\n  native_iri_prefix: " + nativePrefix + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := mercure.OptionsFrom(cfg)
+	if strings.Join(o.NativeTopics, ",") != "orders.*,billing.paid" || o.NativeIRIPrefix != nativePrefix {
+		t.Errorf("options %v %q", o.NativeTopics, o.NativeIRIPrefix)
+	}
+}
