@@ -30,6 +30,10 @@ const (
 	audience = "https://hub.example/.well-known/mercure"
 )
 
+// perStream makes newEnv keep a goroutine per stream (see
+// TestGoroutinePerStream); by default streams are detached.
+var perStream bool
+
 type env struct {
 	t   *testing.T
 	th  *hubtest.Hub
@@ -45,6 +49,7 @@ func newEnv(t *testing.T, opts mercure.Options, more ...hubtest.Option) *env {
 		t.Fatal(err)
 	}
 	opts.Enabled = true
+	opts.GoroutinePerStream = opts.GoroutinePerStream || perStream
 	if opts.Publisher.Key == "" {
 		opts.Publisher = mercure.Key{Key: pubKey}
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/internal/pump"
 )
 
 // Path is the hub's URL path; MetadataPath that of its OAuth 2.0 protected
@@ -90,6 +91,14 @@ type Options struct {
 	// comment (default 15 s); WriteTimeout closes a stream whose client
 	// takes nothing for that long (default 30 s).
 	Heartbeat, WriteTimeout time.Duration
+	// GoroutinePerStream keeps a goroutine for every stream. By default a
+	// GET over HTTP/1.1 on Linux (cleartext, or TLS from a
+	// pump.TLSListener) is handed after its headers to a pump's few
+	// workers, as ssehub's own streams are. Workers and MaxClientBytes
+	// tune that pump (see pump.Options).
+	GoroutinePerStream bool
+	Workers            int
+	MaxClientBytes     int
 	// Logger receives the feature's logs; default the server's.
 	Logger *slog.Logger
 }
@@ -103,6 +112,12 @@ type Feature struct {
 	subs     *registry
 	log      *slog.Logger
 	native   ssehub.Filter // NativeTopics; empty: no native view
+
+	pumpCfg   *pump.Config // how the pump writes a stream
+	pumpMu    sync.Mutex
+	pump      *pump.Pump // started by the first detached stream
+	noPump    bool       // streams keep their goroutine
+	detaching sync.WaitGroup
 }
 
 // New returns the feature; its keys are checked by Register.
@@ -175,6 +190,8 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		return fmt.Errorf("mercure: %w", err)
 	}
 	s.OnShutdown(release)
+	f.pumpCfg = &pump.Config{Heartbeat: f.opts.Heartbeat, Ping: []byte(":\n"), Chunked: true}
+	s.OnShutdown(f.closePump)
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
 	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, methodQuery: f.handleSubscribe, "POST": f.handlePublish})

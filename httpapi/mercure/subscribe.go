@@ -2,7 +2,6 @@ package mercure
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
-	"github.com/ssehub/ssehub/emitter"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 )
@@ -190,45 +188,68 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	req := &subscribeRequest{filter: filter, from: from, lastID: lastID, cred: cred, sels: sels, base: base}
+	if p := f.pumpFor(w, r); p != nil {
+		f.serveDetached(w, r, p, req, release)
+		return
+	}
 	defer release()
+	f.serveGoroutine(w, r, req)
+}
 
+// subscribeRequest is a subscription request checked and resolved.
+type subscribeRequest struct {
+	filter ssehub.Filter
+	from   hub.Resume
+	lastID string // the Mercure-Last-Event-ID to answer, if any
+	cred   *credential
+	sels   []selector
+	base   string
+}
+
+// hubOptions are the hub subscription's options, reading the log within ctx.
+func (req *subscribeRequest) hubOptions(ctx context.Context) hub.SubscribeOptions {
+	var hc *hub.Credential
+	if req.cred.hub != nil {
+		hc = req.cred.hub.Credential()
+	}
+	return hub.SubscribeOptions{Context: ctx, Filter: req.filter, Topics: []string{}, Format: Format, EpochIDs: true, From: req.from, Credential: hc}
+}
+
+// expires is the JWT's exp, zero when there is none.
+func (req *subscribeRequest) expires() time.Time {
+	if req.cred.jwt != nil {
+		return req.cred.jwt.expires
+	}
+	return time.Time{}
+}
+
+// serveGoroutine serves the stream from the handler's goroutine (HTTP/2,
+// QUERY, server.goroutine_per_stream, systems without epoll).
+func (f *Feature) serveGoroutine(w http.ResponseWriter, r *http.Request, req *subscribeRequest) {
 	ctx, cancel := withServer(r.Context(), f.s.Context())
 	defer cancel()
-	if cred.jwt != nil && !cred.jwt.expires.IsZero() {
+	if exp := req.expires(); !exp.IsZero() {
 		// The connection ends no later than the token's exp.
 		var stop context.CancelFunc
-		ctx, stop = context.WithDeadline(ctx, cred.jwt.expires)
+		ctx, stop = context.WithDeadline(ctx, exp)
 		defer stop()
 	}
-	var hc *hub.Credential
-	if cred.hub != nil {
-		hc = cred.hub.Credential()
-	}
-	sub, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: filter, Topics: []string{}, Format: Format, EpochIDs: true, From: from, Credential: hc,
-		OnEnd: func(error) { cancel() }})
+	opts := req.hubOptions(ctx)
+	opts.OnEnd = func(error) { cancel() }
+	sub, err := f.s.Hub().Subscribe(opts)
 	if err != nil {
-		status, msg := http.StatusServiceUnavailable, "the hub could not subscribe; retry"
-		if errors.Is(err, hub.ErrRevoked) || errors.Is(err, hub.ErrExpired) {
-			status, msg = http.StatusUnauthorized, "the token is revoked or expired"
-		}
-		plainError(w, status, msg)
+		subscribeError(w, err)
 		return
 	}
 	defer sub.Close()
 	if f.opts.Subscriptions {
 		// Before the response starts, so a subscriber that saw it open
 		// can count on the subscription events being in the log.
-		s := f.subs.open(f, cred, sels, base)
+		s := f.subs.open(f, req.cred, req.sels, req.base)
 		defer f.subs.close(f, s)
 	}
-
-	h := w.Header()
-	emitter.SetHeaders(h, r)
-	if lastID != "" {
-		h.Set("Mercure-Last-Event-ID", lastID)
-		h.Set("Last-Event-ID", lastID)
-	}
-	w.WriteHeader(http.StatusOK)
+	req.writeHeaders(w, r)
 	rc := http.NewResponseController(w)
 	write := func(b []byte) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteTimeout))
@@ -240,8 +261,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if write([]byte(":\n")) != nil {
 		return
 	}
-
-	var u update
+	v := view{f: f, sels: req.sels, cred: req.cred, base: req.base}
 	for {
 		ready, err := sub.Wait(ctx, f.opts.Heartbeat)
 		if err != nil {
@@ -256,18 +276,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		// A buffer only for this write: an idle stream holds none.
 		bp := bufPool.Get().(*[]byte)
 		buf, err := sub.Next((*bp)[:0], writeChunk)
-		// Keep what this stream delivers, in place: each kept event moves
-		// towards the start, never past the frame being read.
-		out := buf[:0]
-		for rest := buf; len(rest) > 0; {
-			var ok bool
-			if rest, ok = nextFrame(rest, &u); !ok {
-				break
-			}
-			if u.sse != nil && f.delivers(&u, sels, cred, base) {
-				out = append(out, u.sse...)
-			}
-		}
+		out := v.keep(buf, 0)
 		werr := error(nil)
 		if len(out) > 0 {
 			werr = write(out)
