@@ -1,7 +1,9 @@
 package mercure_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/mercure"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/sse"
 )
 
 // TestGoroutinePerStream runs the stream tests again with a goroutine per
@@ -136,5 +139,37 @@ func TestDetachedSkipsOthersUpdates(t *testing.T) {
 	e.mustPublish(form("topic", "https://example.com/mine", "data", "live"))
 	if ev := s.next(t); string(ev.Data) != "live" {
 		t.Fatalf("got %q", ev.Data)
+	}
+}
+
+// TestTLSStreamsDetach: an HTTP/1.1 stream over TLS detaches too, and
+// gets its updates through the pump's TLS layer.
+func TestTLSStreamsDetach(t *testing.T) {
+	e := newEnv(t, mercure.Options{Anonymous: true}, func(c *hubtest.Config) { c.HTTP.TLS = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.url+"?"+q("match", "https://example.com/tls"), nil)
+	resp, err := e.th.Srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+		t.Fatalf("status %d over %s", resp.StatusCode, resp.Proto)
+	}
+	if err := waitStreams(e, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := handlers(); got != 0 {
+		t.Errorf("%d handler goroutines, want the TLS stream detached", got)
+	}
+	res, err := e.th.Hub.Publish(ctx, []*ssehub.Event{{Topic: mercure.TopicFor("https://example.com/tls", false), Data: []byte("sealed")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sse.NewDecoder(bufio.NewReader(resp.Body))
+	ev, err := d.Next()
+	if want := e.hubID(fmt.Sprint(res[0].ID)); err != nil || string(ev.Data) != "sealed" || ev.ID != want {
+		t.Fatalf("got %+v %v, want id %s", ev, err, want)
 	}
 }

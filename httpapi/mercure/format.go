@@ -133,7 +133,7 @@ type update struct {
 	// native: topics holds the event's ssehub topic, which the endpoint
 	// maps to iri (see Feature.mapNative).
 	native bool
-	id     string
+	id     []byte
 	topics []string
 	sse    []byte
 
@@ -189,9 +189,9 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 		u.private, u.native = false, false
 	}
 	line = line[2:]
-	// The id, then the topics: strings equal to the last frame's are
-	// reused (comparing does not allocate), as a stream's updates mostly
-	// share their topics.
+	// The id, then the topics: topic strings equal to the last frame's
+	// are reused (comparing does not allocate), as a stream's updates
+	// mostly share their topics.
 	field := func() []byte {
 		j := bytes.IndexByte(line, sep)
 		if j < 0 {
@@ -203,9 +203,7 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 		line = line[j+1:]
 		return f
 	}
-	if f := field(); string(f) != u.id {
-		u.id = string(f)
-	}
+	u.id = append(u.id[:0], field()...) // a new id every frame: copied, not allocated
 	k := 0
 	for line != nil {
 		f := field()
