@@ -100,7 +100,15 @@ func (f *Feature) scan(ctx context.Context, segs []segment, after, upto uint64, 
 			if ev.ID > end {
 				return errEnd
 			}
-			if ev.Topic != g.Topic || isMarker(ev.Type) {
+			if ev.Topic != g.Topic {
+				return nil
+			}
+			if g.native {
+				cp := *ev
+				cp.Data = viewMessage(ev.Data)
+				return fn(&cp)
+			}
+			if isMarker(ev.Type) {
 				return nil
 			}
 			return fn(ev)
