@@ -16,6 +16,8 @@ import (
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi/durable"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/internal/natstest"
+	ssenats "github.com/ssehub/ssehub/nats"
 )
 
 // nativeOpts exposes orders.* as views, with tokens required.
@@ -586,4 +588,64 @@ func TestNativeFilter(t *testing.T) {
 			t.Errorf("native path %q: %v", p, err)
 		}
 	}
+}
+
+// TestNativeViewTwoNodes: two hub nodes on one NATS log, Refresh off: a
+// native publish through one node is read, long-polled and followed by SSE
+// through the other, woken by the hub's live feed (no polling).
+func TestNativeViewTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	srv := natstest.Start(t, 1)
+	node := func() *env {
+		s, err := ssenats.Open(context.Background(), ssenats.Options{URL: srv.URL(), Stream: "DSN", SubjectPrefix: "dsn",
+			ReadyTimeout: 20 * time.Second, Logger: natstest.Quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{t: t, clock: &clock{now: time.Now()}, opts: nativeOpts()}
+		e.opts.Now = e.clock.Now
+		e.opts.LongPollTimeout = 10 * time.Second
+		e.opts.SSEMaxDuration = 20 * time.Second
+		e.startOn(s)
+		e.token = hubtest.AdminToken
+		return e
+	}
+	a, b := node(), node()
+	o1 := a.publishNative("orders.created", `{"n":1}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.do("GET", view+"?offset=-1", "").body != `[{"n":1}]` {
+		if time.Now().After(deadline) {
+			t.Fatal("b does not read a's native publish")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := make(chan resp, 1)
+	go func() { got <- b.do("GET", view+"?offset="+o1+"&live=long-poll", "") }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+view+"?offset="+o1+"&live=sse", nil)
+	req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	frames := rawSSE(t, res)
+	wantControl(t, nextFrame(t, frames), o1)
+	time.Sleep(200 * time.Millisecond)
+	o2 := a.publishNative("orders.created", `{"n":2}`)
+	select {
+	case r := <-got:
+		if r.StatusCode != http.StatusOK || r.body != `[{"n":2}]` || r.h("Stream-Next-Offset") != o2 {
+			t.Fatalf("long-poll on b: %d %q %s", r.StatusCode, r.body, r.h("Stream-Next-Offset"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long-poll on b was not woken by a's publish")
+	}
+	if f := nextFrame(t, frames); f != "event: data\ndata:[{\"n\":2}]\n" {
+		t.Fatalf("SSE on b: %q", f)
+	}
+	wantControl(t, nextFrame(t, frames), o2)
 }
