@@ -193,21 +193,28 @@ func (f *Feature) viewSnap(ctx context.Context, topic string) (snapshot, error) 
 	return sn, nil
 }
 
-// viewMessage returns a native event's data as one JSON message: the data
-// itself (compacted) when it is valid JSON in UTF-8, else the data as a
-// JSON string (bytes that are not UTF-8 become U+FFFD).
-func viewMessage(data []byte) []byte {
-	if json.Valid(data) && utf8.Valid(data) {
-		var b bytes.Buffer
-		if json.Compact(&b, data) == nil {
-			return b.Bytes()
-		}
+// viewCoder turns native events' data into JSON messages (message),
+// reusing one buffer: a message is valid until the next call.
+type viewCoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// message returns data as one JSON message: the data itself (compacted)
+// when it is valid JSON in UTF-8, else the data as a JSON string (bytes
+// that are not UTF-8 become U+FFFD).
+func (vc *viewCoder) message(data []byte) []byte {
+	vc.buf.Reset()
+	if utf8.Valid(data) && json.Compact(&vc.buf, data) == nil { // Compact validates as it goes
+		return vc.buf.Bytes()
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(string(data))
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	vc.buf.Reset()
+	if vc.enc == nil {
+		vc.enc = json.NewEncoder(&vc.buf)
+		vc.enc.SetEscapeHTML(false)
+	}
+	_ = vc.enc.Encode(string(data))
+	return bytes.TrimSuffix(vc.buf.Bytes(), []byte("\n"))
 }
 
 // holdView holds the watch of a view's topic for a live read and returns
