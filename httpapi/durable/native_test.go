@@ -14,9 +14,11 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/bolt"
 	"github.com/ssehub/ssehub/httpapi/durable"
 	"github.com/ssehub/ssehub/internal/hubtest"
 	"github.com/ssehub/ssehub/internal/natstest"
+	"github.com/ssehub/ssehub/memory"
 	ssenats "github.com/ssehub/ssehub/nats"
 )
 
@@ -648,4 +650,56 @@ func TestNativeViewTwoNodes(t *testing.T) {
 		t.Fatalf("SSE on b: %q", f)
 	}
 	wantControl(t, nextFrame(t, frames), o2)
+}
+
+// TestNativeViewMemoryStore: a view's tail comes from the store's
+// per-topic record; the memory store's agrees with its reads (catch-up,
+// a woken long-poll, offset=now).
+func TestNativeViewMemoryStore(t *testing.T) {
+	e := &env{t: t, clock: &clock{now: time.Now()}, opts: nativeOpts()}
+	e.opts.Now = e.clock.Now
+	e.opts.LongPollTimeout = 5 * time.Second
+	e.startOn(memory.New(memory.Options{}))
+	e.token = hubtest.AdminToken
+	o1 := e.publishNative("orders.created", `{"n":1}`)
+	e.publishNative("orders.other", `0`)
+	if r := e.do("GET", view+"?offset=-1", ""); r.body != `[{"n":1}]` || r.h("Stream-Next-Offset") != o1 {
+		t.Fatalf("catch-up: %s next %s", r.body, r.h("Stream-Next-Offset"))
+	}
+	wantHeader(t, e.do("GET", view+"?offset=now", ""), "Stream-Next-Offset", o1)
+	got := make(chan resp, 1)
+	go func() { got <- e.do("GET", view+"?offset=now&live=long-poll", "") }()
+	time.Sleep(150 * time.Millisecond)
+	o2 := e.publishNative("orders.created", `2`)
+	select {
+	case r := <-got:
+		if r.body != `[2]` || r.h("Stream-Next-Offset") != o2 {
+			t.Fatalf("long-poll: %d %s next %s", r.StatusCode, r.body, r.h("Stream-Next-Offset"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken")
+	}
+}
+
+// TestNativeViewRetention: a view's read from an offset whose data
+// retention removed is 410, as a stream's; from -1 it gets what is
+// retained.
+func TestNativeViewRetention(t *testing.T) {
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{now: time.Now()}, opts: nativeOpts()}
+	e.opts.Now = e.clock.Now
+	store, err := bolt.Open(e.dir, bolt.Options{Retention: ssehub.Retention{MaxEvents: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startOn(store)
+	e.token = hubtest.AdminToken
+	first := e.publishNative("orders.created", "0")
+	for i := 1; i < 10; i++ {
+		e.publishNative("orders.created", strconv.Itoa(i))
+	}
+	want(t, e.do("GET", view+"?offset="+first, ""), http.StatusGone)
+	want(t, e.do("GET", view+"?offset="+first+"&live=long-poll", ""), http.StatusGone)
+	if got := e.read(view); got != `[5,6,7,8,9]` { // digits are JSON numbers
+		t.Fatalf("from -1: %s, want the 5 retained events", got)
+	}
 }

@@ -39,7 +39,11 @@ func (ws *watches) hold(h *hub.Hub, parent context.Context, topic string) (func(
 	}
 	ctx, cancel := context.WithCancel(parent)
 	// Topics is empty, not nil: a deregistration of the topic does not end
-	// the watch (the view reads what the log still holds).
+	// the watch (the view reads what the log still holds). The format is
+	// the default envelope, the one the hub most likely encodes each event
+	// in already (it encodes every event once in each format in use).
+	// OnEnd is not needed: without a credential or a named topic, only
+	// Close and ctx end it.
 	sub, err := h.Subscribe(hub.SubscribeOptions{Context: ctx, Filter: ssehub.MustFilter(topic), Topics: []string{}})
 	if err != nil {
 		cancel()
