@@ -154,6 +154,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.reg.log = s.Logger()
 	f.reg.every = f.opts.Refresh
 	f.reg.max = f.opts.MaxCachedStreams
+	go f.warnShadowed(s.Context())
 	if reg := s.Registerer(); reg != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_durable_streams_cached",
 			Help: "Durable Streams whose state this node holds in memory."}, func() float64 { return float64(f.reg.cached()) }))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ssehub/ssehub"
@@ -232,4 +233,30 @@ func (f *Feature) holdView(ctx context.Context, topic string) (func(), snapshot,
 		return nil, snapshot{}, err
 	}
 	return rel, sn, nil
+}
+
+// warnShadowed logs a warning when the log holds streams whose names are
+// under the reserved prefix (made before it was reserved, or before
+// native_path was changed to it): they can no longer be reached at
+// /v1/stream/. Two lookups in the store's per-topic records: the stream
+// named the prefix itself, and the first topic after "<its topic>.".
+func (f *Feature) warnShadowed(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pt, err := TopicFor(f.opts.NativePath)
+	if err != nil {
+		return
+	}
+	h := f.s.Hub()
+	var found string
+	if _, err := h.Topic(ctx, pt); err == nil {
+		found = pt
+	} else if ts, err := h.Topics(ctx, pt+".", 1); err == nil && len(ts) > 0 && strings.HasPrefix(ts[0].Topic, pt+".") {
+		found = ts[0].Topic
+	}
+	if found != "" {
+		name, _ := NameFor(found)
+		f.s.Logger().Warn("durable_streams.native_path is reserved for views of native topics, but the log holds a stream under it, which "+Path+" no longer serves (its events are still on its topic)",
+			"native_path", f.opts.NativePath, "stream", name, "topic", found)
+	}
 }

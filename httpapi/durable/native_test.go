@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -701,5 +703,50 @@ func TestNativeViewRetention(t *testing.T) {
 	want(t, e.do("GET", view+"?offset="+first+"&live=long-poll", ""), http.StatusGone)
 	if got := e.read(view); got != `[5,6,7,8,9]` { // digits are JSON numbers
 		t.Fatalf("from -1: %s, want the 5 retained events", got)
+	}
+}
+
+// syncBuffer is a log destination tests read while the hub writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNativePathShadowWarning: a hub whose log holds a stream under the
+// reserved prefix (made when it was not reserved) says so at start.
+func TestNativePathShadowWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		warn bool
+	}{{"chat/room-1", true}, {"chat", true}, {"chatter/x", false}, {"chat-x", false}} {
+		e := newEnv(t, durable.Options{})
+		e.token = hubtest.AdminToken
+		e.mustCreate("/v1/stream/"+tc.name, textPlain, "x")
+		var logs syncBuffer
+		e.mod = func(c *hubtestConfig) { c.API.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }
+		e.opts.NativePath = "chat"
+		e.restart()
+		deadline := time.Now().Add(2 * time.Second)
+		for !strings.Contains(logs.String(), "native_path is reserved") && time.Now().Before(deadline) && tc.warn {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := strings.Contains(logs.String(), "native_path is reserved"); got != tc.warn {
+			t.Errorf("stream %q under native_path chat: warned %v, want %v; logs %s", tc.name, got, tc.warn, logs.String())
+		}
+		if tc.warn {
+			want(t, e.do("GET", "/v1/stream/"+tc.name+"?offset=-1", ""), http.StatusNotFound) // shadowed
+		}
 	}
 }
