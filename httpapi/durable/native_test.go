@@ -750,3 +750,65 @@ func TestNativePathShadowWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeViewWatchChurn: long-polls on a few views start and end at
+// once, with short timeouts, while events are published: every one
+// answers (data or 204), and no watch outlives them.
+func TestNativeViewWatchChurn(t *testing.T) {
+	o := nativeOpts()
+	o.LongPollTimeout = 30 * time.Millisecond
+	e := newEnvWith(t, o, func(c *hubtestConfig) { c.API.Limits.StreamsPerAddr = 0; c.API.Limits.StreamsPerToken = 0 })
+	e.token = hubtest.AdminToken
+	subs0 := e.th.Hub.Stats().Subscribers.Load()
+	stop := make(chan struct{})
+	var pubs sync.WaitGroup
+	pubs.Add(1)
+	go func() {
+		defer pubs.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.publishNative(fmt.Sprintf("orders.t%d", i%3), strconv.Itoa(i))
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for g := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				p := fmt.Sprintf("/v1/stream/_topics/orders.t%d?offset=now&live=long-poll", (g+i)%3)
+				req, _ := http.NewRequest("GET", e.url+p, nil)
+				req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
+					errs <- fmt.Sprintf("%s: %d", p, res.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	pubs.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.th.Hub.Stats().Subscribers.Load() != subs0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d hub subscribers after the long-polls, want %d", e.th.Hub.Stats().Subscribers.Load(), subs0)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
