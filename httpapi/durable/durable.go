@@ -24,12 +24,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssehub/ssehub/hub"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 )
 
 // Path is the prefix of every stream's URL.
