@@ -77,6 +77,9 @@ type Options struct {
 type Counters struct {
 	Writes atomic.Uint64 // write system calls
 	Bytes  atomic.Uint64 // bytes written
+
+	TLSOwnRecords atomic.Uint64 // TLS streams whose records the pump seals itself (tls_handoff.go)
+	TLSCryptoTLS  atomic.Uint64 // TLS streams whose records crypto/tls seals
 }
 
 // Pump writes streams taken over from net/http.
@@ -185,7 +188,7 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 	}
 	p.mu.Unlock()
 	if tl != nil {
-		tl.start(s.nc) // from now on the tls.Conn only encrypts
+		tl.start(s) // from now on the tls.Conn only encrypts, or is dropped
 	}
 	s.state.Store(stateIdle)
 	s.Wake() // a resuming Source has bytes before it ever calls Wake
