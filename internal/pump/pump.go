@@ -86,6 +86,10 @@ type Counters struct {
 type Pump struct {
 	opts   Options
 	poller *netpoll.Poller
+	// strict watches the streams whose TLS records the pump seals itself:
+	// any bytes from their clients end them (tls_handoff.go). Made with
+	// the first one, under mu.
+	strict *netpoll.Poller
 	q      runq
 	wg     sync.WaitGroup // workers and ticker
 
@@ -165,7 +169,11 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 	// Running until set up: a Wake or Close meanwhile is only noted.
 	s.state.Store(stateRunning)
 
-	if s.watch, err = p.poller.Watch(sc, s.polled); err != nil {
+	poller, err := p.pollerFor(tl)
+	if err != nil {
+		return nil, fmt.Errorf("pump: %w", err)
+	}
+	if s.watch, err = poller.Watch(sc, s.polled); err != nil {
 		if errors.Is(err, netpoll.ErrClosed) {
 			err = ErrShutdown
 		}
@@ -222,6 +230,12 @@ func (p *Pump) Close() error {
 	p.mu.Unlock()
 	p.q.close()
 	p.wg.Wait()
+	p.mu.Lock()
+	strict := p.strict
+	p.mu.Unlock()
+	if strict != nil {
+		_ = strict.Close()
+	}
 	return p.poller.Close()
 }
 

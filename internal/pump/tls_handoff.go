@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssehub/ssehub/internal/netpoll"
 	"github.com/ssehub/ssehub/internal/tlsrec"
 )
 
@@ -235,4 +236,28 @@ func drained(tc *tls.Conn) bool {
 		return false
 	}
 	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// pollerFor returns the poller that watches a stream. One whose records
+// the pump seals itself is watched by the strict poller, which ends it on
+// anything its client sends (more than one byte, so any TLS record: a
+// close_notify, a KeyUpdate, pipelined data): the pump cannot answer a
+// KeyUpdate, and there is no tls.Conn left to read the rest.
+func (p *Pump) pollerFor(tl *tlsLayer) (*netpoll.Poller, error) {
+	if tl == nil || tl.rec == nil {
+		return p.poller, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.strict == nil {
+		if p.closed {
+			return nil, ErrShutdown
+		}
+		strict, err := netpoll.NewWithOptions(netpoll.Options{MaxDiscard: 1})
+		if err != nil {
+			return nil, err
+		}
+		p.strict = strict
+	}
+	return p.strict, nil
 }

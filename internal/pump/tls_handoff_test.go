@@ -390,3 +390,34 @@ func TestTLSOwnRecordsLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSOwnRecordsClientBytesEnd: on own records, anything the client
+// sends ends the stream at once (the pump cannot read or answer a record):
+// a close_notify without the TCP FIN, or application data.
+func TestTLSOwnRecordsClientBytesEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(*tls.Conn) error
+	}{
+		{"close_notify", func(c *tls.Conn) error { return c.CloseWrite() }},
+		{"data", func(c *tls.Conn) error { _, err := c.Write([]byte("x")); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var counters pump.Counters
+			p := newPump(t, pump.Options{Counters: &counters})
+			c := openHandOff(t, handOffOpts{pump: p})
+			if counters.TLSOwnRecords.Load() != 1 {
+				t.Fatal("not handed over")
+			}
+			c.src.push([]byte("data: a\n\n"))
+			a := make([]byte, 9)
+			if _, err := io.ReadFull(c.body, a); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.send(c.tls); err != nil {
+				t.Fatal(err)
+			}
+			c.waitClosed(t, pump.ErrClientGone)
+		})
+	}
+}
