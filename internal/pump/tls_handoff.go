@@ -69,9 +69,12 @@ var (
 	tlsRecordReserve uint64 = 16
 )
 
-// maxResumeTries bounds the sequence numbers Add tries (a connection that
-// wrote more records than this before its stream keeps crypto/tls).
-const maxResumeTries = 1 << 14
+// maxResumeTries bounds the sequence numbers Add tries, down from the
+// count of protected records written: the last record's number is that
+// count minus one, minus the handshake's protected records (about 4; more
+// with a long certificate chain). A connection whose handshake wrote more
+// keeps crypto/tls.
+const maxResumeTries = 64
 
 // handOff is what a tlsRaw keeps so that the pump can seal its stream's
 // records itself.
@@ -216,7 +219,7 @@ func takeOver(tc *tls.Conn, raw *tlsRaw) *tlsrec.Sealer {
 		return nil
 	}
 	rec.SetLimit(tlsRecordLimit)
-	if err := rec.Resume(last, min(raw.sealed, maxResumeTries)); err != nil || rec.Remaining() <= tlsRecordReserve {
+	if err := rec.Resume(last, raw.sealed, maxResumeTries); err != nil || rec.Remaining() <= tlsRecordReserve {
 		return nil
 	}
 	return rec

@@ -72,6 +72,7 @@ type handOffOpts struct {
 	pump       *pump.Pump                        // required
 	serverConf func(*tls.Config)                 // adjusts the server's config
 	sendExtra  func(raw net.Conn, cli *tls.Conn) // after the request, before the server reads it
+	prior      int                               // records the server writes before the headers, as on a kept-alive connection
 }
 
 // ownConn is a stream served as a detached handler serves one: the
@@ -144,6 +145,11 @@ func openHandOff(t *testing.T, o handOffOpts) *ownConn {
 	if _, err := http.ReadRequest(bufio.NewReader(tc)); err != nil {
 		t.Fatal(err)
 	}
+	for range o.prior {
+		if _, err := tc.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if !o.noPrepare {
 		pump.PrepareTLS(pump.ConnContext(context.Background(), srv))
 	}
@@ -151,6 +157,9 @@ func openHandOff(t *testing.T, o handOffOpts) *ownConn {
 		t.Fatal(err)
 	}
 	br := bufio.NewReader(cli)
+	if _, err := io.ReadFull(br, make([]byte, o.prior)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -419,5 +428,22 @@ func TestTLSOwnRecordsClientBytesEnd(t *testing.T) {
 			}
 			c.waitClosed(t, pump.ErrClientGone)
 		})
+	}
+}
+
+// TestTLSOwnRecordsAfterManyRecords: a connection that wrote many records
+// before its stream (responses on a kept-alive connection) is handed over
+// too: the sequence number is searched down from the count of records.
+func TestTLSOwnRecordsAfterManyRecords(t *testing.T) {
+	var counters pump.Counters
+	p := newPump(t, pump.Options{Counters: &counters})
+	c := openHandOff(t, handOffOpts{pump: p, prior: 300})
+	if counters.TLSOwnRecords.Load() != 1 {
+		t.Fatal("not handed over")
+	}
+	c.src.push([]byte("data: a\n\n"))
+	a := make([]byte, 9)
+	if _, err := io.ReadFull(c.body, a); err != nil || string(a) != "data: a\n\n" {
+		t.Fatalf("%q, %v", a, err)
 	}
 }

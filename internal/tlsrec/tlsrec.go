@@ -217,21 +217,23 @@ func (s *Sealer) nonce(seq uint64) [12]byte {
 }
 
 // Resume sets the sequence number from record, the last record the
-// connection's other writer sealed under this key, with the sequence
-// numbers below max (the writer sealed at most max records under it):
-// it finds the one under which record authenticates, checks that the
-// record carried application data, and continues after it. Only one
-// sequence number can authenticate a record (but for the AEAD's forgery
-// bound, 2^-128 per try), so when Resume succeeds every number the
-// other writer used is below the next one, and no nonce repeats as long
-// as that writer seals nothing more.
-func (s *Sealer) Resume(record []byte, max uint64) error {
+// connection's other writer sealed under this key, given that the writer
+// sealed fewer than max records under it (a count of the protected
+// records it wrote will do): it tries the sequence numbers below max,
+// highest first, at most tries of them, for the one under which record
+// authenticates, checks that the record carried application data, and
+// continues after it. Only one sequence number can authenticate a record
+// (but for the AEAD's forgery bound, 2^-128 per try), so when Resume
+// succeeds every number the other writer used is below the next one, and
+// no nonce repeats as long as that writer seals nothing more.
+func (s *Sealer) Resume(record []byte, max uint64, tries int) error {
 	if len(record) < headerLen+1+tagLen || record[0] != typeAppData ||
 		int(binary.BigEndian.Uint16(record[3:5])) != len(record)-headerLen {
 		return errors.New("tlsrec: not a whole protected record")
 	}
 	plain := make([]byte, 0, len(record)-headerLen)
-	for seq := range min(max, s.limit) {
+	for seq := min(max, s.limit); seq > 0 && tries > 0; tries-- {
+		seq--
 		s.nb = s.nonce(seq)
 		p, err := s.aead.Open(plain[:0], s.nb[:], record[headerLen:], record[:headerLen])
 		if err != nil {

@@ -111,7 +111,7 @@ func (p *pair) sealer(t testing.TB) *tlsrec.Sealer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Resume(p.server.last, p.server.records); err != nil {
+	if err := s.Resume(p.server.last, p.server.records, 64); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -179,18 +179,23 @@ func TestResumeRefuses(t *testing.T) {
 	}
 	forged := bytes.Clone(p.server.last)
 	forged[len(forged)-1] ^= 1
-	if err := s.Resume(forged, p.server.records); !errors.Is(err, tlsrec.ErrNotFound) {
+	if err := s.Resume(forged, p.server.records, 64); !errors.Is(err, tlsrec.ErrNotFound) {
 		t.Fatalf("a forged record: %v", err)
 	}
 	// Not allowed to try the record's own sequence number (1 or more).
-	if err := s.Resume(p.server.last, 1); !errors.Is(err, tlsrec.ErrNotFound) {
-		t.Fatalf("with too few tries: %v", err)
+	if err := s.Resume(p.server.last, 1, 64); !errors.Is(err, tlsrec.ErrNotFound) {
+		t.Fatalf("below its sequence number: %v", err)
 	}
-	if err := s.Resume(p.server.last[:10], p.server.records); err == nil {
+	// Nor to try down to it: the protected records written before include
+	// the handshake's (at least the Finished).
+	if err := s.Resume(p.server.last, p.server.records, 1); !errors.Is(err, tlsrec.ErrNotFound) {
+		t.Fatalf("with one try: %v", err)
+	}
+	if err := s.Resume(p.server.last[:10], p.server.records, 64); err == nil {
 		t.Fatal("a cut record")
 	}
 	other := newPair(t)
-	if err := s.Resume(other.server.last, other.server.records); !errors.Is(err, tlsrec.ErrNotFound) {
+	if err := s.Resume(other.server.last, other.server.records, 64); !errors.Is(err, tlsrec.ErrNotFound) {
 		t.Fatalf("another connection's record: %v", err)
 	}
 	if _, err := tlsrec.New(0x1301, p.secret[:16]); err == nil {
@@ -266,7 +271,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	if err := s.Resume(raw.last, raw.records); err != nil {
+	if err := s.Resume(raw.last, raw.records, 64); err != nil {
 		fmt.Println(err)
 		return
 	}
