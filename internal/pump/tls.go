@@ -42,6 +42,10 @@ import (
 // As the stream ends, the tls.Conn is closed: it seals a close_notify,
 // which gets one try if everything before it was written, and is dropped
 // on an aborted stream (its record would follow a cut one).
+//
+// That is the fallback. A TLS 1.3 stream prepared with PrepareTLS whose
+// hand-off is proven safe drops its tls.Conn at Add instead, and the pump
+// seals its records itself (tls_handoff.go).
 
 // TLSListener returns a listener that serves TLS over inner, with each
 // connection built so that the pump can take it over: inner's connections
