@@ -447,3 +447,59 @@ func TestTLSOwnRecordsAfterManyRecords(t *testing.T) {
 		t.Fatalf("%q, %v", a, err)
 	}
 }
+
+// TestTLSOwnRecordsHandshakes: handshakes of other shapes are handed over
+// too: a HelloRetryRequest (two flights), a requested client certificate
+// (the ticket after the client's Finished), a resumed session.
+func TestTLSOwnRecordsHandshakes(t *testing.T) {
+	var ticketKey [32]byte
+	copy(ticketKey[:], "a fixed session ticket key, test")
+	cache := tls.NewLRUClientSessionCache(4)
+	for _, tc := range []struct {
+		name   string
+		o      handOffOpts
+		resume bool
+	}{
+		{"HelloRetryRequest", handOffOpts{
+			serverConf: func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} },
+			client:     func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256, tls.X25519} },
+		}, false},
+		{"client certificate requested", handOffOpts{
+			serverConf: func(c *tls.Config) { c.ClientAuth = tls.RequestClientCert },
+		}, false},
+		{"first", handOffOpts{
+			serverConf: func(c *tls.Config) { c.SetSessionTicketKeys([][32]byte{ticketKey}) },
+			// The cache is keyed by server name: the same for both listeners.
+			client: func(c *tls.Config) { c.ClientSessionCache, c.ServerName = cache, "hub.test" },
+		}, false},
+		{"resumed", handOffOpts{
+			serverConf: func(c *tls.Config) { c.SetSessionTicketKeys([][32]byte{ticketKey}) },
+			client:     func(c *tls.Config) { c.ClientSessionCache, c.ServerName = cache, "hub.test" },
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var counters pump.Counters
+			tc.o.pump = newPump(t, pump.Options{Counters: &counters})
+			c := openHandOff(t, tc.o)
+			if counters.TLSOwnRecords.Load() != 1 {
+				t.Fatal("not handed over")
+			}
+			if got := c.tls.ConnectionState().DidResume; got != tc.resume {
+				t.Fatalf("resumed: %v, want %v", got, tc.resume)
+			}
+			if got, want := c.tls.ConnectionState().HelloRetryRequest, tc.name == "HelloRetryRequest"; got != want {
+				t.Fatalf("HelloRetryRequest: %v, want %v", got, want)
+			}
+			big := bytes.Repeat([]byte("0123456789"), 5000)
+			c.src.push(big)
+			got := make([]byte, len(big))
+			if _, err := io.ReadFull(c.body, got); err != nil || !bytes.Equal(got, big) {
+				t.Fatalf("read: %v", err)
+			}
+			c.stream.Close(errors.New("end"), nil)
+			if rest, err := io.ReadAll(c.body); err != nil || len(rest) != 0 {
+				t.Fatalf("after the end: %q, %v", rest, err)
+			}
+		})
+	}
+}
