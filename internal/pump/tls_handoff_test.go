@@ -461,8 +461,8 @@ func TestTLSOwnRecordsHandshakes(t *testing.T) {
 		resume bool
 	}{
 		{"HelloRetryRequest", handOffOpts{
-			serverConf: func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} },
-			client:     func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256, tls.X25519} },
+			serverConf: func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP384} },
+			client:     func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.CurveP256, tls.CurveP384} },
 		}, false},
 		{"client certificate requested", handOffOpts{
 			serverConf: func(c *tls.Config) { c.ClientAuth = tls.RequestClientCert },
