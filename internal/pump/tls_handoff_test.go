@@ -503,3 +503,42 @@ func TestTLSOwnRecordsHandshakes(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSConfigKeepsResumption: the connections of one TLSListener, each
+// with its own config clone, share the listener's automatic session ticket
+// keys, so a client resumes.
+func TestTLSConfigKeepsResumption(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := pump.TLSListener(tcp, serverTLS(t, tls.VersionTLS13))
+	defer ln.Close()
+	cache := tls.NewLRUClientSessionCache(4)
+	for i, want := range []bool{false, true} {
+		raw, err := net.Dial("tcp", tcp.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ClientSessionCache: cache, ServerName: "hub.test"})
+		done := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				_, err = c.Write([]byte("x")) // the handshake, then a record, after the ticket
+				c.Close()
+			}
+			done <- err
+		}()
+		if _, err := io.ReadFull(cli, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := cli.ConnectionState().DidResume; got != want {
+			t.Fatalf("connection %d resumed: %v, want %v", i, got, want)
+		}
+		cli.Close()
+	}
+}
