@@ -17,7 +17,9 @@ import (
 // keeps once its handshake is done and its client's request was read, as
 // a detached stream's connection keeps it (what crypto/tls holds for the
 // connection's life: its record buffers, sized by the ClientHello, both
-// directions' ciphers, the Conn itself, and our tlsRaw). The clients'
+// directions' ciphers, the Conn itself, and our tlsRaw). TLS1.3-own is a
+// connection handed over to own records (PrepareTLS, a header record, the
+// proof): what remains is the socket and the tlsrec.Sealer. The clients'
 // ends are closed and collected before measuring; only the servers' stay.
 //
 //	go test -run '^$' -bench TLSConnRetained -benchtime 1x ./internal/pump
