@@ -123,7 +123,7 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 		stop()
 		return nil, err
 	}
-	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken()}
+	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken(), Env: benchMercureEnv(cfg)}
 	cfg.Token = o.Token
 	// node writes the node's config (if any) and starts it.
 	node := func(name, config string) (string, int, error) {
