@@ -327,6 +327,16 @@ func (s *Subscriber) enqueue(it *item) bool {
 // the hub lock is released (the queue already holds the item then, so the
 // wake-up finds it; a late wake-up of a subscriber that ended meanwhile
 // does nothing).
+//
+// Only the item that finds the queue empty needs a wake-up: a queue that
+// already holds items was woken when its first item came (by whoever
+// appended it, once it released the hub lock) and has not been taken
+// since, since Next takes the whole queue at once, under s.mu, as this
+// append is; whoever takes it then takes this item too. So under load,
+// when events come faster than a subscriber's writer takes them, an event
+// costs its subscribers one append each and no wake-up (a pump stream's
+// Wake touches two more objects per subscriber: at 19,000 subscribers it
+// was a sixth of the hub's CPU).
 func (s *Subscriber) offer(it *item) (keep, wake bool) {
 	s.mu.Lock()
 	if s.closed || s.ended != nil {
@@ -339,8 +349,9 @@ func (s *Subscriber) offer(it *item) (keep, wake bool) {
 		return false, true
 	}
 	s.queue = append(s.queue, it)
+	first := len(s.queue) == 1
 	s.mu.Unlock()
-	return true, true
+	return true, first
 }
 
 // idleCap is the most queue capacity an idle subscriber keeps: a burst
