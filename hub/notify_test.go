@@ -3,6 +3,7 @@ package hub
 import (
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/format"
@@ -67,5 +68,26 @@ func TestNotifyOncePerQueue(t *testing.T) {
 			}
 			read(ids)
 		})
+	}
+}
+
+// TestOfferFieldsOnOneLine: what offer touches for every event (mu, ended,
+// closed, lagging, held, queue) lies in the Subscriber's first 64 bytes,
+// and a Subscriber's size keeps it in a size class of 64-byte multiples,
+// so those fields share one cache line (see Subscriber). A field added
+// above them, or one that moves the size off a multiple of 64, fails
+// here: move it below, or pad.
+func TestOfferFieldsOnOneLine(t *testing.T) {
+	var s Subscriber
+	end := unsafe.Offsetof(s.queue) + unsafe.Sizeof(s.queue)
+	for _, off := range []uintptr{unsafe.Offsetof(s.mu), unsafe.Offsetof(s.ended), unsafe.Offsetof(s.closed),
+		unsafe.Offsetof(s.lagging), unsafe.Offsetof(s.held), unsafe.Offsetof(s.queue)} {
+		end = max(end, off)
+	}
+	if end > 64 {
+		t.Errorf("offer's fields end at byte %d of a Subscriber, past its first cache line", end)
+	}
+	if size := unsafe.Sizeof(s); size%64 != 0 {
+		t.Errorf("a Subscriber is %d bytes, not a multiple of 64: its objects are not all 64-byte aligned", size)
 	}
 }
