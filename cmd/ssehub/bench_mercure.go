@@ -61,6 +61,18 @@ func (m *benchMercure) apply(scenario string, spawn bool, cfg *bench.Config) str
 	return ""
 }
 
+// benchMercureConfig is a spawned hub's config for the Mercure mode: a
+// Mercure JWT is not the admin token, so the hub's per-address and
+// per-token stream limits (1,000 and 100 by default) and its publish rate
+// would stop a run at the sizes the admin token reaches on /events; they
+// are raised past what one machine can open.
+const benchMercureConfig = `limits:
+  streams_per_addr: 1000000
+  streams_per_token: 1000000
+  publish_rate: 1000000
+  publish_burst: 1000000
+`
+
 // benchMercureEnv is a spawned hub's environment for the Mercure mode:
 // the keys the bench signs with (nothing for ssehub's own protocol).
 func benchMercureEnv(cfg *bench.Config) []string {

@@ -199,7 +199,11 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 		}
 		urls, pids = []string{u}, []int{pid}
 	default:
-		u, pid, err := node("hub", "")
+		config := ""
+		if cfg.Protocol == bench.ProtocolMercure && hubConfig == "" {
+			config = benchMercureConfig
+		}
+		u, pid, err := node("hub", config)
 		if err != nil {
 			return fail(err)
 		}

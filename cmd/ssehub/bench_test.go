@@ -324,6 +324,11 @@ func TestBenchMercureProtocol(t *testing.T) {
 	t.Run("spawn", func(t *testing.T) {
 		f := benchJSON(t, "fanout", "--spawn", "--protocol", "mercure", "--subscribers", "12", "--rate", "200", "--duration", "400ms")
 		check(t, f, 12)
+		// More streams from one address than the hub's default limit
+		// (1,000 per address, which the admin token on /events is exempt
+		// from): the spawned hub's limits are raised.
+		f = benchJSON(t, "fanout", "--spawn", "--protocol", "mercure", "--subscribers", "1010", "--publishers", "2", "--rate", "50", "--duration", "300ms")
+		check(t, f, 1010)
 	})
 	t.Run("server", func(t *testing.T) {
 		exe, err := os.Executable()
