@@ -5,7 +5,8 @@
 # (github.com/dunglas/mercure), in ROUNDS interleaved rounds, each run on a
 # fresh hub (a new process on a new data dir), the order rotating from
 # round to round. Prints each run and then the medians, and appends every
-# JSON line to OUT (default bench-mercure.jsonl). docs/bench.md tells more.
+# JSON line to OUT (default bench-mercure.jsonl). Needs go, jq, curl and
+# python3 (a free port). docs/bench.md tells more.
 #
 #   scripts/bench-mercure.sh [OUT]
 #
@@ -44,6 +45,7 @@ bolt | memory) ;;
 *) echo "STORE=$store: want bolt or memory" >&2; exit 2 ;;
 esac
 
+: >>"$out"
 work=$(mktemp -d)
 mpid=
 cleanup() {
@@ -78,6 +80,7 @@ EOF
 fi
 ulimit -n 20000 2>/dev/null || echo "warning: ulimit -n 20000 failed; large runs may run out of files" >&2
 
+run_id=$(date -u +%Y%m%dT%H%M%SZ)
 size="--subscribers $subs --rate $rate --publishers $pubs --duration $duration --payload $payload"
 sstore=
 [ "$store" = memory ] && sstore="--store memory"
@@ -89,8 +92,8 @@ record() {
 	'{"scenario"'*) ;;
 	*) echo "$1: no result" >&2; return 0 ;;
 	esac
-	echo "$line" | jq -c --arg t "$1" --argjson r "$round" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
-		'{target: $t, round: $r, load: $load} + .' >>"$out"
+	echo "$line" | jq -c --arg t "$1" --argjson r "$round" --arg run "$run_id" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
+		'{run: $run, target: $t, round: $r, load: $load} + .' >>"$out"
 	echo "$line" | jq -r --arg t "$1" --argjson r "$round" \
 		'"round \($r) \($t): p50 \(.figures.latency_p50_ms) ms, p99 \(.figures.latency_p99_ms) ms, \(.figures.deliveries_per_s | floor) deliveries/s, lost \(.figures.lost), hub CPU \(.figures.hub_cpu_percent // 0 | floor) %"' >&2
 }
@@ -140,11 +143,11 @@ while [ "$round" -le "$rounds" ]; do
 	round=$((round + 1))
 done
 
-# Medians over this run's rounds, and ssehub's p99 against a tenth of the
-# reference hub's, round by round.
-jq -s -r '
+# Medians over this run's rounds (its lines carry run_id), and ssehub's p99
+# against a tenth of the reference hub's, round by round.
+jq -s -r --arg run "$run_id" '
 	def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-	(map(select(.round != null)) | .[-('"$rounds"' * 3):]) as $runs
+	map(select(.run == $run)) as $runs
 	| ($runs | group_by(.target) | map({target: .[0].target,
 		p50: (map(.figures.latency_p50_ms) | median), p99: (map(.figures.latency_p99_ms) | median),
 		dps: (map(.figures.deliveries_per_s) | median), lost: (map(.figures.lost) | add), runs: length})) as $t
