@@ -52,6 +52,8 @@ type DurableStreams struct {
 	// memory (default 100,000); the least recently used idle ones are
 	// dropped past it and loaded again from the log when next used.
 	MaxCachedStreams int `yaml:"max_cached_streams"`
+	// Subscriptions configures the subscription APIs (durable_subscriptions.go).
+	Subscriptions DurableSubscriptions `yaml:"subscriptions"`
 }
 
 // On reports whether the endpoints are served.
@@ -86,5 +88,5 @@ func (d DurableStreams) validate() []error {
 			errs = append(errs, fmt.Errorf("config: durable_streams.%s: must not be negative", k))
 		}
 	}
-	return errs
+	return append(errs, d.Subscriptions.validate()...)
 }

@@ -69,6 +69,8 @@ type Options struct {
 	// memory (default 100,000): past it the least recently used idle ones
 	// are dropped and loaded again from the log when next used.
 	MaxCachedStreams int
+	// Subscriptions configure the subscription APIs under /v1/stream/__ds/.
+	Subscriptions SubscriptionOptions
 }
 
 // Feature is the Durable Streams endpoints.
@@ -76,6 +78,7 @@ type Feature struct {
 	opts Options
 	s    *httpapi.Server
 	reg  *registry
+	subs *subManager // the subscription APIs (subscription*.go); nil when disabled
 }
 
 // New returns the feature.
@@ -126,6 +129,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_durable_streams_cached",
 			Help: "Durable Streams whose state this node holds in memory."}, func() float64 { return float64(f.reg.cached()) }))
 	}
+	if err := f.registerSubscriptions(s); err != nil {
+		return err
+	}
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,
@@ -158,6 +164,10 @@ func (f *Feature) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Expose-Headers", exposed)
 	}
 	name := r.PathValue("name")
+	if reservedName(name) { // the control APIs, before any stream operation
+		f.serveReserved(w, r, name)
+		return
+	}
 	topic, err := TopicFor(name)
 	if err != nil {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadTopic, err.Error())

@@ -1,0 +1,315 @@
+package durable
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ssehub/ssehub"
+)
+
+// subManager keeps the subscriptions: their records in the KV (the
+// authority: a restart or another node reads them there), a copy of each
+// in memory for the live feed to match appends against, and the delivery
+// machinery (watch.go, webhook.go, pullwake.go).
+type subManager struct {
+	f      *Feature
+	opts   SubscriptionOptions
+	kv     ssehub.KV
+	keys   *subKeys
+	guard  *webhookGuard
+	log    *slog.Logger
+	now    func() time.Time
+	shared bool // several nodes may write the records: read them again before each change
+
+	mu   sync.Mutex
+	subs map[string]*subState
+
+	deliveries chan string // subscription ids with a webhook delivery due
+	kick       chan struct{}
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+// subState is one subscription on this node; mu serializes its changes.
+type subState struct {
+	mu      sync.Mutex
+	rec     *subRecord // nil: deleted
+	queued  bool       // in deliveries, or being delivered (under subManager.mu)
+	touched time.Time  // when rec was last read from the KV
+}
+
+func randomID(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// loadAll reads every subscription from the KV into memory.
+func (m *subManager) loadAll(ctx context.Context) error {
+	seen := map[string]bool{}
+	err := m.kv.List(ctx, SubscriptionBucket, func(key string, value []byte) error {
+		var rec subRecord
+		if json.Unmarshal(value, &rec) != nil || rec.ID != key {
+			m.log.Warn("durable streams: an unreadable subscription record, skipped", "id", key)
+			return nil
+		}
+		seen[key] = true
+		m.mu.Lock()
+		s := m.subs[key]
+		if s == nil {
+			s = &subState{}
+			m.subs[key] = s
+		}
+		m.mu.Unlock()
+		s.mu.Lock()
+		s.rec, s.touched = &rec, time.Now()
+		s.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	for id, s := range m.subs {
+		if !seen[id] {
+			s.mu.Lock()
+			s.rec = nil
+			s.mu.Unlock()
+			delete(m.subs, id)
+		}
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// lock returns id's state locked, with its record current (nil when the
+// subscription does not exist). Unlock it with s.mu.Unlock.
+func (m *subManager) lock(ctx context.Context, id string) (*subState, error) {
+	m.mu.Lock()
+	s := m.subs[id]
+	if s == nil {
+		s = &subState{}
+		m.subs[id] = s
+		s.touched = time.Time{}
+	}
+	m.mu.Unlock()
+	s.mu.Lock()
+	if m.shared || s.touched.IsZero() {
+		if err := m.reload(ctx, id, s); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// reload reads s's record from the KV (s.mu held).
+func (m *subManager) reload(ctx context.Context, id string, s *subState) error {
+	b, err := m.kv.Get(ctx, SubscriptionBucket, id)
+	switch {
+	case errors.Is(err, ssehub.ErrNotFound):
+		s.rec = nil
+	case err != nil:
+		return fmt.Errorf("reading subscription %q: %w", id, err)
+	default:
+		var rec subRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return fmt.Errorf("subscription %q: unreadable record: %w", id, err)
+		}
+		s.rec = &rec
+	}
+	s.touched = time.Now()
+	return nil
+}
+
+// unlock releases s, dropping it from memory when its subscription is gone.
+func (m *subManager) unlock(id string, s *subState) {
+	if s.rec == nil {
+		m.mu.Lock()
+		if m.subs[id] == s {
+			delete(m.subs, id)
+		}
+		m.mu.Unlock()
+	}
+	s.mu.Unlock()
+}
+
+// save writes s's record (s.mu held).
+func (m *subManager) save(ctx context.Context, s *subState) error {
+	b, err := json.Marshal(s.rec)
+	if err != nil {
+		return err
+	}
+	if err := m.kv.Put(ctx, SubscriptionBucket, s.rec.ID, b); err != nil {
+		return fmt.Errorf("storing subscription %q: %w", s.rec.ID, err)
+	}
+	return nil
+}
+
+// count returns the number of subscriptions this node knows.
+func (m *subManager) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, s := range m.subs {
+		if s.rec != nil || s.touched.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// ids returns the ids of the subscriptions in memory.
+func (m *subManager) ids() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.subs))
+	for id := range m.subs {
+		out = append(out, id)
+	}
+	return out
+}
+
+// streamInfo is one linked stream as a wake or claim reports it.
+type streamInfo struct {
+	Path       string `json:"path"`
+	LinkType   string `json:"link_type"`
+	Acked      string `json:"acked_offset"`
+	Tail       string `json:"tail_offset"`
+	HasPending bool   `json:"has_pending"`
+	tail       uint64
+}
+
+// tail returns a stream's tail id, or 0 and false when it does not exist.
+func (m *subManager) tail(ctx context.Context, path string) (uint64, bool, error) {
+	topic, err := TopicFor(path)
+	if err != nil {
+		return 0, false, nil
+	}
+	sn, err := m.f.snap(ctx, path, topic, false)
+	if err != nil {
+		return 0, false, err
+	}
+	if !sn.exists || sn.softDeleted {
+		return 0, false, nil
+	}
+	return sn.tail, true, nil
+}
+
+// infos returns rec's linked streams with their tails now (s.mu held).
+func (m *subManager) infos(ctx context.Context, rec *subRecord) ([]streamInfo, error) {
+	out := make([]streamInfo, 0, len(rec.Links))
+	for _, p := range rec.sortedLinks() {
+		l := rec.Links[p]
+		t, ok, err := m.tail(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || t < l.Acked {
+			t = l.Acked
+		}
+		out = append(out, streamInfo{Path: p, LinkType: l.linkType(), Acked: formatOffset(l.Acked), Tail: formatOffset(t),
+			HasPending: t > l.Acked, tail: t})
+	}
+	return out, nil
+}
+
+// snapshotInfos reports the streams of rec's wake as it was made: the
+// tails it covers (s.mu held).
+func snapshotInfos(rec *subRecord) []streamInfo {
+	out := make([]streamInfo, 0, len(rec.Snapshot))
+	for _, p := range rec.sortedLinks() {
+		l := rec.Links[p]
+		t, ok := rec.Snapshot[p]
+		if !ok || t < l.Acked {
+			t = l.Acked
+		}
+		out = append(out, streamInfo{Path: p, LinkType: l.linkType(), Acked: formatOffset(l.Acked), Tail: formatOffset(t), HasPending: t > l.Acked, tail: t})
+	}
+	return out
+}
+
+// maybeWake makes a new wake when rec is idle (no wake in flight, no
+// lease held) and a linked stream has events past its cursor; it reports
+// whether it made one. s.mu is held; the caller saves.
+func (m *subManager) maybeWake(ctx context.Context, s *subState) (bool, error) {
+	rec := s.rec
+	if rec == nil || rec.WakeID != "" || rec.Holder != "" {
+		return false, nil
+	}
+	infos, err := m.infos(ctx, rec)
+	if err != nil {
+		return false, err
+	}
+	first := ""
+	for _, in := range infos {
+		if in.HasPending {
+			first = in.Path
+			break
+		}
+	}
+	if first == "" {
+		return false, nil
+	}
+	m.newWake(rec, infos)
+	if rec.Config.Type == "pull-wake" {
+		m.writeWake(ctx, rec, first)
+	}
+	return true, nil
+}
+
+// newWake starts the next generation with a wake covering infos' tails.
+func (m *subManager) newWake(rec *subRecord, infos []streamInfo) {
+	now := m.now()
+	rec.Generation++
+	rec.WakeID = randomID("w_")
+	rec.Snapshot = make(map[string]uint64, len(infos))
+	for _, in := range infos {
+		rec.Snapshot[in.Path] = in.tail
+	}
+	rec.Holder, rec.Attempts, rec.Status = "", 0, "active"
+	rec.LeaseUntil, rec.NextAttempt = time.Time{}, time.Time{}
+	if rec.Config.Type == "webhook" {
+		// The lease starts when the wake is issued; the delivery is due now.
+		rec.LeaseUntil = now.Add(rec.Config.leaseTTL())
+		rec.NextAttempt = now
+	}
+}
+
+// link adds path to rec's links with its cursor at acked, as explicit
+// or glob; it reports false when rec links MaxStreams streams already.
+func (m *subManager) link(rec *subRecord, path string, explicit bool, acked uint64) bool {
+	if rec.Config.WakeStream == path {
+		return true // a wake stream never wakes its own subscription
+	}
+	l := rec.Links[path]
+	if l == nil {
+		if len(rec.Links) >= m.opts.MaxStreams {
+			return false
+		}
+		l = &subLink{Acked: acked}
+		rec.Links[path] = l
+	}
+	if explicit {
+		l.Explicit = true
+	} else {
+		l.Glob = true
+	}
+	return true
+}
+
+// kickWatcher wakes the watcher loop.
+func (m *subManager) kickWatcher() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
