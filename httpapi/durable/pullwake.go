@@ -109,7 +109,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 			"message": "another worker holds the lease", "current_holder": rec.Holder, "generation": rec.Generation}})
 		return
 	}
-	infos, err := m.infos(ctx, rec)
+	infos, err := m.infos(ctx, rec, nil)
 	if err != nil {
 		m.f.storeFailed(w, r, err)
 		return
@@ -139,7 +139,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 // new wake is made if work is pending. The caller saves.
 func (m *subManager) expire(ctx context.Context, s *subState) {
 	s.rec.clearWake()
-	if _, err := m.maybeWake(ctx, s); err != nil {
+	if _, err := m.maybeWake(ctx, s, nil); err != nil {
 		m.log.Warn("durable streams: waking a subscription after its lease", "subscription", s.rec.ID, "err", err)
 	}
 }

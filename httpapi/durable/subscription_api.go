@@ -203,7 +203,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 	// Explicit streams and, for a pattern, the matching streams that exist
 	// are linked at their tails: creating replays nothing.
 	for _, p := range c.Streams {
-		t, _, err := m.tail(ctx, p)
+		t, _, err := m.tail(ctx, p, 0)
 		if err != nil {
 			m.f.storeFailed(w, r, err)
 			return
@@ -260,7 +260,7 @@ func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 			if !ok || reservedName(name) || !globMatch(rec.Config.Pattern, name) {
 				continue
 			}
-			t, exists, err := m.tail(ctx, name)
+			t, exists, err := m.tail(ctx, name, 0)
 			if err != nil {
 				return err
 			}
@@ -403,7 +403,7 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	for _, p := range paths {
-		t, _, err := m.tail(ctx, p)
+		t, _, err := m.tail(ctx, p, 0)
 		if err != nil {
 			m.f.storeFailed(w, r, err)
 			return

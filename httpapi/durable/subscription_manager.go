@@ -189,7 +189,10 @@ type streamInfo struct {
 }
 
 // tail returns a stream's tail id, or 0 and false when it does not exist.
-func (m *subManager) tail(ctx context.Context, path string) (uint64, bool, error) {
+// seen is the id of an event of the stream the caller saw in the log (0:
+// none): a view of the stream from before it (the live feed can be ahead
+// of the append that wrote it) is brought up to the log first.
+func (m *subManager) tail(ctx context.Context, path string, seen uint64) (uint64, bool, error) {
 	topic, err := TopicFor(path)
 	if err != nil {
 		return 0, false, nil
@@ -198,6 +201,14 @@ func (m *subManager) tail(ctx context.Context, path string) (uint64, bool, error
 	if err != nil {
 		return 0, false, err
 	}
+	if seen > 0 && (!sn.exists || sn.tail < seen) {
+		e, err := m.f.reg.lock(ctx, path, topic) // reads the topic on from the last event applied
+		if err != nil {
+			return 0, false, err
+		}
+		sn = e.snapshot()
+		m.f.reg.unlock(e)
+	}
 	if !sn.exists || sn.softDeleted {
 		return 0, false, nil
 	}
@@ -205,11 +216,12 @@ func (m *subManager) tail(ctx context.Context, path string) (uint64, bool, error
 }
 
 // infos returns rec's linked streams with their tails now (s.mu held).
-func (m *subManager) infos(ctx context.Context, rec *subRecord) ([]streamInfo, error) {
+// seen holds, by path, the last event of a stream the caller saw.
+func (m *subManager) infos(ctx context.Context, rec *subRecord, seen map[string]uint64) ([]streamInfo, error) {
 	out := make([]streamInfo, 0, len(rec.Links))
 	for _, p := range rec.sortedLinks() {
 		l := rec.Links[p]
-		t, ok, err := m.tail(ctx, p)
+		t, ok, err := m.tail(ctx, p, seen[p])
 		if err != nil {
 			return nil, err
 		}
@@ -240,12 +252,12 @@ func snapshotInfos(rec *subRecord) []streamInfo {
 // maybeWake makes a new wake when rec is idle (no wake in flight, no
 // lease held) and a linked stream has events past its cursor; it reports
 // whether it made one. s.mu is held; the caller saves.
-func (m *subManager) maybeWake(ctx context.Context, s *subState) (bool, error) {
+func (m *subManager) maybeWake(ctx context.Context, s *subState, seen map[string]uint64) (bool, error) {
 	rec := s.rec
 	if rec == nil || rec.WakeID != "" || rec.Holder != "" {
 		return false, nil
 	}
-	infos, err := m.infos(ctx, rec)
+	infos, err := m.infos(ctx, rec, seen)
 	if err != nil {
 		return false, err
 	}

@@ -82,7 +82,7 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	}
 	if action == "release" {
 		rec.clearWake()
-		if _, err := m.maybeWake(ctx, s); err != nil {
+		if _, err := m.maybeWake(ctx, s, nil); err != nil {
 			m.f.storeFailed(w, r, err)
 			return
 		}
@@ -101,7 +101,7 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	next := false
 	if q.Done {
 		rec.clearWake()
-		if next, err = m.maybeWake(ctx, s); err != nil {
+		if next, err = m.maybeWake(ctx, s, nil); err != nil {
 			m.f.storeFailed(w, r, err)
 			return
 		}
@@ -156,7 +156,7 @@ func (m *subManager) applyAcks(ctx context.Context, rec *subRecord, q *settleReq
 		if id < l.Acked {
 			return "the ack's offset is before the stream's acked offset: cursors never go back"
 		}
-		t, _, err := m.tail(ctx, p)
+		t, _, err := m.tail(ctx, p, 0)
 		if err != nil {
 			return "the stream's tail could not be read"
 		}

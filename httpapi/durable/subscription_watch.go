@@ -109,6 +109,7 @@ var errEnough = errors.New("enough for one pass")
 // touch is one stream touched by the events of one scan.
 type touch struct {
 	first   uint64 // the first event of it seen
+	last    uint64 // the last
 	deleted bool   // its last event seen was a delete
 }
 
@@ -130,6 +131,7 @@ func (m *subManager) scan(ctx context.Context, pos uint64) (uint64, error) {
 					t = &touch{first: ev.ID}
 					touched[name] = t
 				}
+				t.last = ev.ID
 				t.deleted = ev.Type == typeDelete
 			}
 			if n >= 10_000 {
@@ -153,6 +155,10 @@ func (m *subManager) scan(ctx context.Context, pos uint64) (uint64, error) {
 // before the first one seen: "linked before that append") and wakes the
 // subscriptions that link any of them.
 func (m *subManager) appended(ctx context.Context, touched map[string]*touch) {
+	seen := make(map[string]uint64, len(touched))
+	for name, t := range touched {
+		seen[name] = t.last
+	}
 	for _, id := range m.ids() {
 		m.mu.Lock()
 		s := m.subs[id]
@@ -184,7 +190,7 @@ func (m *subManager) appended(ctx context.Context, touched map[string]*touch) {
 			}
 		}
 		if hit || changed {
-			m.wakeLocked(ctx, id, s, changed)
+			m.wakeLocked(ctx, id, s, changed, seen)
 		}
 		m.unlock(id, s)
 	}
@@ -193,7 +199,7 @@ func (m *subManager) appended(ctx context.Context, touched map[string]*touch) {
 // wakeLocked makes a wake if one is due and saves (s.mu held). On a
 // shared store it reads the record first: another node may have changed
 // it since this one last did.
-func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, changed bool) {
+func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, changed bool, seen map[string]uint64) {
 	if m.shared {
 		links := s.rec.Links
 		if err := m.reload(ctx, id, s); err != nil || s.rec == nil {
@@ -205,7 +211,7 @@ func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, cha
 			}
 		}
 	}
-	woke, err := m.maybeWake(ctx, s)
+	woke, err := m.maybeWake(ctx, s, seen)
 	if err != nil {
 		m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 	}
@@ -252,7 +258,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 			}
 			if expired {
 				m.expire(ctx, s)
-			} else if _, err := m.maybeWake(ctx, s); err != nil {
+			} else if _, err := m.maybeWake(ctx, s, nil); err != nil {
 				m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 			}
 			if err := m.save(ctx, s); err != nil {

@@ -107,7 +107,7 @@ func (m *subManager) deliver(client *http.Client, id string) {
 				}
 			}
 			rec.clearWake()
-			if _, err := m.maybeWake(ctx, s); err != nil {
+			if _, err := m.maybeWake(ctx, s, nil); err != nil {
 				m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 			}
 		}
