@@ -40,7 +40,7 @@ type DurableSubscriptions struct {
 	// or otherwise local, which are refused by default (SSRF). A target in
 	// one of them may also use http://. For development and tests only,
 	// e.g. ["127.0.0.1/32"].
-	WebhookAllowNetworks []string `yaml:"webhook_allow_networks"`
+	WebhookAllowNetworks []string `yaml:"webhook_allow_networks,omitempty"`
 	// PublicURL is the hub's URL as webhook receivers reach it (for
 	// callback_url and jwks_url), e.g. "https://hub.example"; empty: the
 	// scheme and Host of the request that created the subscription.

@@ -221,9 +221,9 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
-	s.rec = rec
+	s.set(rec)
 	if err := m.save(ctx, s); err != nil {
-		s.rec = nil
+		s.set(nil)
 		m.f.storeFailed(w, r, err)
 		return
 	}
@@ -355,7 +355,7 @@ func (m *subManager) remove(w http.ResponseWriter, r *http.Request, id string) {
 		m.f.storeFailed(w, r, err)
 		return
 	}
-	s.rec = nil
+	s.set(nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -41,15 +42,22 @@ type subManager struct {
 // subState is one subscription on this node; mu serializes its changes.
 type subState struct {
 	mu      sync.Mutex
-	rec     *subRecord // nil: deleted
-	queued  bool       // in deliveries, or being delivered (under subManager.mu)
-	touched time.Time  // when rec was last read from the KV
+	rec     *subRecord  // nil: deleted
+	queued  bool        // in deliveries, or being delivered (under subManager.mu)
+	exists  atomic.Bool // rec != nil, for count without mu
+	touched time.Time   // when rec was last read from the KV
 }
 
 func randomID(prefix string) string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// set replaces s's record (s.mu held).
+func (s *subState) set(rec *subRecord) {
+	s.rec = rec
+	s.exists.Store(rec != nil)
 }
 
 // loadAll reads every subscription from the KV into memory.
@@ -70,7 +78,8 @@ func (m *subManager) loadAll(ctx context.Context) error {
 		}
 		m.mu.Unlock()
 		s.mu.Lock()
-		s.rec, s.touched = &rec, time.Now()
+		s.set(&rec)
+		s.touched = time.Now()
 		s.mu.Unlock()
 		return nil
 	})
@@ -81,7 +90,7 @@ func (m *subManager) loadAll(ctx context.Context) error {
 	for id, s := range m.subs {
 		if !seen[id] {
 			s.mu.Lock()
-			s.rec = nil
+			s.set(nil)
 			s.mu.Unlock()
 			delete(m.subs, id)
 		}
@@ -116,7 +125,7 @@ func (m *subManager) reload(ctx context.Context, id string, s *subState) error {
 	b, err := m.kv.Get(ctx, SubscriptionBucket, id)
 	switch {
 	case errors.Is(err, ssehub.ErrNotFound):
-		s.rec = nil
+		s.set(nil)
 	case err != nil:
 		return fmt.Errorf("reading subscription %q: %w", id, err)
 	default:
@@ -124,7 +133,7 @@ func (m *subManager) reload(ctx context.Context, id string, s *subState) error {
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return fmt.Errorf("subscription %q: unreadable record: %w", id, err)
 		}
-		s.rec = &rec
+		s.set(&rec)
 	}
 	s.touched = time.Now()
 	return nil
@@ -160,7 +169,7 @@ func (m *subManager) count() int {
 	defer m.mu.Unlock()
 	n := 0
 	for _, s := range m.subs {
-		if s.rec != nil || s.touched.IsZero() {
+		if s.exists.Load() {
 			n++
 		}
 	}
