@@ -123,6 +123,17 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if rec.WakeID == "" {
+		won, err := m.claimGeneration(ctx, rec)
+		if err != nil {
+			m.f.storeFailed(w, r, err)
+			return
+		}
+		if !won {
+			// Another hub node is making this generation right now.
+			w.Header().Set("Retry-After", "1")
+			fail(w, http.StatusServiceUnavailable, "another hub node is waking this subscription; claim again")
+			return
+		}
 		m.newWake(rec, infos) // the claimer is awake: no wake event needed
 	}
 	rec.Holder = q.Worker
@@ -139,7 +150,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 // new wake is made if work is pending. The caller saves.
 func (m *subManager) expire(ctx context.Context, s *subState) {
 	s.rec.clearWake()
-	if _, err := m.maybeWake(ctx, s, nil); err != nil {
+	if _, err := m.wakeIfIdle(ctx, s); err != nil {
 		m.log.Warn("durable streams: waking a subscription after its lease", "subscription", s.rec.ID, "err", err)
 	}
 }

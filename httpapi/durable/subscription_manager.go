@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,12 +281,79 @@ func (m *subManager) maybeWake(ctx context.Context, s *subState, seen map[string
 	if first == "" {
 		return false, nil
 	}
+	if won, err := m.claimGeneration(ctx, rec); err != nil {
+		return false, err
+	} else if !won {
+		return false, errGenerationTaken
+	}
 	m.newWake(rec, infos)
 	if rec.Config.Type == "pull-wake" {
 		m.writeWake(ctx, rec, first)
 	}
 	return true, nil
 }
+
+// SubscriptionGenerationBucket holds, on a store several hub nodes share,
+// one key per subscription generation being made: the node that creates
+// it makes that wake, so two nodes seeing the same append do not both
+// wake the subscription.
+const SubscriptionGenerationBucket = "durable_subscriptions_generations"
+
+// generationClaimTTL is how long a generation's key blocks other nodes
+// from making that generation.
+const generationClaimTTL = 10 * time.Second
+
+// claimGeneration reports whether this node may make rec's next
+// generation: always on a store one process writes; on a shared one
+// (ssehub.KVCreator) only if it is the first to create the generation's
+// key. The previous generation's key is removed then.
+func (m *subManager) claimGeneration(ctx context.Context, rec *subRecord) (bool, error) {
+	c, ok := m.kv.(ssehub.KVCreator)
+	if !m.shared || !ok {
+		return true, nil
+	}
+	key := func(gen uint64) string { return rec.ID + "/" + rec.Nonce + "/" + strconv.FormatUint(gen, 10) }
+	k := key(rec.Generation + 1)
+	stamp := []byte(strconv.FormatInt(time.Now().UnixNano(), 10))
+	err := c.Create(ctx, SubscriptionGenerationBucket, k, stamp)
+	if errors.Is(err, ssehub.ErrConflict) {
+		// A key whose node never saved its wake (it died, or lost a
+		// race on the record) would block the subscription: past
+		// generationClaimTTL it is taken over.
+		b, gerr := m.kv.Get(ctx, SubscriptionGenerationBucket, k)
+		if n, perr := strconv.ParseInt(string(b), 10, 64); gerr != nil || perr != nil || time.Since(time.Unix(0, n)) < generationClaimTTL {
+			return false, nil
+		}
+		if err = m.kv.Delete(ctx, SubscriptionGenerationBucket, k); err == nil {
+			err = c.Create(ctx, SubscriptionGenerationBucket, k, stamp)
+		}
+		if errors.Is(err, ssehub.ErrConflict) {
+			return false, nil
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	if rec.Generation > 0 {
+		_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, key(rec.Generation))
+	}
+	return true, nil
+}
+
+// wakeIfIdle is maybeWake for a caller whose own change must be saved
+// whatever another node does: a wake another node is making is no wake
+// here.
+func (m *subManager) wakeIfIdle(ctx context.Context, s *subState) (bool, error) {
+	woke, err := m.maybeWake(ctx, s, nil)
+	if errors.Is(err, errGenerationTaken) {
+		return false, nil
+	}
+	return woke, err
+}
+
+// errGenerationTaken is maybeWake's answer when another hub node is
+// making the wake: the caller's record is about to be stale.
+var errGenerationTaken = errors.New("another hub node is making this wake")
 
 // newWake starts the next generation with a wake covering infos' tails.
 func (m *subManager) newWake(rec *subRecord, infos []streamInfo) {

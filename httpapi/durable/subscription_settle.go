@@ -82,7 +82,7 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	}
 	if action == "release" {
 		rec.clearWake()
-		if _, err := m.maybeWake(ctx, s, nil); err != nil {
+		if _, err := m.wakeIfIdle(ctx, s); err != nil {
 			m.f.storeFailed(w, r, err)
 			return
 		}
@@ -101,7 +101,7 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	next := false
 	if q.Done {
 		rec.clearWake()
-		if next, err = m.maybeWake(ctx, s, nil); err != nil {
+		if next, err = m.wakeIfIdle(ctx, s); err != nil {
 			m.f.storeFailed(w, r, err)
 			return
 		}

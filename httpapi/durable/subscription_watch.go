@@ -212,6 +212,13 @@ func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, cha
 		}
 	}
 	woke, err := m.maybeWake(ctx, s, seen)
+	if errors.Is(err, errGenerationTaken) {
+		// The winner saw the same events, links the same streams and
+		// saves its wake: saving this record would undo it.
+		s.touched = time.Time{} // read it again when next used
+		_ = m.reload(ctx, id, s)
+		return
+	}
 	if err != nil {
 		m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 	}
@@ -258,7 +265,11 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 			}
 			if expired {
 				m.expire(ctx, s)
-			} else if _, err := m.maybeWake(ctx, s, nil); err != nil {
+			} else if _, err := m.maybeWake(ctx, s, nil); errors.Is(err, errGenerationTaken) {
+				_ = m.reload(ctx, id, s) // the other node saves its wake
+				m.unlock(id, s)
+				continue
+			} else if err != nil {
 				m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 			}
 			if err := m.save(ctx, s); err != nil {

@@ -71,6 +71,15 @@ func (m *subManager) deliver(client *http.Client, id string) {
 	}
 	now := m.now()
 	wake, gen, target := rec.WakeID, rec.Generation, rec.Config.WebhookURL
+	if m.shared {
+		// In flight: other nodes see this delivery as not due until it
+		// has had its time (and the attempt after a crash waits as long).
+		rec.NextAttempt = now.Add(2*m.opts.WebhookTimeout + time.Second)
+		if err := m.save(ctx, s); err != nil {
+			m.unlock(id, s)
+			return
+		}
+	}
 	body, _ := json.Marshal(webhookBody{SubscriptionID: id, WakeID: wake, Generation: gen, Streams: snapshotInfos(rec),
 		CallbackURL:   rec.Base + Path + ReservedSegment + "/subscriptions/" + url.PathEscape(id) + "/callback",
 		CallbackToken: m.keys.token(rec, now)})
@@ -107,7 +116,7 @@ func (m *subManager) deliver(client *http.Client, id string) {
 				}
 			}
 			rec.clearWake()
-			if _, err := m.maybeWake(ctx, s, nil); err != nil {
+			if _, err := m.wakeIfIdle(ctx, s); err != nil {
 				m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 			}
 		}
