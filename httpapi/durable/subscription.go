@@ -145,6 +145,8 @@ type subRecord struct {
 	Status      string    `json:"status"`
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"next_attempt_at,omitzero"` // a webhook delivery is due then
+	// Deliveries counts the delivery attempts claimed on a shared store.
+	Deliveries uint64 `json:"deliveries,omitempty"`
 }
 
 func (r *subRecord) clearWake() {

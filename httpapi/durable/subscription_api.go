@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -354,6 +355,13 @@ func (m *subManager) remove(w http.ResponseWriter, r *http.Request, id string) {
 	if err := m.kv.Delete(ctx, SubscriptionBucket, id); err != nil {
 		m.f.storeFailed(w, r, err)
 		return
+	}
+	if m.shared { // its claim keys (one of each is left), best effort
+		rec := s.rec
+		_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, rec.ID+"/"+rec.Nonce+"/"+strconv.FormatUint(rec.Generation, 10))
+		if rec.Deliveries > 0 {
+			_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, "delivery/"+rec.ID+"/"+rec.Nonce+"/"+strconv.FormatUint(rec.Deliveries-1, 10))
+		}
 	}
 	s.set(nil)
 	w.WriteHeader(http.StatusNoContent)

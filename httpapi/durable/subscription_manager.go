@@ -308,20 +308,44 @@ const generationClaimTTL = 10 * time.Second
 // (ssehub.KVCreator) only if it is the first to create the generation's
 // key. The previous generation's key is removed then.
 func (m *subManager) claimGeneration(ctx context.Context, rec *subRecord) (bool, error) {
+	key := func(gen uint64) string { return rec.ID + "/" + rec.Nonce + "/" + strconv.FormatUint(gen, 10) }
+	prev := ""
+	if rec.Generation > 0 {
+		prev = key(rec.Generation)
+	}
+	return m.claimKey(ctx, key(rec.Generation+1), prev, generationClaimTTL)
+}
+
+// claimDelivery reports whether this node may send rec's next delivery
+// attempt (any wake, any retry: rec.Deliveries numbers them): on a shared
+// store, the first node to create the attempt's key. The caller saves
+// rec with Deliveries moved on.
+func (m *subManager) claimDelivery(ctx context.Context, rec *subRecord) (bool, error) {
+	key := func(n uint64) string { return "delivery/" + rec.ID + "/" + rec.Nonce + "/" + strconv.FormatUint(n, 10) }
+	prev := ""
+	if rec.Deliveries > 0 {
+		prev = key(rec.Deliveries - 1)
+	}
+	won, err := m.claimKey(ctx, key(rec.Deliveries), prev, max(generationClaimTTL, 2*m.opts.WebhookTimeout+time.Second))
+	if won {
+		rec.Deliveries++
+	}
+	return won, err
+}
+
+// claimKey creates k (create-if-absent) in SubscriptionGenerationBucket
+// and removes prev; it reports false when another node created k first.
+// A key older than ttl (its node died before finishing) is taken over.
+func (m *subManager) claimKey(ctx context.Context, k, prev string, ttl time.Duration) (bool, error) {
 	c, ok := m.kv.(ssehub.KVCreator)
 	if !m.shared || !ok {
 		return true, nil
 	}
-	key := func(gen uint64) string { return rec.ID + "/" + rec.Nonce + "/" + strconv.FormatUint(gen, 10) }
-	k := key(rec.Generation + 1)
 	stamp := []byte(strconv.FormatInt(time.Now().UnixNano(), 10))
 	err := c.Create(ctx, SubscriptionGenerationBucket, k, stamp)
 	if errors.Is(err, ssehub.ErrConflict) {
-		// A key whose node never saved its wake (it died, or lost a
-		// race on the record) would block the subscription: past
-		// generationClaimTTL it is taken over.
 		b, gerr := m.kv.Get(ctx, SubscriptionGenerationBucket, k)
-		if n, perr := strconv.ParseInt(string(b), 10, 64); gerr != nil || perr != nil || time.Since(time.Unix(0, n)) < generationClaimTTL {
+		if n, perr := strconv.ParseInt(string(b), 10, 64); gerr != nil || perr != nil || time.Since(time.Unix(0, n)) < ttl {
 			return false, nil
 		}
 		if err = m.kv.Delete(ctx, SubscriptionGenerationBucket, k); err == nil {
@@ -334,8 +358,8 @@ func (m *subManager) claimGeneration(ctx context.Context, rec *subRecord) (bool,
 	if err != nil {
 		return false, err
 	}
-	if rec.Generation > 0 {
-		_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, key(rec.Generation))
+	if prev != "" {
+		_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, prev)
 	}
 	return true, nil
 }

@@ -72,8 +72,12 @@ func (m *subManager) deliver(client *http.Client, id string) {
 	now := m.now()
 	wake, gen, target := rec.WakeID, rec.Generation, rec.Config.WebhookURL
 	if m.shared {
-		// In flight: other nodes see this delivery as not due until it
-		// has had its time (and the attempt after a crash waits as long).
+		// One node sends each attempt; the others see it in flight, not
+		// due until it has had its time (the attempt after a crash too).
+		if won, err := m.claimDelivery(ctx, rec); err != nil || !won {
+			m.unlock(id, s)
+			return
+		}
 		rec.NextAttempt = now.Add(2*m.opts.WebhookTimeout + time.Second)
 		if err := m.save(ctx, s); err != nil {
 			m.unlock(id, s)
