@@ -52,7 +52,7 @@ type hook struct {
 
 // receiver is a real webhook receiver on loopback.
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	mu     sync.Mutex
 	got    []*hook
@@ -60,7 +60,7 @@ type receiver struct {
 	ch     chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	rc := &receiver{t: t, ch: make(chan struct{}, 1000)}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

@@ -39,7 +39,7 @@ func (f *Feature) registerSubscriptions(s *httpapi.Server) error {
 	// The live feed's subscriber: a wake-up only; what changed is read
 	// from the log after the last event looked at.
 	sub, err := s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: ssehub.NewFilter(ssehub.MustPattern(TopicPrefix + ".*")),
-		Format: format.Envelope, Notify: m.kickWatcher})
+		Format: format.Raw, Notify: m.kickWatcher})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("durable streams: subscribing to the live feed: %w", err)
