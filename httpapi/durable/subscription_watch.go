@@ -116,8 +116,10 @@ type touch struct {
 // scan reads the events after pos, at most 10,000 at a time, and hands
 // every stream they touched to the subscriptions; it returns the new pos.
 func (m *subManager) scan(ctx context.Context, pos uint64) (uint64, error) {
-	if m.count() == 0 {
-		return max(pos, m.f.s.Hub().Head()), nil
+	// Head first: an append after it is read by the next pass, so a
+	// subscription made meanwhile misses none.
+	if head := m.f.s.Hub().Head(); m.count() == 0 {
+		return max(pos, head), nil
 	}
 	for {
 		touched := map[string]*touch{}
