@@ -2,6 +2,7 @@ package durable
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -85,7 +86,7 @@ func (m *subManager) deliver(client *http.Client, id string) {
 		}
 	}
 	body, _ := json.Marshal(webhookBody{SubscriptionID: id, WakeID: wake, Generation: gen, Streams: snapshotInfos(rec),
-		CallbackURL:   rec.Base + Path + ReservedSegment + "/subscriptions/" + url.PathEscape(id) + "/callback",
+		CallbackURL:   cmp.Or(m.opts.PublicURL, rec.Base) + Path + ReservedSegment + "/subscriptions/" + url.PathEscape(id) + "/callback",
 		CallbackToken: m.keys.token(rec, now)})
 	s.mu.Unlock()
 
