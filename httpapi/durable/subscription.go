@@ -87,6 +87,7 @@ func (o *SubscriptionOptions) defaults() {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 60 * time.Second
 	}
+	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 }
 
 // subConfig is a subscription's normalized configuration: what its hash,

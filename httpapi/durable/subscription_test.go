@@ -347,3 +347,20 @@ func TestSubscriptionValidation(t *testing.T) {
 		t.Fatalf("%d links, max_streams is 10", n)
 	}
 }
+
+// TestPublicURL: with public_url set, callback_url and jwks_url use it,
+// not the scheme and Host of the request that made the subscription.
+func TestPublicURL(t *testing.T) {
+	o := subOpts()
+	o.Subscriptions.PublicURL = "https://hub.example/base/"
+	e := newEnv(t, o)
+	rc := newReceiver(t)
+	want(t, e.do("PUT", subPath+"pu", webhookSub("pu/*", rc.url())), http.StatusCreated)
+	if u := e.sub("pu").Webhook.Signing.JWKSURL; u != "https://hub.example/base/v1/stream/__ds/jwks.json" {
+		t.Fatalf("jwks_url %q", u)
+	}
+	e.mustCreate("/v1/stream/pu/1", textPlain, "x")
+	if u := rc.wait(1).body.CallbackURL; u != "https://hub.example/base/v1/stream/__ds/subscriptions/pu/callback" {
+		t.Fatalf("callback_url %q", u)
+	}
+}
