@@ -28,7 +28,7 @@ type subManager struct {
 	guard  *webhookGuard
 	log    *slog.Logger
 	now    func() time.Time
-	shared bool // several nodes may write the records: read them again before each change
+	shared bool // several nodes may write the records (Refresh set, or a conditional store: NATS): read them again before each change
 
 	mu   sync.Mutex
 	subs map[string]*subState
@@ -211,7 +211,9 @@ func (m *subManager) tail(ctx context.Context, path string, seen uint64) (uint64
 	if err != nil {
 		return 0, false, err
 	}
-	if seen > 0 && (!sn.exists || sn.tail < seen) {
+	// Behind the log: the caller saw a later event, or other nodes write
+	// the stream and this node's views are not refreshed on their own.
+	if seen > 0 && (!sn.exists || sn.tail < seen) || m.shared && m.f.opts.Refresh <= 0 {
 		e, err := m.f.reg.lock(ctx, path, topic) // reads the topic on from the last event applied
 		if err != nil {
 			return 0, false, err

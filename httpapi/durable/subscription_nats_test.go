@@ -30,7 +30,8 @@ func TestSubscriptionsTwoNodes(t *testing.T) {
 		}
 		e := &env{t: t, clock: &clock{now: time.Now()}, opts: subOpts()}
 		e.opts.Now = e.clock.Now
-		e.opts.Refresh = 100 * time.Millisecond
+		// No refresh: a store several nodes write (NATS) is enough to
+		// make the subscriptions read their records before each change.
 		e.startOn(s)
 		return e
 	}

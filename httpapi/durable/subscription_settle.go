@@ -156,7 +156,7 @@ func (m *subManager) applyAcks(ctx context.Context, rec *subRecord, q *settleReq
 		if id < l.Acked {
 			return "the ack's offset is before the stream's acked offset: cursors never go back"
 		}
-		t, _, err := m.tail(ctx, p, 0)
+		t, _, err := m.tail(ctx, p, id) // an offset past this node's view: read the stream on first
 		if err != nil {
 			return "the stream's tail could not be read"
 		}

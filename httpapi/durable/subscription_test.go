@@ -285,6 +285,9 @@ func TestReservedPrefix(t *testing.T) {
 		want(t, e.do("GET", "/v1/stream/"+p+"?offset=-1", ""), http.StatusNotFound)
 		want(t, e.do("POST", "/v1/stream/"+p, "x", "Content-Type", textPlain), http.StatusNotFound)
 	}
+	// Percent-encoded, it is the same prefix.
+	want(t, e.do("PUT", "/v1/stream/%5F%5Fds/x", "x", "Content-Type", textPlain), http.StatusBadRequest)
+	want(t, e.do("PUT", "/v1/stream/%5f%5fds", "x", "Content-Type", textPlain), http.StatusBadRequest)
 	// Stream paths inside bodies are refused under __ds too.
 	want(t, e.do("PUT", subPath+"x", `{"type":"webhook","streams":["__ds/subscriptions/y"],"webhook":{"url":"https://example.com/"}}`), http.StatusBadRequest)
 	want(t, e.do("PUT", subPath+"x", `{"type":"pull-wake","pattern":"__ds/**","wake_stream":"w"}`), http.StatusBadRequest)
