@@ -228,6 +228,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 		m.f.storeFailed(w, r, err)
 		return
 	}
+	m.kickWatcher() // it holds the live feed while a subscription exists
 	m.writeSub(w, r, rec, http.StatusCreated)
 }
 

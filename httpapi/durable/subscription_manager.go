@@ -87,16 +87,31 @@ func (m *subManager) loadAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Gone from the KV (deleted through another node): dropped here too,
+	// locking each state without holding m.mu (the order is s.mu, then
+	// m.mu).
 	m.mu.Lock()
-	for id, s := range m.subs {
+	var gone []string
+	for id := range m.subs {
 		if !seen[id] {
-			s.mu.Lock()
-			s.set(nil)
-			s.mu.Unlock()
-			delete(m.subs, id)
+			gone = append(gone, id)
 		}
 	}
 	m.mu.Unlock()
+	for _, id := range gone {
+		m.mu.Lock()
+		s := m.subs[id]
+		m.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		if err := m.reload(ctx, id, s); err == nil && s.rec == nil {
+			m.unlock(id, s)
+			continue
+		}
+		s.mu.Unlock()
+	}
 	return nil
 }
 

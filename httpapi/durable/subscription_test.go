@@ -367,3 +367,23 @@ func TestPublicURL(t *testing.T) {
 		t.Fatalf("callback_url %q", u)
 	}
 }
+
+// TestNoSubscriberWithoutSubscriptions: the live feed's subscriber the
+// subscriptions use exists only while a subscription does, so a hub
+// without any counts no extra subscriber (ssehub_subscribers, the
+// console's connections).
+func TestNoSubscriberWithoutSubscriptions(t *testing.T) {
+	e := newEnv(t, subOpts())
+	rc := newReceiver(t)
+	conns := func() int { return len(e.th.Hub.Connections()) }
+	time.Sleep(100 * time.Millisecond)
+	if n := conns(); n != 0 {
+		t.Fatalf("%d hub subscribers without a subscription", n)
+	}
+	want(t, e.do("PUT", subPath+"one", webhookSub("one/*", rc.url())), http.StatusCreated)
+	waitUntil(t, "the live feed's subscriber", func() bool { return conns() == 1 })
+	e.mustCreate("/v1/stream/one/x", textPlain, "x")
+	rc.wait(1)
+	want(t, e.do("DELETE", subPath+"one", ""), http.StatusNoContent)
+	waitUntil(t, "no subscriber", func() bool { return conns() == 0 })
+}

@@ -36,18 +36,10 @@ func (f *Feature) registerSubscriptions(s *httpapi.Server) error {
 		cancel()
 		return fmt.Errorf("durable streams: loading subscriptions: %w", err)
 	}
-	// The live feed's subscriber: a wake-up only; what changed is read
-	// from the log after the last event looked at.
-	sub, err := s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: ssehub.NewFilter(ssehub.MustPattern(TopicPrefix + ".*")),
-		Format: format.Raw, Notify: m.kickWatcher})
-	if err != nil {
-		cancel()
-		return fmt.Errorf("durable streams: subscribing to the live feed: %w", err)
-	}
 	f.subs = m
 	pos := s.Hub().Head()
 	m.wg.Add(1 + o.WebhookConcurrency)
-	go m.watch(sub, pos)
+	go m.watch(pos)
 	client := m.guard.client(o.WebhookTimeout)
 	for range o.WebhookConcurrency {
 		go m.deliverLoop(client)
@@ -67,9 +59,17 @@ func (m *subManager) stop() {
 // the subscriptions; on every tick it ends expired leases, queues the
 // webhook deliveries due and, on a shared store, reads other nodes'
 // changes. It never waits on a webhook: deliveries run in their workers.
-func (m *subManager) watch(sub *hub.Subscriber, pos uint64) {
+func (m *subManager) watch(pos uint64) {
 	defer m.wg.Done()
-	defer sub.Close()
+	// The live feed's subscriber, held only while a subscription exists
+	// (so a hub without any has no extra subscriber): a wake-up only;
+	// what changed is read from the log after the last event looked at.
+	var sub *hub.Subscriber
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	tick := time.NewTicker(m.opts.Tick)
 	defer tick.Stop()
 	var buf []byte
@@ -89,8 +89,21 @@ func (m *subManager) watch(sub *hub.Subscriber, pos uint64) {
 				lastList = time.Now()
 			}
 		}
+		switch n := m.count(); {
+		case n > 0 && sub == nil:
+			var err error
+			sub, err = m.f.s.Hub().Subscribe(hub.SubscribeOptions{Context: m.ctx,
+				Filter: ssehub.NewFilter(ssehub.MustPattern(TopicPrefix + ".*")), Format: format.Raw, Notify: m.kickWatcher})
+			if err != nil {
+				m.log.Warn("durable streams: subscribing to the live feed; the tick looks instead", "err", err)
+				sub = nil
+			}
+		case n == 0 && sub != nil:
+			sub.Close()
+			sub = nil
+		}
 		// Drain what the feed queued (the bytes are not needed).
-		for {
+		for sub != nil {
 			var err error
 			buf, err = sub.Next(buf[:0], 1<<20)
 			if err != nil || len(buf) == 0 {
