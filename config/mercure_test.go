@@ -37,3 +37,38 @@ func TestMercureFromEnvAndFile(t *testing.T) {
 		t.Errorf("a stream in the mercure format: %v", err)
 	}
 }
+
+func TestMercureNativeTopics(t *testing.T) {
+	cfg, err := config.Parse([]byte("mercure:\n  enabled: true\n  native_topics: [orders.*, billing.paid, ds, mercure]\n  native_iri_prefix: https://example.com/topics/\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Mercure.NativeTopics; len(got) != 4 || got[0] != "orders.*" || cfg.Mercure.NativeIRIPrefix != "https://example.com/topics/" {
+		t.Errorf("got %+v", cfg.Mercure)
+	}
+	if cfg, err := config.Parse([]byte("mercure:\n  enabled: true\n  native_topics: orders.*\n")); err != nil || len(cfg.Mercure.NativeTopics) != 1 {
+		t.Errorf("one string: %v %v", err, cfg)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"[\"*\"]", "overlaps mercure.*"},
+		{"[\"*\"]", "list the native prefixes"},
+		{"[ds.*]", "Durable Streams"},
+		{"[ds.chat.room]", "overlaps ds.*"},
+		{"[mercure.x]", "overlaps mercure.*"},
+		{"[mercure_private.*]", "overlaps mercure_private.*"},
+		{"[\"orders/x\"]", "invalid topic"},
+		{"[\"orders.\"]", "invalid topic"},
+		{"[\"$sys.*\"]", "invalid topic"},
+	} {
+		_, err := config.Parse([]byte("mercure:\n  enabled: true\n  native_topics: " + c.yaml + "\n"))
+		if err == nil || !strings.Contains(err.Error(), "mercure.native_topics") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("native_topics %s: %v, want %q", c.yaml, err, c.want)
+		}
+	}
+	for _, prefix := range []string{"\"a\\u0000b\"", "\"a\\u200Bb\"", strings.Repeat("x", config.MaxMercureIRIPrefix+1)} {
+		_, err := config.Parse([]byte("mercure:\n  enabled: true\n  native_iri_prefix: " + prefix + "\n"))
+		if err == nil || !strings.Contains(err.Error(), "mercure.native_iri_prefix") {
+			t.Errorf("native_iri_prefix %.20s: %v", prefix, err)
+		}
+	}
+}

@@ -15,5 +15,7 @@ func durableFeature(cfg *config.Config) *durable.Feature {
 		LongPollTimeout: time.Duration(d.LongPollTimeout), SSEMaxDuration: time.Duration(d.SSEMaxDuration),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxReadBytes: d.MaxReadBytes, MaxProducers: d.MaxProducers,
 		WriteTimeout: time.Duration(cfg.Server.WriteTimeout), Refresh: time.Duration(d.Refresh),
-		MaxCachedStreams: d.MaxCachedStreams, Subscriptions: subscriptionOptions(d.Subscriptions)})
+		MaxCachedStreams: d.MaxCachedStreams,
+		NativeTopics:     d.NativeTopics, NativePath: d.NativePath, NativePublicRead: d.NativePublicRead,
+		Subscriptions: subscriptionOptions(d.Subscriptions)})
 }

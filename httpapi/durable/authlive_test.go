@@ -238,3 +238,44 @@ func TestSSEEndsAtTokenRevocation(t *testing.T) {
 		t.Fatal("the SSE read outlived its token's revocation by 5 s")
 	}
 }
+
+// TestLongPollEndsAtTokenRevocation: revoking a stream token ends its
+// long-polls at once with 401, as it ends its SSE reads; it used to run to
+// the long-poll timeout (20 s by default).
+func TestLongPollEndsAtTokenRevocation(t *testing.T) {
+	e := newEnv(t, durable.Options{LongPollTimeout: 10 * time.Second})
+	e.token = hubtest.AdminToken
+	tail := e.mustCreate("/v1/stream/team/lp", textPlain, "x")
+	ctx := context.Background()
+	tokens := auth.NewStore(e.th.Store)
+	reader, tok, err := tokens.Create(ctx, auth.CreateOptions{Purpose: auth.PurposeStream, Topics: []string{"ds.team.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		res := openLive(t, e, "/v1/stream/team/lp?offset="+tail+"&live=long-poll", reader)
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		got <- res.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := tokens.Revoke(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.th.Hub.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-got:
+		if code != http.StatusUnauthorized {
+			t.Fatalf("the long-poll ended with %d at the revocation, want 401", code)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the long-poll ended %v after it began (the timeout is 10 s)", d)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("the long-poll outlived its token's revocation by 8 s")
+	}
+}

@@ -82,7 +82,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -111,7 +111,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	infos, err := m.infos(ctx, rec, nil)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	pending := false
@@ -125,7 +125,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 	if rec.WakeID == "" {
 		won, err := m.claimGeneration(ctx, rec)
 		if err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 		if !won {
@@ -139,7 +139,7 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 	rec.Holder = q.Worker
 	rec.LeaseUntil = now.Add(rec.Config.leaseTTL())
 	if err := m.save(ctx, s); err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"wake_id": rec.WakeID, "generation": rec.Generation,

@@ -2,14 +2,11 @@ package durable
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
 
-	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi"
-	"github.com/ssehub/ssehub/hub"
 )
 
 // control is the data of an SSE control event.
@@ -39,18 +36,22 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Princ
 	if !isText(sn.ct()) {
 		h.Set("Stream-SSE-Data-Encoding", "base64")
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	if c := who.Credential(); c != nil {
-		// A subscription of nothing, with the token: the hub ends it when
-		// the token is revoked (on any node) or expires, and so this read.
-		guard, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: ssehub.Filter{}, Topics: []string{},
-			Credential: c, OnEnd: func(error) { cancel() }})
+	ctx, stopGuard, err := f.guard(r.Context(), who) // ends with the token's revocation or expiry
+	if err != nil {
+		httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "the token is revoked or expired")
+		return
+	}
+	defer stopGuard()
+	if sn.view {
+		// A view's wake-ups come from its topic's watch, held from here;
+		// the snapshot is taken again under it.
+		rel, sn2, err := f.holdView(ctx, topic)
 		if err != nil {
-			httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthorized, "the token is revoked or expired")
+			f.storeFailed(w, r, err)
 			return
 		}
-		defer guard.Close()
+		defer rel()
+		sn = sn2
 	}
 	w.WriteHeader(http.StatusOK)
 	maxDur := f.opts.SSEMaxDuration
@@ -82,7 +83,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Princ
 		if len(c.items) > 0 {
 			buf = appendEvent(buf, "data", c.sseData(sn.ct()), "")
 			after = c.last
-		} else if !c.full && after < sn.tail {
+		} else if !c.full && after < sn.tail && !sn.view {
 			after = sn.tail
 		}
 		upToDate := !c.full

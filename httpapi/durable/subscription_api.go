@@ -183,7 +183,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -206,7 +206,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 	for _, p := range c.Streams {
 		t, _, err := m.tail(ctx, p, 0)
 		if err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 		m.link(rec, p, true, t)
@@ -218,14 +218,14 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 				fail(w, http.StatusBadRequest, "the pattern matches more streams than a subscription links: "+err.Error())
 				return
 			}
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 	}
 	s.set(rec)
 	if err := m.save(ctx, s); err != nil {
 		s.set(nil)
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	m.kickWatcher() // it holds the live feed while a subscription exists
@@ -315,7 +315,7 @@ func (m *subManager) writeSub(w http.ResponseWriter, r *http.Request, rec *subRe
 func (m *subManager) get(w http.ResponseWriter, r *http.Request, id string) {
 	s, err := m.lock(r.Context(), id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -340,7 +340,7 @@ func (m *subManager) remove(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -354,7 +354,7 @@ func (m *subManager) remove(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if err := m.kv.Delete(ctx, SubscriptionBucket, id); err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	if m.shared { // its claim keys (one of each is left), best effort
@@ -388,7 +388,7 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -414,13 +414,13 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 	for _, p := range paths {
 		t, _, err := m.tail(ctx, p, 0)
 		if err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 		m.link(s.rec, p, true, t)
 	}
 	if err := m.save(ctx, s); err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -433,7 +433,7 @@ func (m *subManager) removeStream(w http.ResponseWriter, r *http.Request, id, ra
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -452,7 +452,7 @@ func (m *subManager) removeStream(w http.ResponseWriter, r *http.Request, id, ra
 			delete(s.rec.Links, p)
 		}
 		if err := m.save(ctx, s); err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 	}

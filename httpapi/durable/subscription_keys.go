@@ -31,7 +31,7 @@ const (
 )
 
 // loadSubKeys reads the keys, creating them on first use. On a store that
-// several nodes share (ssehub.KVCreator) a key is created only if absent,
+// several nodes share (ssehub.KVSwapper) a key is created only if absent,
 // so nodes starting together agree on one.
 func loadSubKeys(ctx context.Context, kv ssehub.KV) (*subKeys, error) {
 	seed, err := loadKey(ctx, kv, keyEd25519, ed25519.SeedSize)
@@ -59,8 +59,8 @@ func loadKey(ctx context.Context, kv ssehub.KV, name string, n int) ([]byte, err
 	}
 	fresh := make([]byte, n)
 	_, _ = rand.Read(fresh)
-	if c, ok := kv.(ssehub.KVCreator); ok {
-		if err := c.Create(ctx, SubscriptionKeysBucket, name, fresh); err != nil && !errors.Is(err, ssehub.ErrConflict) {
+	if c, ok := kv.(ssehub.KVSwapper); ok {
+		if err := c.CompareAndSwap(ctx, SubscriptionKeysBucket, name, nil, fresh); err != nil && !errors.Is(err, ssehub.ErrConflict) {
 			return nil, fmt.Errorf("durable streams: storing the %s key: %w", name, err)
 		}
 		// Created, or another node's was there first: read the one stored.

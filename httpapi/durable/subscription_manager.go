@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,7 @@ type subState struct {
 	rec     *subRecord  // nil: deleted
 	queued  bool        // in deliveries, or being delivered (under subManager.mu)
 	exists  atomic.Bool // rec != nil, for count without mu
+	raw     []byte      // the record as last read or written (nil: none), for compare-and-swap
 	touched time.Time   // when rec was last read from the KV
 }
 
@@ -80,6 +83,7 @@ func (m *subManager) loadAll(ctx context.Context) error {
 		m.mu.Unlock()
 		s.mu.Lock()
 		s.set(&rec)
+		s.raw = bytes.Clone(value)
 		s.touched = time.Now()
 		s.mu.Unlock()
 		return nil
@@ -142,6 +146,7 @@ func (m *subManager) reload(ctx context.Context, id string, s *subState) error {
 	switch {
 	case errors.Is(err, ssehub.ErrNotFound):
 		s.set(nil)
+		s.raw = nil
 	case err != nil:
 		return fmt.Errorf("reading subscription %q: %w", id, err)
 	default:
@@ -150,6 +155,7 @@ func (m *subManager) reload(ctx context.Context, id string, s *subState) error {
 			return fmt.Errorf("subscription %q: unreadable record: %w", id, err)
 		}
 		s.set(&rec)
+		s.raw = b
 	}
 	s.touched = time.Now()
 	return nil
@@ -173,10 +179,32 @@ func (m *subManager) save(ctx context.Context, s *subState) error {
 	if err != nil {
 		return err
 	}
-	if err := m.kv.Put(ctx, SubscriptionBucket, s.rec.ID, b); err != nil {
+	if c, ok := m.kv.(ssehub.KVSwapper); ok && m.shared {
+		// Only over what this node read: another node's change in
+		// between is not overwritten (the caller gets ErrConflict and
+		// the record is read again when next used).
+		if err := c.CompareAndSwap(ctx, SubscriptionBucket, s.rec.ID, s.raw, b); err != nil {
+			s.touched = time.Time{}
+			return fmt.Errorf("storing subscription %q: %w", s.rec.ID, err)
+		}
+	} else if err := m.kv.Put(ctx, SubscriptionBucket, s.rec.ID, b); err != nil {
 		return fmt.Errorf("storing subscription %q: %w", s.rec.ID, err)
 	}
+	s.raw = b
 	return nil
+}
+
+// failed answers a failed change of a subscription: another node's change
+// at the same instant is 503 with Retry-After (the client sends it again
+// and it applies to the record as it now is), anything else as the
+// streams answer store errors.
+func (m *subManager) failed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ssehub.ErrConflict) && r.Context().Err() == nil {
+		w.Header().Set("Retry-After", "1")
+		fail(w, http.StatusServiceUnavailable, "another hub node changed this subscription at the same instant; send the request again")
+		return
+	}
+	m.f.storeFailed(w, r, err)
 }
 
 // count returns the number of subscriptions this node knows.
@@ -322,7 +350,7 @@ const generationClaimTTL = 10 * time.Second
 
 // claimGeneration reports whether this node may make rec's next
 // generation: always on a store one process writes; on a shared one
-// (ssehub.KVCreator) only if it is the first to create the generation's
+// (ssehub.KVSwapper) only if it is the first to create the generation's
 // key. The previous generation's key is removed then.
 func (m *subManager) claimGeneration(ctx context.Context, rec *subRecord) (bool, error) {
 	key := func(gen uint64) string { return rec.ID + "/" + rec.Nonce + "/" + strconv.FormatUint(gen, 10) }
@@ -354,20 +382,18 @@ func (m *subManager) claimDelivery(ctx context.Context, rec *subRecord) (bool, e
 // and removes prev; it reports false when another node created k first.
 // A key older than ttl (its node died before finishing) is taken over.
 func (m *subManager) claimKey(ctx context.Context, k, prev string, ttl time.Duration) (bool, error) {
-	c, ok := m.kv.(ssehub.KVCreator)
+	c, ok := m.kv.(ssehub.KVSwapper)
 	if !m.shared || !ok {
 		return true, nil
 	}
 	stamp := []byte(strconv.FormatInt(time.Now().UnixNano(), 10))
-	err := c.Create(ctx, SubscriptionGenerationBucket, k, stamp)
+	err := c.CompareAndSwap(ctx, SubscriptionGenerationBucket, k, nil, stamp)
 	if errors.Is(err, ssehub.ErrConflict) {
 		b, gerr := m.kv.Get(ctx, SubscriptionGenerationBucket, k)
 		if n, perr := strconv.ParseInt(string(b), 10, 64); gerr != nil || perr != nil || time.Since(time.Unix(0, n)) < ttl {
 			return false, nil
 		}
-		if err = m.kv.Delete(ctx, SubscriptionGenerationBucket, k); err == nil {
-			err = c.Create(ctx, SubscriptionGenerationBucket, k, stamp)
-		}
+		err = c.CompareAndSwap(ctx, SubscriptionGenerationBucket, k, b, stamp)
 		if errors.Is(err, ssehub.ErrConflict) {
 			return false, nil
 		}
@@ -442,4 +468,15 @@ func (m *subManager) kickWatcher() {
 	case m.kick <- struct{}{}:
 	default:
 	}
+}
+
+// logSave logs a failed save of a background change; another node's
+// change at the same instant is routine on a shared store (the record is
+// read again, and the next event or tick decides again).
+func (m *subManager) logSave(id string, err error) {
+	if errors.Is(err, ssehub.ErrConflict) {
+		m.log.Debug("durable streams: a subscription changed on another node meanwhile", "subscription", id)
+		return
+	}
+	m.log.Warn("durable streams: saving a subscription", "subscription", id, "err", err)
 }

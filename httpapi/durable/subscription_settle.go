@@ -49,7 +49,7 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	ctx := r.Context()
 	s, err := m.lock(ctx, id)
 	if err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	defer m.unlock(id, s)
@@ -83,11 +83,11 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	if action == "release" {
 		rec.clearWake()
 		if _, err := m.wakeIfIdle(ctx, s); err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 		if err := m.save(ctx, s); err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 		m.kickWatcher()
@@ -102,14 +102,14 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 	if q.Done {
 		rec.clearWake()
 		if next, err = m.wakeIfIdle(ctx, s); err != nil {
-			m.f.storeFailed(w, r, err)
+			m.failed(w, r, err)
 			return
 		}
 	} else {
 		rec.LeaseUntil = now.Add(rec.Config.leaseTTL()) // a heartbeat
 	}
 	if err := m.save(ctx, s); err != nil {
-		m.f.storeFailed(w, r, err)
+		m.failed(w, r, err)
 		return
 	}
 	if next {

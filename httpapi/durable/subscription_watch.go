@@ -239,7 +239,7 @@ func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, cha
 	}
 	if woke || changed {
 		if err := m.save(ctx, s); err != nil {
-			m.log.Warn("durable streams: saving a subscription", "subscription", id, "err", err)
+			m.logSave(id, err)
 		}
 	}
 	if woke {
@@ -288,7 +288,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 				m.log.Warn("durable streams: waking a subscription", "subscription", id, "err", err)
 			}
 			if err := m.save(ctx, s); err != nil {
-				m.log.Warn("durable streams: saving a subscription", "subscription", id, "err", err)
+				m.logSave(id, err)
 			}
 		}
 		m.queueDue(id, s)

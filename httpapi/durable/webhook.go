@@ -127,7 +127,7 @@ func (m *subManager) deliver(client *http.Client, id string) {
 		}
 	}
 	if err := m.save(ctx, s); err != nil {
-		m.log.Warn("durable streams: saving a subscription", "subscription", id, "err", err)
+		m.logSave(id, err)
 	}
 	if !rec.NextAttempt.IsZero() {
 		m.kickWatcher()

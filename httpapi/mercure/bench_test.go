@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,24 +50,39 @@ func BenchmarkPublish(b *testing.B) {
 }
 
 // BenchmarkFanout is one update delivered to 100 streams on one topic
-// over loopback: Mercure streams (match exact; a goroutine each, filtering
-// every update) against ssehub's /events of the mapped topic (detached
-// streams). Updates are appended with hub.Publish, so only delivery counts.
+// over loopback: Mercure streams (match exact, filtering every update)
+// with a goroutine each and detached onto the pump, against ssehub's
+// /events of the mapped topic (detached). Updates are appended with
+// hub.Publish, so only delivery counts.
 func BenchmarkFanout(b *testing.B) {
 	const subscribers = 100
 	iri := "https://example.com/books/1"
 	topic := mercure.TopicFor(iri, false)
-	for _, c := range []struct{ name, path string }{
-		{"mercure", mercure.Path + "?" + url.Values{"match": {iri}}.Encode()},
-		{"native", "/events?topic=" + topic + "&token=" + hubtest.AdminToken},
+	nativeIRI := "https://example.com/topics/orders.created"
+	withNative := func(o *mercure.Options) {
+		o.NativeTopics, o.NativeIRIPrefix = []string{"orders.*"}, "https://example.com/topics/"
+	}
+	for _, c := range []struct {
+		name, path string
+		opts       func(*mercure.Options)
+		topic      string // published on; its events are native when not under mercure.
+	}{
+		{"mercure-goroutine", mercure.Path + "?" + url.Values{"match": {iri}}.Encode(), func(o *mercure.Options) { o.GoroutinePerStream = true }, topic},
+		{"mercure-detached", mercure.Path + "?" + url.Values{"match": {iri}}.Encode(), func(*mercure.Options) {}, topic},
+		{"mercure-native-topic", mercure.Path + "?" + url.Values{"match": {nativeIRI}}.Encode(), withNative, "orders.created"},
+		{"native", "/events?topic=" + topic + "&token=" + hubtest.AdminToken, func(*mercure.Options) {}, topic},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			e := newBenchEnv(b)
+			e := newBenchEnv(b, c.opts)
 			var got atomic.Int64
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			tok := subscribeTokenB(b, nativeIRI)
 			for range subscribers {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.th.Srv.URL+c.path, nil)
+				if c.topic != topic {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil || resp.StatusCode != 200 {
 					b.Fatalf("subscribe: %v", err)
@@ -83,9 +99,10 @@ func BenchmarkFanout(b *testing.B) {
 				}()
 			}
 			m := meta(iri)
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := e.th.Hub.Publish(ctx, []*ssehub.Event{{Topic: topic, Data: []byte("payload-payload-payload"), Meta: m}}); err != nil {
+				if _, err := e.th.Hub.Publish(ctx, []*ssehub.Event{{Topic: c.topic, Data: []byte("payload-payload-payload"), Meta: m}}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -93,6 +110,9 @@ func BenchmarkFanout(b *testing.B) {
 			for got.Load() < want {
 				time.Sleep(time.Millisecond)
 			}
+			// CPU time (the process's, client side included) says more
+			// than wall time on a shared machine.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -102,19 +122,23 @@ func meta(iri string) json.RawMessage {
 	return json.RawMessage(`{"mercure":{"topics":["` + iri + `"]}}`)
 }
 
-// BenchmarkIdleStreams reports the heap one idle stream takes (client and
-// server side, both in this process), Mercure against /events: a Mercure
-// stream holds no buffer while idle, but keeps its handler goroutine.
+// BenchmarkIdleStreams reports the heap and stacks one idle stream takes
+// (client and server side, both in this process): Mercure streams with a
+// goroutine each and detached, against /events.
 func BenchmarkIdleStreams(b *testing.B) {
 	const streams = 500
 	iri := "https://example.com/idle"
-	for _, c := range []struct{ name, path string }{
-		{"mercure", mercure.Path + "?" + url.Values{"match": {iri}}.Encode()},
-		{"native", "/events?topic=" + mercure.TopicFor(iri, false) + "&token=" + hubtest.AdminToken},
+	for _, c := range []struct {
+		name, path string
+		perStream  bool
+	}{
+		{"mercure-goroutine", mercure.Path + "?" + url.Values{"match": {iri}}.Encode(), true},
+		{"mercure-detached", mercure.Path + "?" + url.Values{"match": {iri}}.Encode(), false},
+		{"native", "/events?topic=" + mercure.TopicFor(iri, false) + "&token=" + hubtest.AdminToken, false},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				e := newBenchEnv(b)
+				e := newBenchEnv(b, func(o *mercure.Options) { o.GoroutinePerStream = c.perStream })
 				ctx, cancel := context.WithCancel(context.Background())
 				heap := func() uint64 {
 					runtime.GC()
@@ -137,4 +161,11 @@ func BenchmarkIdleStreams(b *testing.B) {
 			}
 		})
 	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -53,10 +53,23 @@ const sep = '\x1f'
 // log from one of this log.
 func hubID(logID string) string { return "#" + logID }
 
-// Encode writes ":m <n>\x1f<p|->\x1f<id>\x1f<topic>…\n" and then the n
-// bytes of the SSE event.
+// Encode writes ":m <n>\x1f<x|p|n|->\x1f<id>\x1f<topic>…\n" and then the
+// n bytes of the SSE event. The mark is x for an event no Mercure
+// subscriber may get, p for a private update, - for a public one, and n
+// for an event on a topic outside the Mercure prefixes (a native event),
+// whose one topic is then its ssehub topic: the endpoint maps it to an IRI
+// with its own configuration, and only when that configuration lists it.
 func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
-	m, deliverable := metaOf(ev)
+	native := !strings.HasPrefix(ev.Topic, PublicPrefix) && !strings.HasPrefix(ev.Topic, PrivatePrefix)
+	var m meta
+	deliverable := ev.Type != "mercure"
+	if native {
+		// Its meta, whatever it says, is not the hub's seal: a native
+		// event is its topic, type and data.
+		m.Topics = []string{ev.Topic}
+	} else {
+		m, deliverable = metaOf(ev)
+	}
 	mid := m.ID
 	if mid == "" {
 		mid = hubID(id)
@@ -78,6 +91,8 @@ func (mercureFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
 	switch {
 	case !deliverable:
 		dst = append(dst, 'x')
+	case native:
+		dst = append(dst, 'n')
 	case strings.HasPrefix(ev.Topic, PrivatePrefix):
 		dst = append(dst, 'p')
 	default:
@@ -115,9 +130,19 @@ func metaOf(ev *ssehub.Event) (meta, bool) {
 // update is one frame read back from a subscriber's bytes.
 type update struct {
 	private bool
-	id      string
-	topics  []string
-	sse     []byte
+	// native: topics holds the event's ssehub topic, which the endpoint
+	// maps to iri (see Feature.mapNative).
+	native bool
+	id     []byte
+	topics []string
+	sse    []byte
+
+	// The last native topic mapped, its IRI (as a one-topic list) and
+	// whether it may be delivered: a stream's native events mostly share
+	// their topic, so mapping allocates once.
+	nativeTopic string
+	iri         []string
+	iriOK       bool
 }
 
 // nextFrame splits the first frame off b. A chunk that is not a frame (the
@@ -157,14 +182,16 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 		u.sse = nil // not for Mercure subscribers
 		return b[nl+1+n:], true
 	case 'p':
-		u.private = true
+		u.private, u.native = true, false
+	case 'n':
+		u.private, u.native = true, true // a native event is always private
 	default:
-		u.private = false
+		u.private, u.native = false, false
 	}
 	line = line[2:]
-	// The id, then the topics: strings equal to the last frame's are
-	// reused (comparing does not allocate), as a stream's updates mostly
-	// share their topics.
+	// The id, then the topics: topic strings equal to the last frame's
+	// are reused (comparing does not allocate), as a stream's updates
+	// mostly share their topics.
 	field := func() []byte {
 		j := bytes.IndexByte(line, sep)
 		if j < 0 {
@@ -176,9 +203,7 @@ func nextFrame(b []byte, u *update) (rest []byte, ok bool) {
 		line = line[j+1:]
 		return f
 	}
-	if f := field(); string(f) != u.id {
-		u.id = string(f)
-	}
+	u.id = append(u.id[:0], field()...) // a new id every frame: copied, not allocated
 	k := 0
 	for line != nil {
 		f := field()

@@ -51,6 +51,35 @@ func BenchmarkDeliverFilter(b *testing.B) {
 	}
 }
 
+// BenchmarkDeliverNative is BenchmarkDeliverFilter for a native event
+// (orders.created under native_topics orders.*), to a JWT granted its IRI
+// exactly: the frame, the IRI mapping (cached per stream), the selector
+// and the grant. Each frame has a new id, as on a real stream.
+func BenchmarkDeliverNative(b *testing.B) {
+	const base = "https://hub.example/.well-known/mercure"
+	const prefix = "https://example.com/topics/"
+	f := &Feature{native: ssehub.MustFilter("orders.*")}
+	f.opts.NativeIRIPrefix = prefix
+	m, err := newMatcher(typeExact, prefix+"orders.created", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sels := []selector{{typ: typeExact, pattern: m.pattern, m: m}}
+	cred := &credential{jwt: &claims{grants: []grant{{subscribe: true, topics: matchers{m}}}}}
+	var frames [][]byte
+	for i := range 64 {
+		frames = append(frames, Format.Encode(nil, &ssehub.Event{Topic: "orders.created", Data: make([]byte, 200)}, fmt.Sprint(1000+i, "@e")))
+	}
+	var u update
+	i := 0
+	for b.Loop() {
+		if _, ok := nextFrame(frames[i%len(frames)], &u); !ok || !f.delivers(&u, sels, cred, base) {
+			b.Fatal("not delivered")
+		}
+		i++
+	}
+}
+
 // BenchmarkEncode is the hub's once-per-update cost of the mercure format.
 func BenchmarkEncode(b *testing.B) {
 	release, err := useSealKey(make([]byte, 32))

@@ -30,6 +30,10 @@ const (
 	audience = "https://hub.example/.well-known/mercure"
 )
 
+// perStream makes newEnv keep a goroutine per stream (see
+// TestGoroutinePerStream); by default streams are detached.
+var perStream bool
+
 type env struct {
 	t   *testing.T
 	th  *hubtest.Hub
@@ -45,6 +49,7 @@ func newEnv(t *testing.T, opts mercure.Options, more ...hubtest.Option) *env {
 		t.Fatal(err)
 	}
 	opts.Enabled = true
+	opts.GoroutinePerStream = opts.GoroutinePerStream || perStream
 	if opts.Publisher.Key == "" {
 		opts.Publisher = mercure.Key{Key: pubKey}
 	}
@@ -243,10 +248,14 @@ func bearer(token string) http.Header { return http.Header{"Authorization": {"Be
 
 // newBenchEnv is newEnv for benchmarks, over the memory store so that
 // the HTTP path's CPU cost shows rather than fsync.
-func newBenchEnv(b *testing.B) *env {
+func newBenchEnv(b *testing.B, opts ...func(*mercure.Options)) *env {
 	b.Helper()
 	store := memory.New(memory.Options{})
-	f := mercure.New(mercure.Options{Enabled: true, Logger: slog.New(slog.DiscardHandler), Publisher: mercure.Key{Key: pubKey}, Subscriber: mercure.Key{Key: subKey}, Anonymous: true})
+	o := mercure.Options{Enabled: true, Logger: slog.New(slog.DiscardHandler), Publisher: mercure.Key{Key: pubKey}, Subscriber: mercure.Key{Key: subKey}, Anonymous: true}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	f := mercure.New(o)
 	th := hubtest.New(b, store, func(c *hubtest.Config) { c.Extra = append(c.Extra, f) })
 	return &env{th: th, url: th.Srv.URL + mercure.Path}
 }
@@ -256,6 +265,18 @@ func accessTokenB(b *testing.B) string {
 		"authorization_details": []any{detail([]string{"publish"}, exact("*"))}})
 	tok.Header["typ"] = "at+jwt"
 	s, err := tok.SignedString([]byte(pubKey))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// subscribeTokenB is an access token granting subscribe on iri.
+func subscribeTokenB(b *testing.B, iri string) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(),
+		"authorization_details": []any{detail([]string{"subscribe"}, exact(iri))}})
+	tok.Header["typ"] = "at+jwt"
+	s, err := tok.SignedString([]byte(subKey))
 	if err != nil {
 		b.Fatal(err)
 	}

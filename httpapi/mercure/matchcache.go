@@ -26,6 +26,10 @@ const maxPerShard = 256
 
 var urlPatternResults = &matchCache{seed: maphash.MakeSeed()}
 
+// reservedResults remembers whether a native event's IRI is in the hub's
+// reserved namespace (the key's pattern is empty), which parses it.
+var reservedResults = &matchCache{seed: maphash.MakeSeed()}
+
 func (c *matchCache) shard(k matchKey) *matchShard {
 	var h maphash.Hash
 	h.SetSeed(c.seed)

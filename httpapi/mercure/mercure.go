@@ -32,7 +32,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/config"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/internal/pump"
 )
 
 // Path is the hub's URL path; MetadataPath that of its OAuth 2.0 protected
@@ -77,10 +80,25 @@ type Options struct {
 	MaxBodyBytes           int64
 	MaxTopics, MaxMatchers int
 	MaxFieldLen            int
+	// NativeTopics are ssehub topic patterns whose events Mercure
+	// subscribers see as private updates on the IRI NativeIRIPrefix + the
+	// topic (the bare topic when the prefix is empty). They may not overlap
+	// mercure.*, mercure_private.* or ds.* (config.CheckMercureNativeTopics);
+	// default none.
+	NativeTopics    []string
+	NativeIRIPrefix string
 	// Heartbeat is the idle time after which a stream gets a keep-alive
 	// comment (default 15 s); WriteTimeout closes a stream whose client
 	// takes nothing for that long (default 30 s).
 	Heartbeat, WriteTimeout time.Duration
+	// GoroutinePerStream keeps a goroutine for every stream. By default a
+	// GET over HTTP/1.1 on Linux (cleartext, or TLS from a
+	// pump.TLSListener) is handed after its headers to a pump's few
+	// workers, as ssehub's own streams are. Workers and MaxClientBytes
+	// tune that pump (see pump.Options).
+	GoroutinePerStream bool
+	Workers            int
+	MaxClientBytes     int
 	// Logger receives the feature's logs; default the server's.
 	Logger *slog.Logger
 }
@@ -93,6 +111,13 @@ type Feature struct {
 	ids      *idIndex
 	subs     *registry
 	log      *slog.Logger
+	native   ssehub.Filter // NativeTopics; empty: no native view
+
+	pumpCfg   *pump.Config // how the pump writes a stream
+	pumpMu    sync.Mutex
+	pump      *pump.Pump // started by the first detached stream
+	noPump    bool       // streams keep their goroutine
+	detaching sync.WaitGroup
 }
 
 // New returns the feature; its keys are checked by Register.
@@ -135,6 +160,22 @@ func (f *Feature) Register(s *httpapi.Server) error {
 			return fmt.Errorf("mercure hub URL %q is not an absolute URL", f.opts.HubURL)
 		}
 	}
+	if err := config.CheckMercureNativeTopics(f.opts.NativeTopics); err != nil {
+		return err
+	}
+	if err := config.CheckMercureIRIPrefix(f.opts.NativeIRIPrefix); err != nil {
+		return err
+	}
+	f.native = ssehub.MustFilter(f.opts.NativeTopics...)
+	if !f.native.IsEmpty() {
+		base := f.opts.HubURL
+		if base == "" {
+			base = "http://hub.invalid" + Path
+		}
+		if reserved(f.opts.NativeIRIPrefix+"x", base) {
+			return fmt.Errorf("mercure native_iri_prefix %q: the IRIs it makes are in the hub's reserved namespace %s", f.opts.NativeIRIPrefix, Path)
+		}
+	}
 	f.s = s
 	s.ReserveTypes(PublicPrefix, "mercure", "Mercure")
 	s.ReserveTypes(PrivatePrefix, "mercure", "Mercure")
@@ -151,6 +192,8 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		return fmt.Errorf("mercure: %w", err)
 	}
 	s.OnShutdown(release)
+	f.pumpCfg = &pump.Config{Heartbeat: f.opts.Heartbeat, Ping: []byte(":\n"), Chunked: true}
+	s.OnShutdown(f.closePump)
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
 	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, methodQuery: f.handleSubscribe, "POST": f.handlePublish})
@@ -163,7 +206,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	ctx := s.Context()
 	go f.ids.pruneEvery(ctx, 10*time.Minute, f.log)
 	f.log.Info("mercure hub at "+Path, "publisher_jwt", f.pub != nil, "subscriber_jwt", f.sub != nil,
-		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions)
+		"anonymous", f.opts.Anonymous, "subscriptions", f.opts.Subscriptions, "native_topics", f.native.String())
 	if f.opts.HubURL == "" {
 		f.log.Warn("mercure: relative URL patterns resolve against the request's Host; set mercure.hub_url")
 	}

@@ -134,6 +134,10 @@ func (f *Feature) parseUpdate(form url.Values, base string) (parsedUpdate, int, 
 		if reserved(t, base) {
 			return u, http.StatusBadRequest, "the topic " + strconvQuote(t) + " is in the hub's reserved namespace " + Path
 		}
+		if nt, ok := f.nativeTopicOf(t); ok {
+			return u, http.StatusBadRequest, "the topic " + strconvQuote(t) + " is the IRI of the native topic " + strconvQuote(nt) +
+				" (mercure.native_topics), which carries only events published natively: POST /publish/" + nt
+		}
 	}
 	u.meta.Topics = topics
 	_, u.private = form["private"]
@@ -220,4 +224,17 @@ func strconvQuote(s string) string {
 		s = s[:120] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// nativeTopicOf returns the native topic whose IRI iri is, when it is one
+// native_topics lists (or would list, for a string that is not a valid
+// topic). Such IRIs carry native events only, which are private: a
+// Mercure update on one, public, would show anonymous subscribers what
+// looks like the native topic's event.
+func (f *Feature) nativeTopicOf(iri string) (string, bool) {
+	if f.native.IsEmpty() {
+		return "", false
+	}
+	t, ok := strings.CutPrefix(iri, f.opts.NativeIRIPrefix)
+	return t, ok && f.native.Match(t)
 }

@@ -2,7 +2,6 @@ package mercure
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
-	"github.com/ssehub/ssehub/emitter"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
 )
@@ -159,9 +157,11 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		f.bearerError(w, r, http.StatusUnauthorized, "", "this hub needs an access token to subscribe: send Authorization: Bearer <token> or the "+LegacyCookieName+" cookie")
 		return
 	}
+	// Native events are private: an anonymous subscriber's filter holds
+	// none of them, whatever native_topics says.
 	filter := ssehub.MustFilter(PublicPrefix + "*")
 	if !cred.anonymous() {
-		filter = ssehub.MustFilter(PublicPrefix+"*", PrivatePrefix+"*")
+		filter = ssehub.MustFilter(PublicPrefix+"*", PrivatePrefix+"*").Union(f.nativeFilter(sels))
 	}
 	if cred.hub != nil && !cred.hub.Admin {
 		if !cred.hub.Token.Purpose.Allows(auth.PurposeStream) {
@@ -170,7 +170,11 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 		filter = filter.Intersect(cred.hub.Scope())
 		if filter.IsEmpty() {
-			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "the token's scope holds no Mercure topic ("+PublicPrefix+"* or "+PrivatePrefix+"*)")
+			msg := "the token's scope holds no Mercure topic (" + PublicPrefix + "* or " + PrivatePrefix + "*)"
+			if !f.native.IsEmpty() {
+				msg = "the token's scope holds no Mercure topic (" + PublicPrefix + "*, " + PrivatePrefix + "* or the native topics " + f.native.String() + ")"
+			}
+			f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", msg)
 			return
 		}
 	}
@@ -184,45 +188,68 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	req := &subscribeRequest{filter: filter, from: from, lastID: lastID, cred: cred, sels: sels, base: base}
+	if p := f.pumpFor(w, r); p != nil {
+		f.serveDetached(w, r, p, req, release)
+		return
+	}
 	defer release()
+	f.serveGoroutine(w, r, req)
+}
 
+// subscribeRequest is a subscription request checked and resolved.
+type subscribeRequest struct {
+	filter ssehub.Filter
+	from   hub.Resume
+	lastID string // the Mercure-Last-Event-ID to answer, if any
+	cred   *credential
+	sels   []selector
+	base   string
+}
+
+// hubOptions are the hub subscription's options, reading the log within ctx.
+func (req *subscribeRequest) hubOptions(ctx context.Context) hub.SubscribeOptions {
+	var hc *hub.Credential
+	if req.cred.hub != nil {
+		hc = req.cred.hub.Credential()
+	}
+	return hub.SubscribeOptions{Context: ctx, Filter: req.filter, Topics: []string{}, Format: Format, EpochIDs: true, From: req.from, Credential: hc}
+}
+
+// expires is the JWT's exp, zero when there is none.
+func (req *subscribeRequest) expires() time.Time {
+	if req.cred.jwt != nil {
+		return req.cred.jwt.expires
+	}
+	return time.Time{}
+}
+
+// serveGoroutine serves the stream from the handler's goroutine (HTTP/2,
+// QUERY, server.goroutine_per_stream, systems without epoll).
+func (f *Feature) serveGoroutine(w http.ResponseWriter, r *http.Request, req *subscribeRequest) {
 	ctx, cancel := withServer(r.Context(), f.s.Context())
 	defer cancel()
-	if cred.jwt != nil && !cred.jwt.expires.IsZero() {
+	if exp := req.expires(); !exp.IsZero() {
 		// The connection ends no later than the token's exp.
 		var stop context.CancelFunc
-		ctx, stop = context.WithDeadline(ctx, cred.jwt.expires)
+		ctx, stop = context.WithDeadline(ctx, exp)
 		defer stop()
 	}
-	var hc *hub.Credential
-	if cred.hub != nil {
-		hc = cred.hub.Credential()
-	}
-	sub, err := f.s.Hub().Subscribe(hub.SubscribeOptions{Context: ctx, Filter: filter, Topics: []string{}, Format: Format, EpochIDs: true, From: from, Credential: hc,
-		OnEnd: func(error) { cancel() }})
+	opts := req.hubOptions(ctx)
+	opts.OnEnd = func(error) { cancel() }
+	sub, err := f.s.Hub().Subscribe(opts)
 	if err != nil {
-		status, msg := http.StatusServiceUnavailable, "the hub could not subscribe; retry"
-		if errors.Is(err, hub.ErrRevoked) || errors.Is(err, hub.ErrExpired) {
-			status, msg = http.StatusUnauthorized, "the token is revoked or expired"
-		}
-		plainError(w, status, msg)
+		subscribeError(w, err)
 		return
 	}
 	defer sub.Close()
 	if f.opts.Subscriptions {
 		// Before the response starts, so a subscriber that saw it open
 		// can count on the subscription events being in the log.
-		s := f.subs.open(f, cred, sels, base)
+		s := f.subs.open(f, req.cred, req.sels, req.base)
 		defer f.subs.close(f, s)
 	}
-
-	h := w.Header()
-	emitter.SetHeaders(h, r)
-	if lastID != "" {
-		h.Set("Mercure-Last-Event-ID", lastID)
-		h.Set("Last-Event-ID", lastID)
-	}
-	w.WriteHeader(http.StatusOK)
+	req.writeHeaders(w, r)
 	rc := http.NewResponseController(w)
 	write := func(b []byte) error {
 		_ = rc.SetWriteDeadline(time.Now().Add(f.opts.WriteTimeout))
@@ -234,8 +261,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	if write([]byte(":\n")) != nil {
 		return
 	}
-
-	var u update
+	v := view{f: f, sels: req.sels, cred: req.cred, base: req.base}
 	for {
 		ready, err := sub.Wait(ctx, f.opts.Heartbeat)
 		if err != nil {
@@ -250,18 +276,7 @@ func (f *Feature) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 		// A buffer only for this write: an idle stream holds none.
 		bp := bufPool.Get().(*[]byte)
 		buf, err := sub.Next((*bp)[:0], writeChunk)
-		// Keep what this stream delivers, in place: each kept event moves
-		// towards the start, never past the frame being read.
-		out := buf[:0]
-		for rest := buf; len(rest) > 0; {
-			var ok bool
-			if rest, ok = nextFrame(rest, &u); !ok {
-				break
-			}
-			if u.sse != nil && f.delivers(&u, sels, cred, base) {
-				out = append(out, u.sse...)
-			}
-		}
+		out := v.keep(buf, 0)
 		werr := error(nil)
 		if len(out) > 0 {
 			werr = write(out)
@@ -285,9 +300,16 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeChunk); retu
 // private one needs a subscribe grant on one of its topics (an ssehub token
 // got it through its scope already).
 func (f *Feature) delivers(u *update, sels []selector, cred *credential, base string) bool {
+	topics := u.topics
+	if u.native {
+		if !f.mapNative(u, base) {
+			return false
+		}
+		topics = u.iri
+	}
 	matched := false
 	for i := range sels {
-		if sels[i].m.match(u.topics, base) {
+		if sels[i].m.match(topics, base) {
 			matched = true
 			break
 		}
@@ -300,11 +322,54 @@ func (f *Feature) delivers(u *update, sels []selector, cred *credential, base st
 	}
 	switch {
 	case cred.jwt != nil:
-		return cred.jwt.may(false, u.topics, base)
+		return cred.jwt.may(false, topics, base)
 	case cred.hub != nil:
+		// The stream's filter is within the token's scope.
 		return true
 	}
 	return false
+}
+
+// mapNative sets u.iri to the IRI of a native event's topic and reports
+// whether the event may be delivered: its topic is one of native_topics
+// (the stream's filter holds no other; checked again so that no mistake
+// there can show a ds.* or unlisted event) and its IRI is not in the hub's
+// reserved namespace, where it would pass for a subscription event.
+func (f *Feature) mapNative(u *update, base string) bool {
+	if len(u.topics) != 1 {
+		return false
+	}
+	t := u.topics[0]
+	if t != u.nativeTopic || u.iri == nil {
+		iri := f.opts.NativeIRIPrefix + t
+		u.nativeTopic, u.iri = t, []string{iri}
+		u.iriOK = f.native.Match(t) && !reservedResults.test(matchKey{base, "", iri}, func() bool { return reserved(iri, base) })
+	}
+	return u.iriOK
+}
+
+// nativeFilter is the part of native_topics a subscription can match:
+// when every selector is an exact IRI (no wildcard, URL pattern or URI
+// Template), only the native topics those IRIs name, so that the hub does
+// not offer the stream native events it would drop; otherwise all of them.
+func (f *Feature) nativeFilter(sels []selector) ssehub.Filter {
+	if f.native.IsEmpty() {
+		return f.native
+	}
+	var pats []ssehub.Pattern
+	for _, s := range sels {
+		if s.m.pattern == wildcard || s.m.url != nil || s.m.tpl != nil {
+			return f.native
+		}
+		t, ok := strings.CutPrefix(s.pattern, f.opts.NativeIRIPrefix)
+		if !ok {
+			continue
+		}
+		if p, err := ssehub.ParsePattern(t); err == nil && p.Exact() && f.native.Match(t) {
+			pats = append(pats, p)
+		}
+	}
+	return ssehub.NewFilter(pats...)
 }
 
 // limitKey is who a stream counts against: an ssehub token, a JWT's

@@ -76,7 +76,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	moved.Topic = TopicFor("c", true)
 	for _, e := range []*ssehub.Event{&forged, &moved} {
 		var u update
-		if _, ok := nextFrame(Format.Encode(nil, e, "9"), &u); !ok || u.id != "#9" || len(u.topics) != 1 {
+		if _, ok := nextFrame(Format.Encode(nil, e, "9"), &u); !ok || string(u.id) != "#9" || len(u.topics) != 1 {
 			t.Errorf("unsealed meta was used: %+v", u)
 		}
 	}
@@ -91,14 +91,26 @@ func TestFrameRoundTrip(t *testing.T) {
 	b = Format.Encode(b, &ssehub.Event{ID: 10, Topic: TopicFor("c", false), Data: []byte("z")}, "10")
 	var u update
 	rest, ok := nextFrame(b, &u)
-	if !ok || !u.private || u.id != "urn:1" || strings.Join(u.topics, ",") != "a,b" ||
+	if !ok || !u.private || string(u.id) != "urn:1" || strings.Join(u.topics, ",") != "a,b" ||
 		string(u.sse) != "event: t\nid: urn:1\nretry: 5\ndata: x\ndata: y\n\n" {
 		t.Fatalf("first frame: %v %+v %q", ok, u, u.sse)
 	}
 	if rest, ok = nextFrame(rest, &u); !ok || u.sse != nil {
 		t.Fatalf("gap chunk: %v %+v", ok, u)
 	}
-	if rest, ok = nextFrame(rest, &u); !ok || u.private || u.id != "#10" || strings.Join(u.topics, ",") != "c" || len(rest) != 0 {
+	if rest, ok = nextFrame(rest, &u); !ok || u.private || string(u.id) != "#10" || strings.Join(u.topics, ",") != "c" || len(rest) != 0 {
 		t.Fatalf("native frame: %v %+v rest %q", ok, u, rest)
+	}
+	// An event on a topic outside the Mercure prefixes is a native frame:
+	// private, its one topic the ssehub topic, its meta ignored; of type
+	// mercure, not deliverable.
+	u = update{}
+	nb := Format.Encode(nil, &ssehub.Event{ID: 11, Topic: "orders.created", Type: "created", Data: []byte("n"), Meta: sealedMeta}, "11@e")
+	if _, ok := nextFrame(nb, &u); !ok || !u.native || !u.private || string(u.id) != "#11@e" || strings.Join(u.topics, ",") != "orders.created" ||
+		string(u.sse) != "event: created\nid: #11@e\ndata: n\n\n" {
+		t.Fatalf("native frame: %v %+v %q", ok, u, u.sse)
+	}
+	if _, ok := nextFrame(Format.Encode(nil, &ssehub.Event{ID: 12, Topic: "orders.created", Type: "mercure"}, "12"), &u); !ok || u.sse != nil {
+		t.Fatalf("a native event of type mercure is deliverable: %+v", u)
 	}
 }
