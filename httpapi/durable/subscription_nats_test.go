@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +70,68 @@ func TestSubscriptionsTwoNodes(t *testing.T) {
 		want(t, r, http.StatusOK)
 		waitUntil(t, "the ack seen through the writer", func() bool { return writer.acked("n", "two/x") == tail })
 	}
+}
+
+// TestSubscriptionsTwoNodesConcurrentChanges: both nodes add explicit
+// streams to one subscription at the same instant, again and again. Each
+// node reads the record, changes it and saves it; a plain write would let
+// the last one win and lose the other's link. With compare-and-swap the
+// loser is answered 503 (Retry-After) and sends it again: every link is
+// there at the end.
+func TestSubscriptionsTwoNodesConcurrentChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	srv := natstest.Start(t, 1)
+	node := func() *env {
+		s, err := ssenats.Open(context.Background(), ssenats.Options{URL: srv.URL(), Stream: "SUBC", SubjectPrefix: "subc",
+			ReadyTimeout: 20 * time.Second, Logger: natstest.Quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{t: t, clock: &clock{now: time.Now()}, opts: subOpts()}
+		e.opts.Now = e.clock.Now
+		e.startOn(s)
+		return e
+	}
+	a, b := node(), node()
+	rc := newReceiver(t)
+	want(t, a.do("PUT", subPath+"c", `{"type":"webhook","streams":["c/0"],"webhook":{"url":"`+rc.url()+`"}}`), http.StatusCreated)
+	const rounds = 15
+	retries := 0
+	var mu sync.Mutex
+	add := func(e *env, path string) {
+		for {
+			r := e.do("POST", subPath+"c/streams", `{"streams":["`+path+`"]}`)
+			if r.StatusCode == http.StatusNoContent {
+				return
+			}
+			if r.StatusCode != http.StatusServiceUnavailable || r.h("Retry-After") == "" {
+				t.Errorf("add %s: %d %s", path, r.StatusCode, r.body)
+				return
+			}
+			mu.Lock()
+			retries++
+			mu.Unlock()
+		}
+	}
+	for i := range rounds {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); add(a, fmt.Sprintf("c/a%d", i)) }()
+		go func() { defer wg.Done(); add(b, fmt.Sprintf("c/b%d", i)) }()
+		wg.Wait()
+	}
+	got := map[string]bool{}
+	for _, s := range b.sub("c").Streams {
+		got[s.Path] = true
+	}
+	for i := range rounds {
+		for _, p := range []string{fmt.Sprintf("c/a%d", i), fmt.Sprintf("c/b%d", i)} {
+			if !got[p] {
+				t.Errorf("link %s lost (%d links, %d retries)", p, len(got), retries)
+			}
+		}
+	}
+	t.Logf("%d links, %d requests answered 503 and sent again", len(got), retries)
 }
