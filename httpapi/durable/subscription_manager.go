@@ -188,6 +188,7 @@ func (m *subManager) save(ctx context.Context, s *subState) error {
 			return fmt.Errorf("storing subscription %q: %w", s.rec.ID, err)
 		}
 	} else if err := m.kv.Put(ctx, SubscriptionBucket, s.rec.ID, b); err != nil {
+		s.touched = time.Time{} // the change is not stored: read the record again when next used
 		return fmt.Errorf("storing subscription %q: %w", s.rec.ID, err)
 	}
 	s.raw = b
