@@ -196,7 +196,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if m.count() >= m.opts.MaxSubscriptions {
-		fail(w, http.StatusTooManyRequests, "the hub keeps at most "+itoa(m.opts.MaxSubscriptions)+" subscriptions (durable_streams.subscriptions.max_subscriptions)")
+		fail(w, http.StatusTooManyRequests, "the hub keeps at most "+strconv.Itoa(m.opts.MaxSubscriptions)+" subscriptions (durable_streams.subscriptions.max_subscriptions)")
 		return
 	}
 	rec := &subRecord{ID: id, Nonce: randomID(""), Config: c, Hash: c.hash(), CreatedAt: m.now().UTC(), Base: m.base(r),
@@ -457,9 +457,4 @@ func (m *subManager) removeStream(w http.ResponseWriter, r *http.Request, id, ra
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

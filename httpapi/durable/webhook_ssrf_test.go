@@ -4,12 +4,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ssehub/ssehub/httpapi/durable"
 )
 
 // TestWebhookURLRejected: without an allowed network, no webhook may
@@ -86,7 +85,7 @@ func TestWebhookDialGuard(t *testing.T) {
 	e := newEnvWith(t, subOpts(), nil)
 	rc := newReceiver(t)
 	port := rc.srv.Listener.Addr().(*net.TCPAddr).Port
-	u := "http://127.0.0.1:" + itoa(port) + "/hook"
+	u := "http://127.0.0.1:" + strconv.Itoa(port) + "/hook"
 	want(t, e.do("PUT", subPath+"rebind", webhookSub("rb/*", u)), http.StatusCreated)
 	e.opts = o
 	e.restart()
@@ -94,19 +93,5 @@ func TestWebhookDialGuard(t *testing.T) {
 	waitUntil(t, "status failed", func() bool { return e.sub("rebind").Status == "failed" })
 	if n := rc.count(); n != 0 {
 		t.Fatalf("the refused address got %d webhook requests", n)
-	}
-	_ = durable.ReservedSegment
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
 	}
 }
