@@ -221,6 +221,15 @@ func (m *subManager) count() int {
 	return n
 }
 
+// busy reports whether this node has any subscription, or one being made
+// (whose creation may not see an append the live feed has: the watcher
+// must not skip it).
+func (m *subManager) busy() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.subs) > 0
+}
+
 // ids returns the ids of the subscriptions in memory.
 func (m *subManager) ids() []string {
 	m.mu.Lock()

@@ -89,8 +89,8 @@ func (m *subManager) watch(pos uint64) {
 				lastList = time.Now()
 			}
 		}
-		switch n := m.count(); {
-		case n > 0 && sub == nil:
+		switch busy := m.busy(); {
+		case busy && sub == nil:
 			var err error
 			sub, err = m.f.s.Hub().Subscribe(hub.SubscribeOptions{Context: m.ctx,
 				Filter: ssehub.NewFilter(ssehub.MustPattern(TopicPrefix + ".*")), Format: format.Raw, Notify: m.kickWatcher})
@@ -98,7 +98,7 @@ func (m *subManager) watch(pos uint64) {
 				m.log.Warn("durable streams: subscribing to the live feed; the tick looks instead", "err", err)
 				sub = nil
 			}
-		case n == 0 && sub != nil:
+		case !busy && sub != nil:
 			sub.Close()
 			sub = nil
 		}
@@ -131,7 +131,7 @@ type touch struct {
 func (m *subManager) scan(ctx context.Context, pos uint64) (uint64, error) {
 	// Head first: an append after it is read by the next pass, so a
 	// subscription made meanwhile misses none.
-	if head := m.f.s.Hub().Head(); m.count() == 0 {
+	if head := m.f.s.Hub().Head(); !m.busy() {
 		return max(pos, head), nil
 	}
 	for {
