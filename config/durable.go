@@ -73,6 +73,8 @@ type DurableStreams struct {
 	// PublicRead does not open them (/events guards native topics with
 	// tokens). Off by default.
 	NativePublicRead bool `yaml:"native_public_read"`
+	// Subscriptions configures the subscription APIs (durable_subscriptions.go).
+	Subscriptions DurableSubscriptions `yaml:"subscriptions"`
 }
 
 // On reports whether the endpoints are served.
@@ -121,7 +123,7 @@ func (d DurableStreams) validate() []error {
 			errs = append(errs, fmt.Errorf("config: durable_streams.native_path: %w", err))
 		}
 	}
-	return errs
+	return append(errs, d.Subscriptions.validate()...)
 }
 
 // nativeReserved are the first tokens of the topics a protocol owns

@@ -16,5 +16,6 @@ func durableFeature(cfg *config.Config) *durable.Feature {
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxReadBytes: d.MaxReadBytes, MaxProducers: d.MaxProducers,
 		WriteTimeout: time.Duration(cfg.Server.WriteTimeout), Refresh: time.Duration(d.Refresh),
 		MaxCachedStreams: d.MaxCachedStreams,
-		NativeTopics:     d.NativeTopics, NativePath: d.NativePath, NativePublicRead: d.NativePublicRead})
+		NativeTopics:     d.NativeTopics, NativePath: d.NativePath, NativePublicRead: d.NativePublicRead,
+		Subscriptions: subscriptionOptions(d.Subscriptions)})
 }

@@ -85,6 +85,8 @@ type Options struct {
 	// PublicRead does not open them: /events guards native topics with
 	// tokens, and so do the views unless this says otherwise.
 	NativePublicRead bool
+	// Subscriptions configure the subscription APIs under /v1/stream/__ds/.
+	Subscriptions SubscriptionOptions
 }
 
 // Feature is the Durable Streams endpoints.
@@ -94,6 +96,7 @@ type Feature struct {
 	reg     *registry
 	native  ssehub.Filter // the topics NativeTopics exposes
 	watches watches       // live reads of views (native.go)
+	subs    *subManager   // the subscription APIs (subscription*.go); nil when disabled
 }
 
 // New returns the feature.
@@ -159,6 +162,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_durable_streams_cached",
 			Help: "Durable Streams whose state this node holds in memory."}, func() float64 { return float64(f.reg.cached()) }))
 	}
+	if err := f.registerSubscriptions(s); err != nil {
+		return err
+	}
 	s.Route(Path+"{name...}", httpapi.Methods{
 		http.MethodGet: f.serve, http.MethodHead: f.serve, http.MethodPut: f.serve,
 		http.MethodPost: f.serve, http.MethodDelete: f.serve,
@@ -191,6 +197,10 @@ func (f *Feature) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Expose-Headers", exposed)
 	}
 	name := r.PathValue("name")
+	if reservedName(name) { // the control APIs, before any stream operation
+		f.serveReserved(w, r, name)
+		return
+	}
 	if rest, ok := f.underNative(name); ok {
 		f.serveView(w, r, name, rest)
 		return
