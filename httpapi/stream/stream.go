@@ -147,6 +147,10 @@ type Feature struct {
 	noPump   bool // streams keep their goroutine
 	// detaching counts handlers between pumpFor and the end of serveDetached.
 	detaching sync.WaitGroup
+
+	goMu      sync.Mutex
+	goStreams *goStream // the streams that keep their goroutine, linked
+	goClosed  bool      // Shutdown stopped them; later ones stop at once
 }
 
 // New returns the stream feature for opts.
@@ -192,6 +196,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		s.Route(pattern, httpapi.Methods{"GET": func(w http.ResponseWriter, r *http.Request) { f.handleStream(w, r, e) }})
 	}
 	s.OnShutdown(f.closePump)
+	s.OnShutdown(f.closeGoStreams)
 	if reg := s.Registerer(); reg != nil {
 		c := &f.counters
 		reg.MustRegister(
