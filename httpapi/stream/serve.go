@@ -35,9 +35,10 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 	e := req.endpoint
 	g := &goStream{f: f, w: w, e: e, release: release, wake: make(chan struct{}, 1)}
 	// The subscriber's context carries only its labels: the stream ends
-	// through g (its request's end, the server's shutdown and the hub's end
-	// of the subscription all wake it), and a context under nothing that
-	// can be canceled registers nowhere. Close cancels the subscriber's own.
+	// through g (the hub's end of the subscription, the feature's sweep on
+	// its request's end, the server's shutdown all wake it), and a context
+	// under nothing that can be canceled registers nowhere. Close cancels
+	// the subscriber's own.
 	req.opts.Context = hub.WithLabels(context.Background(), labelsOf(r, e))
 	req.opts.Notify = g.notify
 	sub, err := f.s.Hub().Subscribe(req.opts)
@@ -47,11 +48,8 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 		return
 	}
 	g.sub = sub
-	g.stopReq = context.AfterFunc(r.Context(), g.stop)
+	g.ctx = r.Context()
 	f.addGoStream(g)
-	if e.Heartbeat > 0 {
-		g.heartbeat = time.AfterFunc(e.Heartbeat, g.heartbeatDue)
-	}
 	g.enc = f.encoderFor(r)
 	g.rc = http.NewResponseController(w)
 	if !g.write(g.enc.compress(append(f.startStream(w, r, e, g.enc), f.initFrames(r.Context(), req)...))) {
@@ -63,34 +61,38 @@ func (f *Feature) serveSSE(w http.ResponseWriter, r *http.Request, req *request)
 
 // goStream is a stream served by its handler's goroutine (HTTP/2, or a
 // connection that cannot be detached). Whatever may give it something to
-// do (an event, the hub's end of the subscription, its heartbeat, its
-// request's end, the server's shutdown) sends on wake, so that it waits on
-// one channel.
+// do sends on wake, so that it waits on one channel: the subscriber's
+// Notify (an event, the hub's end of the subscription), and the feature's
+// sweep (its heartbeat is due, its request ended, the server shuts down).
+// Neither a timer nor a context of its own: an idle stream costs little.
 type goStream struct {
 	f       *Feature
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	ctx     context.Context // the request's; the sweep stops g once it is done
 	e       *Endpoint
 	sub     *hub.Subscriber
 	enc     *streamEncoder // nil when the stream is sent as it is
 	release func()         // the limits'
-	stopReq func() bool    // stops the AfterFunc on the request's context
-	// heartbeat fires Heartbeat after it was set; the stream then sends a
-	// heartbeat when it has written nothing since lastWrite for that long,
-	// else sets it again for the rest (so a write does not touch it).
-	heartbeat *time.Timer
-	lastWrite time.Time
-	deadline  bool // the write deadline is set
+	// lastWrite is when g last wrote (sinceStart); the sweep asks for a
+	// heartbeat once it is Heartbeat old.
+	lastWrite atomic.Int64
 	state     atomic.Uint32
+	deadline  bool // the write deadline is set
 	wake      chan struct{}
 	// prev and next link the feature's goroutine streams, under f.goMu.
 	prev, next *goStream
 }
 
+// start is the origin of goStream.lastWrite: a monotonic clock.
+var start = time.Now()
+
+func sinceStart() int64 { return int64(time.Since(start)) }
+
 // The bits of goStream.state.
 const (
 	stStop      = 1 << iota // the request ended or the server shuts down
-	stHeartbeat             // the heartbeat timer fired
+	stHeartbeat             // the sweep found its heartbeat due
 )
 
 // run serves g until it ends. It runs under the server's ServeHTTP, and
@@ -116,11 +118,6 @@ func (g *goStream) notify() {
 // down.
 func (g *goStream) stop() {
 	g.state.Or(stStop)
-	g.notify()
-}
-
-func (g *goStream) heartbeatDue() {
-	g.state.Or(stHeartbeat)
 	g.notify()
 }
 
@@ -162,16 +159,12 @@ func (g *goStream) step() bool {
 		}
 		st = g.state.Load()
 	}
-	if st&stHeartbeat != 0 {
-		if rest := g.e.Heartbeat - time.Since(g.lastWrite); rest > 0 {
-			g.heartbeat.Reset(rest)
-		} else if !g.write(g.enc.compress(g.e.pumpConfig.Ping)) {
+	if st&stHeartbeat != 0 && sinceStart()-g.lastWrite.Load() >= int64(g.e.Heartbeat) {
+		if !g.write(g.enc.compress(g.e.pumpConfig.Ping)) {
 			return false
-		} else {
-			g.heartbeat.Reset(g.e.Heartbeat)
 		}
 	}
-	if g.deadline && (g.e.Heartbeat <= 0 || g.e.Heartbeat >= g.f.opts.WriteTimeout) {
+	if g.deadline && !g.f.heartbeatsBeforeDeadline(g.e) {
 		// No heartbeat would be written before the write deadline passes,
 		// and over HTTP/2 a passed deadline resets the stream even when no
 		// write is under way: clear it while the stream is idle.
@@ -183,8 +176,10 @@ func (g *goStream) step() bool {
 
 // write sends b and flushes it, bounded by the write timeout.
 func (g *goStream) write(b []byte) bool {
-	g.lastWrite, g.deadline = time.Now(), true
-	_ = g.rc.SetWriteDeadline(g.lastWrite.Add(g.f.opts.WriteTimeout))
+	now := time.Now()
+	g.lastWrite.Store(int64(now.Sub(start)))
+	g.deadline = true
+	_ = g.rc.SetWriteDeadline(now.Add(g.f.opts.WriteTimeout))
 	if len(b) > 0 {
 		if _, err := g.w.Write(b); err != nil {
 			return false
@@ -195,10 +190,6 @@ func (g *goStream) write(b []byte) bool {
 
 // close frees what g holds.
 func (g *goStream) close() {
-	g.stopReq()
-	if g.heartbeat != nil {
-		g.heartbeat.Stop()
-	}
 	g.f.removeGoStream(g)
 	g.sub.Close()
 	g.release()
@@ -218,6 +209,62 @@ func (f *Feature) addGoStream(g *goStream) {
 		g.next.prev = g
 	}
 	f.goStreams = g
+	if !f.sweeping {
+		f.sweeping = true
+		go f.sweep()
+	}
+}
+
+// sweep runs while the feature has goroutine streams: every sweepEvery it
+// stops those whose request ended (the client went away, or reset the
+// stream) and asks for a heartbeat from those idle for their interval.
+// One pass over the list replaces a timer and an AfterFunc per stream.
+func (f *Feature) sweep() {
+	t := time.NewTicker(f.sweepEvery)
+	defer t.Stop()
+	for range t.C {
+		f.goMu.Lock()
+		if f.goStreams == nil || f.goClosed {
+			f.sweeping = false
+			f.goMu.Unlock()
+			return
+		}
+		now := sinceStart()
+		for g := f.goStreams; g != nil; g = g.next {
+			switch h := g.e.Heartbeat; {
+			case g.ctx.Err() != nil:
+				g.stop()
+			case h > 0 && now-g.lastWrite.Load() >= int64(h):
+				g.state.Or(stHeartbeat)
+				g.notify()
+			}
+		}
+		f.goMu.Unlock()
+	}
+}
+
+// maxSweep is the longest interval of the sweep: how late, at most, a
+// goroutine stream notices that its request ended.
+const maxSweep = 250 * time.Millisecond
+
+// sweepInterval is the sweep's interval for endpoints es: maxSweep, or a
+// quarter of the shortest heartbeat when that is shorter (5 ms at least),
+// so that a heartbeat is at most that late.
+func sweepInterval(es ...*Endpoint) time.Duration {
+	d := maxSweep
+	for _, e := range es {
+		if e.Heartbeat > 0 {
+			d = min(d, max(e.Heartbeat/4, 5*time.Millisecond))
+		}
+	}
+	return d
+}
+
+// heartbeatsBeforeDeadline reports whether e's heartbeats come before the
+// write deadline a write sets would pass (with a second to spare, and the
+// sweep's lateness); else a stream clears the deadline while it waits.
+func (f *Feature) heartbeatsBeforeDeadline(e *Endpoint) bool {
+	return e.Heartbeat > 0 && e.Heartbeat+time.Second+2*f.sweepEvery < f.opts.WriteTimeout
 }
 
 func (f *Feature) removeGoStream(g *goStream) {

@@ -148,9 +148,11 @@ type Feature struct {
 	// detaching counts handlers between pumpFor and the end of serveDetached.
 	detaching sync.WaitGroup
 
-	goMu      sync.Mutex
-	goStreams *goStream // the streams that keep their goroutine, linked
-	goClosed  bool      // Shutdown stopped them; later ones stop at once
+	goMu       sync.Mutex
+	goStreams  *goStream // the streams that keep their goroutine, linked
+	goClosed   bool      // Shutdown stopped them; later ones stop at once
+	sweeping   bool      // sweep runs
+	sweepEvery time.Duration
 }
 
 // New returns the stream feature for opts.
@@ -176,7 +178,11 @@ func New(opts Options) *Feature {
 	}
 	opts.Events.prepare()
 	opts.TokenStream.prepare()
-	return &Feature{opts: opts}
+	es := []*Endpoint{&opts.Events, &opts.TokenStream}
+	for i := range opts.Streams {
+		es = append(es, &opts.Streams[i])
+	}
+	return &Feature{opts: opts, sweepEvery: sweepInterval(es...)}
 }
 
 // Register implements httpapi.Feature.
