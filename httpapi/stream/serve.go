@@ -229,17 +229,22 @@ func (f *Feature) sweep() {
 			f.goMu.Unlock()
 			return
 		}
-		now := sinceStart()
-		for g := f.goStreams; g != nil; g = g.next {
-			switch h := g.e.Heartbeat; {
-			case g.ctx.Err() != nil:
-				g.stop()
-			case h > 0 && now-g.lastWrite.Load() >= int64(h):
-				g.state.Or(stHeartbeat)
-				g.notify()
-			}
-		}
+		f.sweepLocked(sinceStart())
 		f.goMu.Unlock()
+	}
+}
+
+// sweepLocked is one pass of the sweep at now (sinceStart), with f.goMu
+// held.
+func (f *Feature) sweepLocked(now int64) {
+	for g := f.goStreams; g != nil; g = g.next {
+		switch h := g.e.Heartbeat; {
+		case g.ctx.Err() != nil:
+			g.stop()
+		case h > 0 && now-g.lastWrite.Load() >= int64(h):
+			g.state.Or(stHeartbeat)
+			g.notify()
+		}
 	}
 }
 
