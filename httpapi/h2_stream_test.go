@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -367,4 +368,55 @@ func TestH2StreamAccessLog(t *testing.T) {
 	if line := logs.String(); strings.Count(line, "topic=logged") != 1 || !strings.Contains(line, "status=200") {
 		t.Fatalf("log: %s", line)
 	}
+}
+
+// TestH2CompressedHeartbeatsAndEnd: a gzip HTTP/2 stream gets compressed
+// heartbeats and events, and at Shutdown the end of the gzip stream (its
+// trailer checks every byte), then a clean end.
+func TestH2CompressedHeartbeatsAndEnd(t *testing.T) {
+	th := newMemoryHub(t, withTLS, withCompression(stream.CompressionGzip), func(c *hubtest.Config) {
+		e := stream0Events()
+		e.Heartbeat, e.HeartbeatStyle = 40*time.Millisecond, "event"
+		c.Stream.Events = e
+	})
+	req, _ := http.NewRequest("GET", th.srv.URL+"/events?topic=gz", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Accept-Encoding", "gzip") // set by hand: the transport leaves the body compressed
+	resp, err := h2Client(t, th).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("%s, Content-Encoding %q", resp.Proto, resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := sse.NewDecoder(zr)
+	for beats := 0; beats < 2; {
+		ev, err := dec.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "heartbeat" {
+			beats++
+		}
+	}
+	id := strconv.FormatUint(th.publish("gz", "x"), 10)
+	if ev := nextData(t, dec); ev.ID != id {
+		t.Fatalf("%+v", ev)
+	}
+	th.api.Shutdown()
+	for {
+		_, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("want the gzip stream's end, got %v", err)
+		}
+	}
+	waitNoSubscribers(t, th)
 }
