@@ -152,14 +152,15 @@ type KV interface {
 	List(ctx context.Context, bucket string, fn func(key string, value []byte) error) error
 }
 
-// A KVCreator is a KV that can store a key only if it is absent, as a
-// store that several hub nodes share offers, so that two nodes starting at
-// once agree on one value (the generated admin token's hash).
-type KVCreator interface {
-	// Create stores value under key in bucket when key is absent;
-	// otherwise it stores nothing and returns an error wrapping
-	// ErrConflict.
-	Create(ctx context.Context, bucket, key string, value []byte) error
+// A KVSwapper is a KV that changes a key only if it still holds what the
+// caller read, as a store that several hub nodes share offers, so that
+// nodes writing one key at once agree (on the generated admin token's
+// hash, on the first update of a Mercure id).
+type KVSwapper interface {
+	// CompareAndSwap stores value under key in bucket when the key holds
+	// old (nil: when the key is absent); otherwise it stores nothing and
+	// returns an error wrapping ErrConflict.
+	CompareAndSwap(ctx context.Context, bucket, key string, old, value []byte) error
 }
 
 // Store is what a storage driver opens: the log, its per-topic view and the

@@ -56,6 +56,13 @@ func body(v []byte, verify bool) ([]byte, error) {
 		}
 		return b, nil
 	}
+	// A record of the older format begins with its topic. A checksummed
+	// record whose format byte lost its 0 to a flipped bit reads as one,
+	// with a "topic" that begins with the format's 0x01: no topic does, so
+	// the damage is told from an old record.
+	if t, _, err := record.Topic(v); err != nil || (ssehub.ValidateTopic(string(t)) != nil && !ssehub.IsSys(string(t))) {
+		return nil, errCorrupt
+	}
 	return v, nil
 }
 

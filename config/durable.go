@@ -2,7 +2,11 @@ package config
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/ssehub/ssehub"
 )
 
 // Durable Streams defaults (see docs/durable-streams.md).
@@ -12,6 +16,7 @@ const (
 	DefaultDurableReadBytes   = 1 << 20
 	DefaultDurableProducers   = 10_000
 	DefaultDurableCached      = 100_000
+	DefaultDurableNativePath  = "_topics"
 )
 
 // DurableStreams configures the Durable Streams protocol endpoints at
@@ -52,6 +57,22 @@ type DurableStreams struct {
 	// memory (default 100,000); the least recently used idle ones are
 	// dropped past it and loaded again from the log when next used.
 	MaxCachedStreams int `yaml:"max_cached_streams"`
+	// NativeTopics are topic patterns ("orders.*") whose topics, published
+	// the native way (POST /publish), read as read-only JSON streams at
+	// /v1/stream/<NativePath>/<topic>. Empty (the default): none. No
+	// pattern may reach a protocol's topics: "*" and patterns under ds,
+	// mercure or mercure_private are refused (a Durable Stream's topic
+	// holds its markers and producer state and is read as that stream;
+	// Mercure's private updates go only to subscribers Mercure authorizes).
+	NativeTopics StringList `yaml:"native_topics,omitempty"`
+	// NativePath is the stream-name prefix of those views (default
+	// "_topics"). It is reserved even when NativeTopics is empty: no
+	// stream can be created, written or deleted under it.
+	NativePath string `yaml:"native_path"`
+	// NativePublicRead lets requests without a token read the views;
+	// PublicRead does not open them (/events guards native topics with
+	// tokens). Off by default.
+	NativePublicRead bool `yaml:"native_public_read"`
 }
 
 // On reports whether the endpoints are served.
@@ -74,6 +95,9 @@ func (d DurableStreams) Resolved() DurableStreams {
 	if d.MaxCachedStreams == 0 {
 		d.MaxCachedStreams = DefaultDurableCached
 	}
+	if d.NativePath == "" {
+		d.NativePath = DefaultDurableNativePath
+	}
 	return d
 }
 
@@ -86,5 +110,59 @@ func (d DurableStreams) validate() []error {
 			errs = append(errs, fmt.Errorf("config: durable_streams.%s: must not be negative", k))
 		}
 	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	for i, p := range d.NativeTopics {
+		if err := checkNativeTopic(p); err != nil {
+			errs = append(errs, fmt.Errorf("config: durable_streams.native_topics[%d]: %w", i, err))
+		}
+	}
+	if d.NativePath != "" {
+		if err := checkNativePath(d.NativePath); err != nil {
+			errs = append(errs, fmt.Errorf("config: durable_streams.native_path: %w", err))
+		}
+	}
 	return errs
+}
+
+// nativeReserved are the first tokens of the topics a protocol owns
+// (Durable Streams' ds, Mercure's mercure and mercure_private): no view
+// of native topics may reach them (httpapi/durable checks the same).
+var nativeReserved = []string{"ds", "mercure", "mercure_private"}
+
+// checkNativeTopic checks one durable_streams.native_topics pattern.
+func checkNativeTopic(p string) error {
+	if _, err := ssehub.ParsePattern(p); err != nil {
+		return err
+	}
+	if p == "*" {
+		return fmt.Errorf(`"*" would expose ds.*, mercure.* and mercure_private.*: list the prefixes to expose ("orders.*")`)
+	}
+	first, _, _ := strings.Cut(p, ".")
+	for _, r := range nativeReserved {
+		if first == r {
+			return fmt.Errorf("%q is under %s, a protocol's reserved prefix: its topics are read through that protocol and its rules", p, r)
+		}
+	}
+	return nil
+}
+
+// checkNativePath checks durable_streams.native_path: '/'-separated
+// segments of letters, digits, '_', '-' and '.', none empty, "." or "..",
+// at most 128 bytes.
+func checkNativePath(p string) error {
+	if len(p) > 128 {
+		return fmt.Errorf("longer than 128 bytes")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf(`%q: empty, "." and ".." segments are not allowed (no leading or trailing '/')`, p)
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+				return fmt.Errorf("%q: %q is not allowed (letters, digits, '_', '-', '.' and '/')", p, rune(c))
+			}
+		}
+	}
+	return nil
 }

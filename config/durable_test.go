@@ -44,3 +44,44 @@ func TestDurableStreams(t *testing.T) {
 		t.Fatalf("an unknown key: %v", err)
 	}
 }
+
+// TestDurableNativeTopics: native_topics and native_path are checked when
+// the file loads, each error naming its key; a pattern that could reach a
+// protocol's topics is refused.
+func TestDurableNativeTopics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	load := func(s string) (*config.Config, error) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return config.Load(path)
+	}
+	c := config.Default()
+	if d := c.DurableStreams.Resolved(); len(d.NativeTopics) != 0 || d.NativePath != "_topics" || d.NativePublicRead {
+		t.Fatalf("defaults: %+v", d)
+	}
+	c, err := load("durable_streams:\n  native_topics: [orders.*, audit.login]\n  native_path: native/v1\n  native_public_read: true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c.DurableStreams.Resolved()
+	if strings.Join(d.NativeTopics, ",") != "orders.*,audit.login" || d.NativePath != "native/v1" || !d.NativePublicRead {
+		t.Fatalf("%+v", d)
+	}
+	if c, err := load("durable_streams:\n  native_topics: orders.*\n"); err != nil || len(c.DurableStreams.NativeTopics) != 1 {
+		t.Fatalf("a single pattern: %v %v", c, err)
+	}
+	for _, p := range []string{`"*"`, "ds.*", "ds", "ds.team.x", "mercure.*", "mercure_private.*", "mercure_private.a", "'a..b'", "'a b'"} {
+		_, err := load("durable_streams:\n  native_topics: [orders.*, " + p + "]\n")
+		if err == nil || !strings.Contains(err.Error(), "durable_streams.native_topics[1]") {
+			t.Errorf("pattern %s: %v", p, err)
+		}
+	}
+	for _, p := range []string{"/x", "x/", "a//b", "..", "a/./b", "'a b'", "a%2Fb"} {
+		_, err := load("durable_streams:\n  native_path: " + p + "\n")
+		if err == nil || !strings.Contains(err.Error(), "durable_streams.native_path") {
+			t.Errorf("native_path %s: %v", p, err)
+		}
+	}
+}

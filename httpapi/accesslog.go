@@ -17,8 +17,12 @@ const Redacted = "REDACTED"
 // RedactURL; the admin token is also recognised by its hash, whatever its
 // form).
 func (s *Server) LogRequest(r *http.Request, status int, start time.Time) {
-	s.opts.Logger.Info("request", "method", r.Method, "path", redactURL(r.URL, s.isAdminSecret), "status", status,
-		"remote", r.RemoteAddr, "duration", time.Since(start))
+	s.logLine(r.Method, redactURL(r.URL, s.isAdminSecret), r.RemoteAddr, status, start)
+}
+
+func (s *Server) logLine(method, path, remote string, status int, start time.Time) {
+	s.opts.Logger.Info("request", "method", method, "path", path, "status", status,
+		"remote", remote, "duration", time.Since(start))
 }
 
 // isAdminSecret reports whether v is the admin token.
@@ -206,5 +210,9 @@ func (s *Server) Detach(w http.ResponseWriter, r *http.Request) func() {
 		return nil
 	}
 	rec.detached = true
-	return func() { s.LogRequest(r, rec.status, rec.start) }
+	// Only what the line needs: the request and the response writer
+	// would keep net/http's connection (and a TLS stream's tls.Conn)
+	// reachable for as long as the stream lives.
+	method, path, remote, status, start := r.Method, redactURL(r.URL, s.isAdminSecret), r.RemoteAddr, rec.status, rec.start
+	return func() { s.logLine(method, path, remote, status, start) }
 }

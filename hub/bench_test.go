@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -279,6 +280,65 @@ func BenchmarkIdleSubscriber(b *testing.B) {
 				per = idleSubscriberBytes(b, 1000, how)
 			}
 			b.ReportMetric(per, "B/subscriber")
+		})
+	}
+}
+
+// BenchmarkFanoutNotify is BenchmarkFanout with subscribers that are woken
+// through Notify, as the pump's detached streams are: each wake-up touches
+// a word of the subscriber's own (the pump stream's state), and one
+// drainer takes the queues every millisecond, so events come faster than
+// they are taken, as at saturation. It reports the wake-ups per event
+// (notifies/event) beside the dispatch time per event.
+func BenchmarkFanoutNotify(b *testing.B) {
+	for _, n := range []int{2_000, 20_000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			store := memory.New(memory.Options{})
+			defer store.Close()
+			h, err := New(context.Background(), store, Options{QueueSize: 1 << 16})
+			if err != nil {
+				b.Fatal(err)
+			}
+			type wakeState struct {
+				state atomic.Uint32
+				_     [60]byte // a stream's own cache line
+			}
+			states := make([]wakeState, n)
+			var notifies atomic.Uint64
+			subs := make([]*Subscriber, n)
+			for i := range subs {
+				st := &states[i]
+				notify := func() {
+					notifies.Add(1)
+					st.state.CompareAndSwap(0, 1)
+				}
+				if subs[i], err = h.Subscribe(SubscribeOptions{Filter: ssehub.MustFilter("orders.*"), Format: format.Raw, Notify: notify}); err != nil {
+					b.Fatal(err)
+				}
+				defer subs[i].Close()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				var buf []byte
+				for ctx.Err() == nil {
+					for i, s := range subs {
+						states[i].state.Store(0)
+						buf, _ = s.Next(buf[:0], 1<<20)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			b.ReportAllocs()
+			id := uint64(0)
+			for b.Loop() {
+				id++
+				_ = h.dispatch(&ssehub.Event{ID: id, Topic: benchEvent.Topic, Type: benchEvent.Type, Data: benchEvent.Data})
+			}
+			b.ReportMetric(float64(notifies.Load())/float64(b.N), "notifies/event")
+			cancel()
+			<-done
 		})
 	}
 }

@@ -284,8 +284,9 @@ func (h *Hub) dispatch(ev *ssehub.Event) error {
 	}
 	h.lastID.Store(ev.ID)
 	wake := h.wakeq[:0]
+	limit := h.opts.QueueSize
 	h.idx.each(ev.Topic, func(s *Subscriber) {
-		keep, notify := s.offer(it)
+		keep, notify := s.offer(it, limit)
 		if notify {
 			wake = append(wake, s)
 		}

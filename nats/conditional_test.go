@@ -64,3 +64,40 @@ func join(ss []string) string {
 	}
 	return out
 }
+
+// TestCompareAndSwap: a KV key changes only while it holds what the
+// caller read: created when absent, updated from the value read, refused
+// (ErrConflict, nothing stored) otherwise.
+func TestCompareAndSwap(t *testing.T) {
+	srv := natstest.Start(t, 1)
+	ctx := context.Background()
+	s, err := ssenats.Open(ctx, ssenats.Options{URL: srv.URL(), Stream: "SWAP", Logger: natstest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CompareAndSwap(ctx, "b", "k", nil, []byte("one")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := s.CompareAndSwap(ctx, "b", "k", nil, []byte("again")); !errors.Is(err, ssehub.ErrConflict) {
+		t.Fatalf("create of an existing key: %v", err)
+	}
+	if err := s.CompareAndSwap(ctx, "b", "k", []byte("stale"), []byte("two")); !errors.Is(err, ssehub.ErrConflict) {
+		t.Fatalf("swap from a stale value: %v", err)
+	}
+	if err := s.CompareAndSwap(ctx, "b", "k", []byte("one"), []byte("two")); err != nil {
+		t.Fatalf("swap from the value read: %v", err)
+	}
+	if err := s.CompareAndSwap(ctx, "b", "absent", []byte("x"), []byte("y")); !errors.Is(err, ssehub.ErrConflict) {
+		t.Fatalf("swap of an absent key from a value: %v", err)
+	}
+	if v, err := s.Get(ctx, "b", "k"); err != nil || string(v) != "two" {
+		t.Fatalf("the key holds %q (%v), want two", v, err)
+	}
+	if err := s.Delete(ctx, "b", "k"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompareAndSwap(ctx, "b", "k", nil, []byte("three")); err != nil {
+		t.Fatalf("create after a delete: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -119,11 +120,12 @@ func (s *Store) Put(ctx context.Context, bucket, key string, value []byte) error
 	return nil
 }
 
-// Create stores value under key in bucket when the key is absent (or
-// deleted), with the KV's own compare-and-set, so that of several nodes
-// creating one key at once exactly one succeeds; the others get an error
-// wrapping ssehub.ErrConflict.
-func (s *Store) Create(ctx context.Context, bucket, key string, value []byte) error {
+// CompareAndSwap stores value under key in bucket when the key holds old
+// (nil: absent or deleted), with the KV's own revision check (Create, or
+// Update at the revision read), so that of several nodes changing one key
+// at once exactly one succeeds; the others get an error wrapping
+// ssehub.ErrConflict.
+func (s *Store) CompareAndSwap(ctx context.Context, bucket, key string, old, value []byte) error {
 	if s.isClosed() {
 		return ssehub.ErrClosed
 	}
@@ -132,17 +134,35 @@ func (s *Store) Create(ctx context.Context, bucket, key string, value []byte) er
 	}
 	ctx, cancel := s.requestContext(ctx)
 	defer cancel()
-	_, err := s.kv.Create(ctx, kvKey(bucket, key), append([]byte(nil), value...))
-	switch {
-	case errors.Is(err, jetstream.ErrKeyExists):
-		return fmt.Errorf("nats: %s/%s exists: %w", bucket, key, ssehub.ErrConflict)
-	case err != nil:
-		return s.unavailable("kv create", err)
+	k := kvKey(bucket, key)
+	conflict := fmt.Errorf("nats: %s/%s changed: %w", bucket, key, ssehub.ErrConflict)
+	var err error
+	if old == nil {
+		_, err = s.kv.Create(ctx, k, append([]byte(nil), value...))
+	} else {
+		var e jetstream.KeyValueEntry
+		e, err = s.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			return conflict
+		case err != nil:
+			return s.unavailable("kv get", err)
+		case !bytes.Equal(e.Value(), old):
+			return conflict
+		}
+		_, err = s.kv.Update(ctx, k, append([]byte(nil), value...), e.Revision())
 	}
-	return nil
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jetstream.ErrKeyExists), errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence:
+		return conflict
+	}
+	return s.unavailable("kv swap", err)
 }
 
-var _ ssehub.KVCreator = (*Store)(nil)
+var _ ssehub.KVSwapper = (*Store)(nil)
 
 // Delete removes key from bucket.
 func (s *Store) Delete(ctx context.Context, bucket, key string) error {

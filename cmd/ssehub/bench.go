@@ -75,6 +75,14 @@ Examples:
   ssehub bench nats --spawn --subscribers 2000 --publishers 16
   ssehub bench nats --server http://127.0.0.1:8081 --subscribe-server http://127.0.0.1:8082
   ssehub bench publish --spawn --nats-nodes 3 --publishers 32 --duration 6s
+  ssehub bench fanout --spawn --protocol mercure --subscribers 1000 --rate 100
+  ssehub bench fanout --protocol mercure --server http://127.0.0.1:3000 \
+      --mercure-key '!ChangeThisMercureHubJWTSecretKey!' --subscribers 1000 --rate 100
+
+With --protocol mercure, fanout subscribes (?topic=) and publishes (form
+POST) through /.well-known/mercure with HS256 JWTs whose mercure claim
+grants publish and subscribe on "*": against ssehub's Mercure surface or
+any Mercure hub (scripts/bench-mercure.sh compares them, docs/bench.md).
 `
 
 // benchScenarios are the runs of ssehub bench, by name.
@@ -115,6 +123,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Func("subscribe-server", "fanout, idle: subscribe on this hub `URL` instead of --server (repeat for the nodes of a cluster; subscribers take them in turn); nats: the other node",
 		func(s string) error { cfg.SubscribeServers = append(cfg.SubscribeServers, s); return nil })
 	benchScenarioFlags(fs, &cfg)
+	mercure := benchMercureFlags(fs)
 	pos, code, ok := parseArgs(fs, args, "bench", true, benchUsage, stderr)
 	if !ok {
 		return code
@@ -145,6 +154,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *spawn && *hubConfig != "" && (scenario == "pull" || scenario == "nats" || *natsNodes > 0) {
 		return usageError(stderr, "bench", "%s --spawn writes the hubs' config itself; --hub-config does not apply (run the hubs yourself and give --server)", scenario)
 	}
+	if msg := mercure.apply(scenario, *spawn, &cfg); msg != "" {
+		return usageError(stderr, "bench", "%s", msg)
+	}
 	cfg.Token, _ = token.Get()
 	stderr = newRedactWriter(stderr, cfg.Token)
 	cfg.Progress = stderr
@@ -173,7 +185,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if cfg.Server, err = hubURL(server); err != nil {
 			return usageError(stderr, "bench", "%v", err)
 		}
-		if err := benchPreflight(ctx, &cfg, scenario); err != nil {
+		preflight := benchPreflight
+		if cfg.Protocol == bench.ProtocolMercure {
+			preflight = func(ctx context.Context, cfg *bench.Config, _ string) error { return benchMercurePreflight(ctx, cfg) }
+		}
+		if err := preflight(ctx, &cfg, scenario); err != nil {
 			fmt.Fprintf(stderr, "ssehub bench %s: %v\n", scenario, err)
 			return 1
 		}

@@ -123,7 +123,7 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 		stop()
 		return nil, err
 	}
-	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken()}
+	o := bench.SpawnOptions{Exe: exe, Store: store, H2C: cfg.H2C, Token: bench.NewToken(), Env: benchMercureEnv(cfg)}
 	cfg.Token = o.Token
 	// node writes the node's config (if any) and starts it.
 	node := func(name, config string) (string, int, error) {
@@ -199,7 +199,11 @@ func benchSpawn(ctx context.Context, exe, scenario, store, hubConfig string, nat
 		}
 		urls, pids = []string{u}, []int{pid}
 	default:
-		u, pid, err := node("hub", "")
+		config := ""
+		if cfg.Protocol == bench.ProtocolMercure && hubConfig == "" {
+			config = benchMercureConfig
+		}
+		u, pid, err := node("hub", config)
 		if err != nil {
 			return fail(err)
 		}

@@ -294,3 +294,80 @@ func TestBenchKilledStopsItsHubs(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBenchMercureProtocol runs fanout in the Mercure protocol mode
+// against real `serve` processes: one the bench spawns (it hands the hub a
+// random key), and one started here with the reference hub's dev key,
+// given to the bench as --server and $MERCURE_PUBLISHER_JWT_KEY, first
+// with a wrong --mercure-key (the preflight refuses it with the hub's
+// answer) and then with the right one. Every acknowledged update must
+// reach every subscriber through /.well-known/mercure.
+func TestBenchMercureProtocol(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hub processes")
+	}
+	t.Setenv(asBinaryEnv, "1")
+	t.Setenv("SSEHUB_TOKEN", "")
+	t.Setenv("SSEHUB_SERVER", "")
+	t.Setenv("MERCURE_PUBLISHER_JWT_KEY", "")
+	t.Setenv("MERCURE_SUBSCRIBER_JWT_KEY", "")
+	check := func(t *testing.T, f map[string]float64, subs float64) {
+		t.Helper()
+		if f["published"] == 0 || f["deliveries"] != f["published"]*subs || f["lost"] != 0 || f["publish_errors"] != 0 {
+			t.Errorf("published %v, delivered %v to %v subscribers, lost %v, errors %v",
+				f["published"], f["deliveries"], subs, f["lost"], f["publish_errors"])
+		}
+		if !(f["latency_p50_ms"] > 0) || f["latency_p99_ms"] < f["latency_p50_ms"] {
+			t.Errorf("latency p50 %v, p99 %v", f["latency_p50_ms"], f["latency_p99_ms"])
+		}
+	}
+	t.Run("spawn", func(t *testing.T) {
+		f := benchJSON(t, "fanout", "--spawn", "--protocol", "mercure", "--subscribers", "12", "--rate", "200", "--duration", "400ms")
+		check(t, f, 12)
+		// More streams from one address than the hub's default limit
+		// (1,000 per address, which the admin token on /events is exempt
+		// from): the spawned hub's limits are raised.
+		f = benchJSON(t, "fanout", "--spawn", "--protocol", "mercure", "--subscribers", "1010", "--publishers", "2", "--rate", "50", "--duration", "300ms")
+		check(t, f, 1010)
+	})
+	t.Run("server", func(t *testing.T) {
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const key = "!ChangeThisMercureHubJWTSecretKey!"
+		url, _, pid, stop, err := bench.SpawnHub(context.Background(), bench.SpawnOptions{Exe: exe,
+			Env: []string{"MERCURE_PUBLISHER_JWT_KEY=" + key, "MERCURE_SUBSCRIBER_JWT_KEY=" + key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		code, _, errOut := runCmd(t, "bench", "fanout", "--protocol", "mercure", "--server", url, "--mercure-key", "not the key", "--duration", "50ms")
+		if code != 1 || !strings.Contains(errOut, "refused the bench's Mercure subscription: 401") || !strings.Contains(errOut, "--mercure-key") {
+			t.Errorf("wrong key: exit %d, stderr %q", code, errOut)
+		}
+		t.Setenv("MERCURE_PUBLISHER_JWT_KEY", key)
+		f := benchJSON(t, "fanout", "--protocol", "mercure", "--server", url, "--pid", strconv.Itoa(pid),
+			"--subscribers", "9", "--publishers", "2", "--duration", "300ms")
+		check(t, f, 9)
+		if !(f["hub_cpu_percent"] > 0) {
+			t.Errorf("hub_cpu_percent %v with --pid", f["hub_cpu_percent"])
+		}
+	})
+	t.Run("usage", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"bench", "publish", "--spawn", "--protocol", "mercure"}, "fanout scenario only"},
+			{[]string{"bench", "fanout", "--protocol", "stomp"}, `"stomp": want ssehub or mercure`},
+			{[]string{"bench", "fanout", "--protocol", "mercure", "--server", "127.0.0.1:1"}, "needs the hub's publisher JWT key"},
+			{[]string{"bench", "fanout", "--spawn", "--protocol", "mercure", "--h2c"}, "--h2c and --h2 do not apply"},
+		} {
+			code, _, errOut := runCmd(t, c.args...)
+			if code != 2 || !strings.Contains(errOut, c.want) {
+				t.Errorf("%q: exit %d, stderr %q, want 2 and %q", c.args, code, errOut, c.want)
+			}
+		}
+	})
+}

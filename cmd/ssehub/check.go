@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/ssehub/ssehub/bolt"
 )
@@ -16,10 +18,43 @@ func init() {
 	register(command{name: "salvage", summary: "copy what is readable from a damaged data directory into a new one", run: runSalvage})
 }
 
+// A storeChecker checks one kind of store's data directory for ssehub
+// check; bolt's is built in, pebble's is added by a build with -tags
+// pebble (features_pebble.go).
+type storeChecker struct {
+	name   string
+	detect func(dir string) bool
+	check  func(ctx context.Context, dir string) (checkResult, error)
+}
+
+// checkResult is what ssehub check prints of any store's report.
+type checkResult struct {
+	ok       bool
+	summary  string   // the OK line after "OK: DIR: "
+	problems []string // one finding a line
+	recover  string   // what to do about damage
+}
+
+var storeCheckers = []storeChecker{{
+	name:   "bolt",
+	detect: func(dir string) bool { return fileExists(filepath.Join(dir, bolt.FileName)) },
+	check: func(ctx context.Context, dir string) (checkResult, error) {
+		rep, err := bolt.Check(ctx, dir)
+		return checkResult{ok: rep.OK, problems: rep.Problems,
+			summary: fmt.Sprintf("%d events (ids %d to %d), %d topics, epoch %s, %d pages read", rep.Events, rep.First, rep.Head, rep.Topics, rep.Epoch, rep.Pages),
+			recover: "Recover what is readable with: ssehub salvage --data " + dir + " --out NEWDIR"}, err
+	},
+}}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "./data", "data directory of the bolt store (the hub must be stopped)")
+	data := fs.String("data", "./data", "data directory of the bolt or pebble store (the hub must be stopped)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -27,21 +62,31 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "ssehub check: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	rep, err := bolt.Check(ctx, *data)
+	c := storeCheckers[0] // bolt's, which reports a missing file clearly
+	for _, sc := range storeCheckers {
+		if sc.detect(*data) {
+			c = sc
+			break
+		}
+	}
+	if c.name == "bolt" && !c.detect(*data) && fileExists(filepath.Join(*data, "pebble")) {
+		fmt.Fprintf(stderr, "ssehub check: %s holds a pebble store, which this build does not link: build ssehub with -tags pebble\n", *data)
+		return 1
+	}
+	rep, err := c.check(ctx, *data)
 	if err != nil {
 		fmt.Fprintf(stderr, "ssehub check: %v\n", err)
 		return 1
 	}
-	if rep.OK {
-		fmt.Fprintf(stdout, "OK: %s: %d events (ids %d to %d), %d topics, epoch %s, %d pages read\n",
-			*data, rep.Events, rep.First, rep.Head, rep.Topics, rep.Epoch, rep.Pages)
+	if rep.ok {
+		fmt.Fprintf(stdout, "OK: %s (%s): %s\n", *data, c.name, rep.summary)
 		return 0
 	}
-	fmt.Fprintf(stdout, "DAMAGED: %s: %d problems\n", *data, len(rep.Problems))
-	for _, p := range rep.Problems {
+	fmt.Fprintf(stdout, "DAMAGED: %s (%s): %d problems\n", *data, c.name, len(rep.problems))
+	for _, p := range rep.problems {
 		fmt.Fprintf(stdout, "  %s\n", p)
 	}
-	fmt.Fprintf(stdout, "Recover what is readable with: ssehub salvage --data %s --out NEWDIR\n", *data)
+	fmt.Fprintln(stdout, rep.recover)
 	return 1
 }
 

@@ -15,5 +15,6 @@ func durableFeature(cfg *config.Config) *durable.Feature {
 		LongPollTimeout: time.Duration(d.LongPollTimeout), SSEMaxDuration: time.Duration(d.SSEMaxDuration),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxReadBytes: d.MaxReadBytes, MaxProducers: d.MaxProducers,
 		WriteTimeout: time.Duration(cfg.Server.WriteTimeout), Refresh: time.Duration(d.Refresh),
-		MaxCachedStreams: d.MaxCachedStreams})
+		MaxCachedStreams: d.MaxCachedStreams,
+		NativeTopics:     d.NativeTopics, NativePath: d.NativePath, NativePublicRead: d.NativePublicRead})
 }

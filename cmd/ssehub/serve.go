@@ -281,7 +281,7 @@ func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32
 
 // claimAdminHash keeps a generated admin token's hash for the next starts
 // and returns the hash and token to use. On a store that several nodes
-// share (ssehub.KVCreator), a node that finds a hash stored by another
+// share (ssehub.KVSwapper), a node that finds a hash stored by another
 // node starting at the same time uses that one instead, and prints no
 // token: the other node printed it.
 func claimAdminHash(ctx context.Context, kv ssehub.KV, hash [32]byte, generated string, logger *slog.Logger) ([32]byte, string, error) {
@@ -289,14 +289,14 @@ func claimAdminHash(ctx context.Context, kv ssehub.KV, hash [32]byte, generated 
 		return hash, generated, nil
 	}
 	value := []byte(hex.EncodeToString(hash[:]))
-	c, ok := kv.(ssehub.KVCreator)
+	c, ok := kv.(ssehub.KVSwapper)
 	if !ok {
 		if err := kv.Put(ctx, authBucket, adminHashKey, value); err != nil {
 			return hash, "", fmt.Errorf("store admin token hash: %w", err)
 		}
 		return hash, generated, nil
 	}
-	err := c.Create(ctx, authBucket, adminHashKey, value)
+	err := c.CompareAndSwap(ctx, authBucket, adminHashKey, nil, value)
 	if err == nil {
 		return hash, generated, nil
 	}

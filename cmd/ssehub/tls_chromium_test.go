@@ -140,6 +140,7 @@ func TestChromiumTLSStreams(t *testing.T) {
 				t.Fatalf("open the hub in Chromium: %v", err)
 			}
 			writes0 := h.metric("ssehub_stream_writes_total")
+			own0 := h.metric("ssehub_stream_tls_own_records_total")
 			js := fmt.Sprintf(`window.got = []; window.errors = 0;
 const es = new EventSource(%q); window.es = es;
 es.onmessage = (ev) => got.push(ev.lastEventId + " " + ev.data);
@@ -188,6 +189,21 @@ es.onerror = () => errors++; true`, "/events?topic="+topic+"&last_event_id=earli
 			if len(last.Got) != 5 {
 				t.Fatalf("got %q", last.Got)
 			}
+			// An event over 16 KiB: more than one record, the pump's own on
+			// the detached stream.
+			big := strings.Repeat("0123456789abcdef", 2600)
+			bigID := h.publish(topic, big)
+			wait("the big event", func(p page) bool { return len(p.Got) >= 6 })
+			if last.Got[5] != bigID+" "+big {
+				t.Fatalf("the big event: %d bytes, want %d", len(last.Got[5]), len(bigID)+1+len(big))
+			}
+			own := h.metric("ssehub_stream_tls_own_records_total") - own0
+			if c.detached && own < 1 {
+				t.Fatalf("the detached stream's records were sealed by crypto/tls, not the pump (%v on own records)", own)
+			}
+			if !c.detached && own != 0 {
+				t.Fatalf("%v HTTP/2 streams on own records", own)
+			}
 			writes := h.metric("ssehub_stream_writes_total") - writes0
 			if c.detached && writes < 2 {
 				t.Fatalf("the pump wrote %v times for a detached stream's live events", writes)
@@ -201,7 +217,7 @@ es.onerror = () => errors++; true`, "/events?topic="+topic+"&last_event_id=earli
 			}
 			// The error event, the end, a reconnect refused with 401: CLOSED.
 			wait("the stream to end for good", func(p page) bool { return p.ReadyState == 2 })
-			if len(last.Got) != 5 || last.Errors == 0 {
+			if len(last.Got) != 6 || last.Errors == 0 {
 				t.Fatalf("after revocation: %+v", last)
 			}
 		})

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -149,7 +151,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	var tc tokenClient
 	if *data != "" {
-		l, err := bolt.Open(*data, bolt.Options{OpenTimeout: time.Second})
+		l, err := openOffline(ctx, *data)
 		if err != nil {
 			fmt.Fprintf(stderr, "ssehub %s: open %s: %v (is a hub running on it? then use --server)\n", name, *data, err)
 			return 1
@@ -317,6 +319,16 @@ func (a apiTokens) revoke(ctx context.Context, id string) (auth.Info, error) {
 	var t auth.Info
 	err := a.do(ctx, "DELETE", "/api/tokens/"+url.PathEscape(id), nil, &t)
 	return t, err
+}
+
+// openOffline opens a stopped hub's data directory with the store it
+// holds: pebble's when it has a pebble/ directory (through the driver
+// registry, so only a build with -tags pebble can), else bolt's.
+func openOffline(ctx context.Context, dir string) (ssehub.Store, error) {
+	if fileExists(filepath.Join(dir, "pebble")) && !fileExists(filepath.Join(dir, bolt.FileName)) {
+		return ssehub.OpenStore(ctx, "pebble", ssehub.StoreConfig{Path: dir, Logger: slog.New(slog.DiscardHandler)})
+	}
+	return bolt.Open(dir, bolt.Options{OpenTimeout: time.Second})
 }
 
 // offlineTokens manages tokens in a stopped hub's data directory.

@@ -123,3 +123,90 @@ func BenchmarkAppendVsPublish(b *testing.B) {
 	b.ReportMetric(float64(p.Microseconds())/float64(b.N), "publish-µs/append")
 	b.ReportMetric(float64(a)/float64(p), "durable/publish")
 }
+
+// BenchmarkViewVsStreamCatchUp alternates a catch-up read of a native
+// topic's view and of a JSON stream holding the same 1,000 messages
+// (about 40 KB), on one hub: it reports each one's mean latency and their
+// ratio.
+func BenchmarkViewVsStreamCatchUp(b *testing.B) {
+	o := publicOpts()
+	o.NativeTopics, o.NativePublicRead = []string{"bench.*"}, true
+	e := newEnv(b, o)
+	c := &http.Client{}
+	const sp = "/v1/stream/bench/json"
+	e.mustCreate(sp, "application/json", "")
+	pub := e.url + "/publish/bench.view?token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for i := 0; i < 1000; i++ {
+		msg := fmt.Sprintf(`{"n":%d,"pad":"0123456789012345678901"}`, i)
+		post(b, c, e.url+sp, "application/json", msg, http.StatusNoContent)
+		post(b, c, pub, "application/json", msg, http.StatusOK)
+	}
+	get := func(u string) int64 {
+		res, err := c.Get(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+		return n
+	}
+	if v, s := get(e.url+"/v1/stream/_topics/bench.view?offset=-1"), get(e.url+sp+"?offset=-1"); v != s {
+		b.Fatalf("view %d bytes, stream %d", v, s)
+	}
+	var tv, ts time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		get(e.url + "/v1/stream/_topics/bench.view?offset=-1")
+		tv += time.Since(t)
+		t = time.Now()
+		get(e.url + sp + "?offset=-1")
+		ts += time.Since(t)
+	}
+	b.ReportMetric(float64(tv.Microseconds())/float64(b.N), "view-µs/read")
+	b.ReportMetric(float64(ts.Microseconds())/float64(b.N), "stream-µs/read")
+	b.ReportMetric(float64(tv)/float64(ts), "view/stream")
+}
+
+// BenchmarkViewVsStreamWake alternates a long-poll on a view woken by a
+// native publish and one on a stream woken by an append, on one hub: the
+// time from the write's start to the long-poll's answer, each one's mean
+// and their ratio.
+func BenchmarkViewVsStreamWake(b *testing.B) {
+	o := publicOpts()
+	o.NativeTopics, o.NativePublicRead = []string{"bench.*"}, true
+	o.LongPollTimeout = 10 * time.Second
+	e := newEnv(b, o)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	const sp = "/v1/stream/bench/wake"
+	e.mustCreate(sp, "application/json", "")
+	pub := e.url + "/publish/bench.wake?token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	wake := func(read string, write func()) time.Duration {
+		tail := e.do("HEAD", read, "").h("Stream-Next-Offset")
+		done := make(chan time.Time, 1)
+		go func() {
+			res, err := c.Get(e.url + read + "?offset=" + tail + "&live=long-poll")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+			done <- time.Now()
+		}()
+		time.Sleep(2 * time.Millisecond) // let it reach the wait
+		t := time.Now()
+		write()
+		return (<-done).Sub(t)
+	}
+	var tv, ts time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tv += wake("/v1/stream/_topics/bench.wake", func() { post(b, c, pub, "application/json", `{"x":1}`, http.StatusOK) })
+		ts += wake(sp, func() { post(b, c, e.url+sp, "application/json", `{"x":1}`, http.StatusNoContent) })
+	}
+	b.ReportMetric(float64(tv.Microseconds())/float64(b.N), "view-µs/wake")
+	b.ReportMetric(float64(ts.Microseconds())/float64(b.N), "stream-µs/wake")
+	b.ReportMetric(float64(tv)/float64(ts), "view/stream")
+}

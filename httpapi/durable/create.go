@@ -30,6 +30,10 @@ func (f *Feature) create(w http.ResponseWriter, r *http.Request, name, topic str
 	var fromName, fromTopic string
 	if from != "" {
 		fromName = forkSource(from)
+		if f.isView(fromName) {
+			fail(w, http.StatusBadRequest, "Stream-Forked-From: "+quote(trim(fromName))+" is under "+f.opts.NativePath+"/, the read-only views of native topics, which cannot be forked")
+			return
+		}
 		t, err := TopicFor(fromName)
 		if err != nil {
 			fail(w, http.StatusBadRequest, "Stream-Forked-From: "+err.Error())

@@ -80,11 +80,14 @@ var (
 )
 
 // scan calls fn for each data event of segs with an id in (after, upto],
-// in order, until fn returns errStop (not an error) or another error. The
-// segments are disjoint and in id order (a fork's own ids follow its fork
-// offset), so it reads them one after another, each from its topic's index:
-// a read costs what it returns, however busy a fork's source has been since.
+// in order, until fn returns errStop (not an error) or another error; the
+// event and its Data are valid only during the call (a view's Data is
+// rebuilt in one buffer, see viewCoder). The segments are disjoint and in
+// id order (a fork's own ids follow its fork offset), so it reads them one
+// after another, each from its topic's index: a read costs what it
+// returns, however busy a fork's source has been since.
 func (f *Feature) scan(ctx context.Context, segs []segment, after, upto uint64, fn func(*ssehub.Event) error) error {
+	var vc *viewCoder // a view's (native segments)
 	for _, g := range segs {
 		if g.Upto != 0 && g.Upto <= after {
 			continue
@@ -100,7 +103,18 @@ func (f *Feature) scan(ctx context.Context, segs []segment, after, upto uint64, 
 			if ev.ID > end {
 				return errEnd
 			}
-			if ev.Topic != g.Topic || isMarker(ev.Type) {
+			if ev.Topic != g.Topic {
+				return nil
+			}
+			if g.native {
+				if vc == nil {
+					vc = &viewCoder{}
+				}
+				cp := *ev
+				cp.Data = vc.message(ev.Data)
+				return fn(&cp)
+			}
+			if isMarker(ev.Type) {
 				return nil
 			}
 			return fn(ev)

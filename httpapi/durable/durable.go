@@ -19,7 +19,7 @@ package durable
 import (
 	"encoding/json"
 	"errors"
-	"github.com/ssehub/ssehub/hub"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -28,6 +28,7 @@ import (
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/auth"
 	"github.com/ssehub/ssehub/httpapi"
+	"github.com/ssehub/ssehub/hub"
 )
 
 // Path is the prefix of every stream's URL.
@@ -69,13 +70,30 @@ type Options struct {
 	// memory (default 100,000): past it the least recently used idle ones
 	// are dropped and loaded again from the log when next used.
 	MaxCachedStreams int
+	// NativeTopics are the patterns of the native topics (published with
+	// POST /publish, not through this protocol) served as read-only JSON
+	// streams at NativePath/<topic> (native.go). Empty: none. A pattern
+	// that could match a topic of a protocol's reserved prefix (ds.*,
+	// mercure.*, mercure_private.*, or "*") fails Register.
+	NativeTopics []string
+	// NativePath is the stream-name prefix of those views (default
+	// "_topics": /v1/stream/_topics/orders.created). It is reserved
+	// whether or not NativeTopics is set: no stream can be created,
+	// written or deleted under it.
+	NativePath string
+	// NativePublicRead lets requests without a token read the views.
+	// PublicRead does not open them: /events guards native topics with
+	// tokens, and so do the views unless this says otherwise.
+	NativePublicRead bool
 }
 
 // Feature is the Durable Streams endpoints.
 type Feature struct {
-	opts Options
-	s    *httpapi.Server
-	reg  *registry
+	opts    Options
+	s       *httpapi.Server
+	reg     *registry
+	native  ssehub.Filter // the topics NativeTopics exposes
+	watches watches       // live reads of views (native.go)
 }
 
 // New returns the feature.
@@ -104,6 +122,9 @@ func New(opts Options) *Feature {
 	if opts.MaxCachedStreams <= 0 {
 		opts.MaxCachedStreams = 100_000
 	}
+	if opts.NativePath == "" {
+		opts.NativePath = DefaultNativePath
+	}
 	return &Feature{opts: opts}
 }
 
@@ -111,6 +132,17 @@ func New(opts Options) *Feature {
 func (f *Feature) Register(s *httpapi.Server) error {
 	if f.opts.Disabled {
 		return nil
+	}
+	native, err := NativeFilter(f.opts.NativeTopics)
+	if err != nil {
+		return fmt.Errorf("durable streams: %w", err)
+	}
+	if err := ValidateNativePath(f.opts.NativePath); err != nil {
+		return fmt.Errorf("durable streams: %w", err)
+	}
+	f.native = native
+	if f.opts.NativePublicRead && !native.IsEmpty() {
+		s.Logger().Warn("durable_streams.native_public_read is on: anyone who reaches the hub can read the native topics " + native.String() + " at " + Path + f.opts.NativePath + "/")
 	}
 	if f.opts.PublicWrite {
 		s.Logger().Warn("durable_streams.public_write is on: anyone who reaches the hub can create, append to and delete every stream at " + Path)
@@ -122,6 +154,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.reg.log = s.Logger()
 	f.reg.every = f.opts.Refresh
 	f.reg.max = f.opts.MaxCachedStreams
+	go f.warnShadowed(s.Context())
 	if reg := s.Registerer(); reg != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_durable_streams_cached",
 			Help: "Durable Streams whose state this node holds in memory."}, func() float64 { return float64(f.reg.cached()) }))
@@ -158,6 +191,10 @@ func (f *Feature) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Expose-Headers", exposed)
 	}
 	name := r.PathValue("name")
+	if rest, ok := f.underNative(name); ok {
+		f.serveView(w, r, name, rest)
+		return
+	}
 	topic, err := TopicFor(name)
 	if err != nil {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadTopic, err.Error())
@@ -181,7 +218,13 @@ func (f *Feature) serve(w http.ResponseWriter, r *http.Request) {
 // of purpose stream (reads) or publish (writes) whose scope covers them,
 // the admin token, or no token where the configuration makes that public.
 func (f *Feature) authorize(w http.ResponseWriter, r *http.Request, write bool, topics ...string) (*httpapi.Principal, bool) {
-	if secret, _ := httpapi.TokenFrom(r); secret == "" && (write && f.opts.PublicWrite || !write && f.opts.PublicRead) {
+	return f.authorizeAs(w, r, write, write && f.opts.PublicWrite || !write && f.opts.PublicRead, topics...)
+}
+
+// authorizeAs is authorize where public says whether a request without a
+// token is let through.
+func (f *Feature) authorizeAs(w http.ResponseWriter, r *http.Request, write, public bool, topics ...string) (*httpapi.Principal, bool) {
+	if secret, _ := httpapi.TokenFrom(r); secret == "" && public {
 		return nil, true
 	}
 	p, ok := f.s.Authenticate(w, r)
@@ -214,6 +257,8 @@ func fail(w http.ResponseWriter, status int, msg string) {
 		code = httpapi.CodeGone
 	case http.StatusForbidden:
 		code = httpapi.CodeForbidden
+	case http.StatusMethodNotAllowed:
+		code = httpapi.CodeMethod
 	case http.StatusRequestEntityTooLarge:
 		code = httpapi.CodeTooLarge
 	case http.StatusTooManyRequests:

@@ -25,3 +25,21 @@ func ExampleNew() {
 	fmt.Printf("%T\n", f)
 	// Output: *durable.Feature
 }
+
+// Options.NativeTopics takes ssehub patterns; those that could reach a
+// protocol's own topics are refused, so Register fails on them.
+func ExampleNativeFilter() {
+	f, err := durable.NativeFilter([]string{"orders.*", "audit.login"})
+	fmt.Println(f.Match("orders.created"), f.Match("audit.logout"), err)
+	_, err = durable.NativeFilter([]string{"ds.*"})
+	fmt.Println(err != nil)
+	// Output:
+	// true false <nil>
+	// true
+}
+
+// The views' prefix is one plain path: no empty, "." or ".." segment.
+func ExampleValidateNativePath() {
+	fmt.Println(durable.ValidateNativePath("_topics"), durable.ValidateNativePath("a/../b") != nil)
+	// Output: <nil> true
+}

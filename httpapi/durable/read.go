@@ -19,13 +19,29 @@ type snapshot struct {
 	tail                uint64
 	closed              bool
 	changed             <-chan struct{}
+	// view: a native topic's view (native.go): every event of its topic is
+	// data, its tail is the topic's newest event, and nothing is cached.
+	view bool
 }
 
 func (sn *snapshot) ct() string { return sn.meta.ContentType }
 
-// snap takes a snapshot of name, touching its TTL when touch is set.
+// snap takes a snapshot of name, touching its TTL when touch is set; a
+// view's (name under the native path, topic the native topic) is read from
+// the topic each time.
 func (f *Feature) snap(ctx context.Context, name, topic string, touch bool) (snapshot, error) {
+	if f.isView(name) {
+		return f.viewSnap(ctx, topic)
+	}
 	return f.reg.view(ctx, name, topic, touch)
+}
+
+// public reports whether a read of name may go without a token.
+func (f *Feature) public(name string) bool {
+	if f.isView(name) {
+		return f.opts.NativePublicRead
+	}
+	return f.opts.PublicRead
 }
 
 // readParams are a GET's query parameters.
@@ -70,7 +86,7 @@ func (f *Feature) cursor(client string) string {
 
 // read serves GET: catch-up, long-poll or SSE.
 func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic string) {
-	who, ok := f.authorize(w, r, false, topic)
+	who, ok := f.authorizeAs(w, r, false, f.public(name), topic)
 	if !ok {
 		return
 	}
@@ -141,7 +157,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 		f.storeFailed(w, r, err)
 		return
 	}
-	if p.live == "long-poll" && len(c.items) == 0 && p.after >= sn.tail {
+	if p.live == "long-poll" && len(c.items) == 0 && (p.after >= sn.tail || sn.view) {
 		var ok bool
 		if sn, c, ok = f.longPoll(w, r, who, name, topic, p, sn); !ok {
 			return
@@ -150,7 +166,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 	next := p.after
 	if c.last > 0 {
 		next = c.last
-	} else if next < sn.tail && !c.full {
+	} else if next < sn.tail && !c.full && !sn.view {
 		next = sn.tail // only markers or other topics' ids in between
 	}
 	upToDate := !c.full
@@ -167,7 +183,7 @@ func (f *Feature) read(w http.ResponseWriter, r *http.Request, name, topic strin
 		h.Set("Stream-Cursor", f.cursor(p.cursor))
 	}
 	cache := "private"
-	if f.opts.PublicRead {
+	if f.public(name) {
 		cache = "public"
 	}
 	h.Set("Cache-Control", cache+", max-age=60, stale-while-revalidate=300")
@@ -232,6 +248,25 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, who *httpapi.
 		return sn, chunk{}, false
 	}
 	defer stopGuard()
+	if sn.view {
+		// A view's wake-ups come from its topic's watch, held from here;
+		// what came before it is read once more.
+		rel, sn2, err := f.holdView(r.Context(), topic)
+		if err != nil {
+			f.storeFailed(w, r, err)
+			return sn, chunk{}, false
+		}
+		defer rel()
+		sn = sn2
+		c, err := f.readChunk(r.Context(), sn.segs, p.after, sn.tail, f.opts.MaxReadBytes)
+		if err != nil {
+			f.storeFailed(w, r, err)
+			return sn, chunk{}, false
+		}
+		if len(c.items) > 0 {
+			return sn, c, true
+		}
+	}
 	timer := time.NewTimer(f.opts.LongPollTimeout)
 	defer timer.Stop()
 	tick, stop := f.ticker() // appends made on other nodes
@@ -249,7 +284,11 @@ func (f *Feature) longPoll(w http.ResponseWriter, r *http.Request, who *httpapi.
 		case <-sn.changed:
 		case <-tick:
 		case <-timer.C:
-			h.Set("Stream-Next-Offset", formatOffset(max(p.after, sn.tail)))
+			next := max(p.after, sn.tail)
+			if sn.view {
+				next = p.after // nothing of the topic read past it
+			}
+			h.Set("Stream-Next-Offset", formatOffset(next))
 			h.Set("Stream-Up-To-Date", "true")
 			h.Set("Stream-Cursor", f.cursor(p.cursor))
 			w.WriteHeader(http.StatusNoContent)

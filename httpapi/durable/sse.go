@@ -42,6 +42,17 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Princ
 		return
 	}
 	defer stopGuard()
+	if sn.view {
+		// A view's wake-ups come from its topic's watch, held from here;
+		// the snapshot is taken again under it.
+		rel, sn2, err := f.holdView(ctx, topic)
+		if err != nil {
+			f.storeFailed(w, r, err)
+			return
+		}
+		defer rel()
+		sn = sn2
+	}
 	w.WriteHeader(http.StatusOK)
 	maxDur := f.opts.SSEMaxDuration
 	if who != nil && !who.Admin && !who.Token.ExpiresAt.IsZero() {
@@ -72,7 +83,7 @@ func (f *Feature) sse(w http.ResponseWriter, r *http.Request, who *httpapi.Princ
 		if len(c.items) > 0 {
 			buf = appendEvent(buf, "data", c.sseData(sn.ct()), "")
 			after = c.last
-		} else if !c.full && after < sn.tail {
+		} else if !c.full && after < sn.tail && !sn.view {
 			after = sn.tail
 		}
 		upToDate := !c.full

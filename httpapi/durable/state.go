@@ -49,6 +49,10 @@ type segment struct {
 	Topic string `json:"topic"`
 	After uint64 `json:"after"`
 	Upto  uint64 `json:"upto,omitempty"`
+	// native marks a view's segment (never stored): every event of the
+	// topic is a message, whatever its type, and reads as JSON
+	// (viewMessage).
+	native bool
 }
 
 // forkInDS reports whether every topic fm reads is a stream's: a create

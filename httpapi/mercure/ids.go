@@ -35,27 +35,42 @@ func idKey(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// record maps id to logID unless it maps to an earlier event already.
+// record maps id to logID unless it maps to an earlier event already. On
+// a store several nodes share (ssehub.KVSwapper) the entry changes only if
+// it still holds what was read, else it is read again: of nodes publishing
+// one id at once, the earliest update wins.
 func (x *idIndex) record(ctx context.Context, id string, logID uint64) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	k := idKey(id)
-	if v, err := x.kv.Get(ctx, IDBucket, k); err == nil {
-		if old, oid, ok := parseIDValue(v); ok && oid == id && old <= logID {
-			if first, err := x.hub.Bounds(ctx); err != nil || old >= first.First {
-				return nil
-			}
-		}
-	} else if !errors.Is(err, ssehub.ErrNotFound) {
-		return err
-	}
 	v := strconv.AppendUint(nil, logID, 10)
 	v = append(v, ' ')
 	v = append(v, id...)
-	if err := x.kv.Put(ctx, IDBucket, k, v); err != nil {
-		return fmt.Errorf("recording the update id: %w", err)
+	swapper, shared := x.kv.(ssehub.KVSwapper)
+	for try := 0; ; try++ {
+		cur, err := x.kv.Get(ctx, IDBucket, k)
+		switch {
+		case errors.Is(err, ssehub.ErrNotFound):
+			cur = nil
+		case err != nil:
+			return err
+		default:
+			if old, oid, ok := parseIDValue(cur); ok && oid == id && old <= logID {
+				if first, err := x.hub.Bounds(ctx); err != nil || old >= first.First {
+					return nil
+				}
+			}
+		}
+		if !shared {
+			err = x.kv.Put(ctx, IDBucket, k, v)
+		} else if err = swapper.CompareAndSwap(ctx, IDBucket, k, cur, v); errors.Is(err, ssehub.ErrConflict) && try < 16 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("recording the update id: %w", err)
+		}
+		return nil
 	}
-	return nil
 }
 
 // lookup returns the log id of a publisher-supplied id.

@@ -91,6 +91,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 	d.sub = sub
 	d.logEnd = f.s.Detach(w, r)
 	rc := http.NewResponseController(w)
+	pump.PrepareTLS(r.Context()) // the pump may then seal the stream's TLS records itself
 	if !f.write(w, rc, d.enc.compress(append(f.startStream(w, r, req.endpoint, d.enc), f.initFrames(r.Context(), req)...))) {
 		d.end()
 		return

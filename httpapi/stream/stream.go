@@ -210,6 +210,10 @@ func (f *Feature) Register(s *httpapi.Server) error {
 				Help: "Writes to detached streams (each carries every event ready for that stream)."}, func() float64 { return float64(c.Writes.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_stream_write_bytes_total",
 				Help: "Bytes written to detached streams."}, func() float64 { return float64(c.Bytes.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_stream_tls_own_records_total",
+				Help: "Detached TLS streams whose records the pump seals itself, the tls.Conn dropped after the headers."}, func() float64 { return float64(c.TLSOwnRecords.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_stream_tls_crypto_tls_total",
+				Help: "Detached TLS streams whose records crypto/tls seals (TLS 1.2, or a hand-off not proven safe)."}, func() float64 { return float64(c.TLSCryptoTLS.Load()) }),
 		)
 	}
 	return nil

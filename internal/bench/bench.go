@@ -65,6 +65,13 @@ type Config struct {
 	Bodies       []string // arrow-ingest: the body kinds compared, "ipc" and "json"
 	PullName     string   // pull: the pull endpoint's name (/NAME/extract)
 	Consumers    int      // pull: concurrent extract/confirm loops
+
+	// Protocol is what fanout speaks: ProtocolSSEHub (also when empty) or
+	// ProtocolMercure, with the HS256 keys of the Mercure JWTs (the
+	// subscribers' defaults to the publishers').
+	Protocol             string
+	MercurePublisherKey  []byte
+	MercureSubscriberKey []byte
 }
 
 // Result is a run's figures, printed as a table and one JSON line.
@@ -241,6 +248,9 @@ type SpawnOptions struct {
 	// Dir is the data dir's parent; empty: a new temporary dir, removed
 	// when the hub stops.
 	Dir string
+	// Env is more of the hub's environment (NAME=value), e.g. its
+	// Mercure keys.
+	Env []string
 }
 
 // NewToken returns a random 64-hex-digit token.
@@ -272,7 +282,7 @@ func SpawnHub(ctx context.Context, o SpawnOptions) (url, token string, pid int, 
 	}
 	args = append(args, o.Args...)
 	cmd := exec.Command(o.Exe, args...)
-	cmd.Env = append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token)
+	cmd.Env = append(append(os.Environ(), "SSEHUB_ADMIN_TOKEN="+token), o.Env...)
 	dieWithParent(cmd)
 	tail := &tailBuffer{max: 4096}
 	cmd.Stderr = tail

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -17,11 +18,14 @@ type publisher struct {
 	cfg    *Config
 	client *http.Client
 	topic  string
-	acks   atomic.Uint64
-	errs   atomic.Uint64
-	maxID  atomic.Uint64
-	mu     sync.Mutex
-	lat    Histogram
+	// mercure publishes by form POST to the Mercure endpoint (whose answer
+	// is an opaque id: maxID stays 0).
+	mercure bool
+	acks    atomic.Uint64
+	errs    atomic.Uint64
+	maxID   atomic.Uint64
+	mu      sync.Mutex
+	lat     Histogram
 }
 
 // With a rate, the first publish waits for offset, so that publishers
@@ -29,6 +33,7 @@ type publisher struct {
 func (p *publisher) run(ctx context.Context, rate float64, offset time.Duration) {
 	pad := padding(p.cfg.PayloadSize)
 	body := make([]byte, 0, len(pad)+64)
+	var form []byte // the Mercure form of body
 	var lat Histogram
 	respBuf := make([]byte, 512)
 	var interval time.Duration
@@ -48,8 +53,17 @@ func (p *publisher) run(ctx context.Context, rate float64, offset time.Duration)
 			next = next.Add(interval)
 		}
 		body = payload(body, pad)
+		send, path := body, "/publish/"+p.topic
+		if p.mercure {
+			form = mercureForm(form[:0], p.topic, body)
+			send, path = form, mercurePath
+		}
 		start := time.Now()
-		resp, err := p.client.Do(p.cfg.req(context.WithoutCancel(ctx), "POST", "/publish/"+p.topic, bytes.NewReader(body)))
+		req := p.cfg.req(context.WithoutCancel(ctx), "POST", path, bytes.NewReader(send))
+		if p.mercure {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := p.client.Do(req)
 		if err != nil {
 			p.errs.Add(1)
 			continue
@@ -126,10 +140,26 @@ func subscribeAt(ctx context.Context, cfg *Config, clients []*http.Client, pathO
 
 // Fanout runs S subscribers on one topic and P publishers for Duration,
 // then waits for every subscriber to receive the last published event.
+//
+// With Protocol ProtocolMercure it subscribes and publishes through the
+// Mercure endpoint instead (ssehub's or the reference hub's), with the
+// Mercure JWTs; every stream must then get as many events as were
+// acknowledged.
 func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	topic := uniqueTopic("fanout")
-	cfg.progress("fanout: connecting %d subscribers", cfg.Subscribers)
-	subs, err := openSubscribers(ctx, cfg, "/events?topic="+topic, cfg.Subscribers)
+	path, pubCfg, subCfg := "/events?topic="+topic, cfg, cfg
+	var init func(*Receiver)
+	if cfg.mercure() {
+		var err error
+		if pubCfg, subCfg, err = cfg.mercureRoles(); err != nil {
+			return nil, err
+		}
+		topic = mercureTopic("fanout")
+		path = mercureSubscribePath(topic)
+		init = func(rc *Receiver) { rc.OpaqueIDs = true }
+	}
+	cfg.progress("fanout: connecting %d subscribers (%s)", cfg.Subscribers, cmp.Or(cfg.Protocol, ProtocolSSEHub))
+	subs, err := openSubscribersAt(ctx, subCfg, func(int) string { return path }, cfg.Subscribers, init)
 	if err != nil {
 		return nil, err
 	}
@@ -139,15 +169,21 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	writes0, writesErr := cfg.metric(ctx, "ssehub_stream_writes_total")
 	mark := cpuNow(cfg)
 	cpu0, hubCPU0, start := mark.self, mark.hub, time.Now()
-	ps := publishFor(ctx, cfg, "fanout", topic, delivered)
+	ps := publishFor(ctx, pubCfg, "fanout", topic, delivered)
 	pubEnd := time.Since(start)
 	acks, errs, maxID, pubLat := ps.acks, ps.errs, ps.maxID, ps.lat
+	// has reports whether stream i has everything: the last event, or
+	// (Mercure's opaque ids) as many events as were acknowledged.
+	has := func(i int) bool { return subs.seen[i].Load() >= maxID }
+	if cfg.mercure() {
+		has = func(i int) bool { return subs.count[i].Load() >= acks }
+	}
 	// Wait for every subscriber to have the last event, at most 30 s.
 	timeout := time.Now().Add(30 * time.Second)
 	for time.Now().Before(timeout) {
 		all := true
 		for i := range subs.seen {
-			if subs.seen[i].Load() < maxID {
+			if !has(i) {
 				all = false
 				break
 			}
@@ -171,6 +207,9 @@ func Fanout(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	want := acks * uint64(cfg.Subscribers)
 	res := &Result{Scenario: "fanout"}
+	if cfg.mercure() {
+		res.set("protocol", ProtocolMercure)
+	}
 	res.set("subscribers", cfg.Subscribers)
 	res.set("publishers", cfg.Publishers)
 	res.set("payload_bytes", cfg.PayloadSize)
@@ -220,7 +259,7 @@ func publishFor(ctx context.Context, cfg *Config, scenario, topic string, delive
 	start := time.Now()
 	var pwg sync.WaitGroup
 	for i := range pubs {
-		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic}
+		pubs[i] = &publisher{cfg: cfg, client: pubClient, topic: topic, mercure: cfg.mercure()}
 		pwg.Add(1)
 		go func(p *publisher) {
 			defer pwg.Done()

@@ -19,6 +19,10 @@ type Receiver struct {
 	// payloads that carry no send time (Arrow batches).
 	KeepArrivals bool
 	Arrivals     []Arrival
+	// OpaqueIDs counts events by their id lines without reading the ids
+	// as numbers (Mercure hubs' ids are urn:uuid:… or #n@epoch), so
+	// Dups and LastID stay 0.
+	OpaqueIDs bool
 
 	carry []byte // an incomplete line from the last Feed
 	chunk chunkState
@@ -164,6 +168,8 @@ func unhex(b byte) byte {
 
 func (rc *Receiver) line(l []byte, now int64) {
 	switch {
+	case len(l) > 4 && l[0] == 'i' && l[1] == 'd' && l[2] == ':' && rc.OpaqueIDs:
+		rc.Events++
 	case len(l) > 4 && l[0] == 'i' && l[1] == 'd' && l[2] == ':':
 		id := parseUint(l[3:])
 		if id <= rc.LastID {

@@ -57,3 +57,24 @@ func TestFeedCountsDuplicates(t *testing.T) {
 		t.Fatalf("events %d dups %d last %d", rc.Events, rc.Dups, rc.LastID)
 	}
 }
+
+// TestFeedOpaqueIDs: with OpaqueIDs, ids that are not numbers (a Mercure
+// hub's urn:uuid:… and #n@epoch) count as events, never as duplicates,
+// and the payload times still give latencies.
+func TestFeedOpaqueIDs(t *testing.T) {
+	var b bytes.Buffer
+	for i := 1; i <= 5; i++ {
+		fmt.Fprintf(&b, ":\nid: urn:uuid:%08d-0000-4000-8000-000000000000\ndata: {\"t\":%d,\"p\":\"x\"}\n\n", i, 1000+i)
+		fmt.Fprintf(&b, "id: #%d@k3x9\ndata: {\"t\":%d,\"p\":\"x\"}\n\n", i, 1000+i)
+	}
+	var opaque, numeric Receiver
+	opaque.OpaqueIDs = true
+	opaque.Feed(b.Bytes(), 5000)
+	numeric.Feed(b.Bytes(), 5000)
+	if opaque.Events != 10 || opaque.Dups != 0 || opaque.Latency.Count() != 10 {
+		t.Errorf("opaque: %d events, %d dups, %d latencies; want 10, 0, 10", opaque.Events, opaque.Dups, opaque.Latency.Count())
+	}
+	if numeric.Dups == 0 {
+		t.Errorf("numeric ids: no duplicates counted for ids that are not numbers (the test shows nothing)")
+	}
+}

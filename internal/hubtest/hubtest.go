@@ -20,6 +20,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi/stream"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/pump"
+	"github.com/ssehub/ssehub/internal/selfsigned"
 )
 
 // AdminToken is the admin token of every test hub.
@@ -95,7 +96,13 @@ func New(t testing.TB, store ssehub.Store, opts ...Option) *Hub {
 	if c.HTTP.TLS {
 		th.Srv.Listener = pump.TLSReady(th.Listener)
 		th.Srv.Config.ConnContext = pump.ConnContext
-		th.Srv.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		// Its own certificate (httptest's client trusts it), set before
+		// pump.TLSConfig clones the config for each connection.
+		cert, _, err := selfsigned.Certificate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		th.Srv.TLS = pump.TLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
 		th.Srv.StartTLS()
 	} else {
 		th.Srv.Start()

@@ -77,12 +77,19 @@ type Options struct {
 type Counters struct {
 	Writes atomic.Uint64 // write system calls
 	Bytes  atomic.Uint64 // bytes written
+
+	TLSOwnRecords atomic.Uint64 // TLS streams whose records the pump seals itself (tls_handoff.go)
+	TLSCryptoTLS  atomic.Uint64 // TLS streams whose records crypto/tls seals
 }
 
 // Pump writes streams taken over from net/http.
 type Pump struct {
 	opts   Options
 	poller *netpoll.Poller
+	// strict watches the streams whose TLS records the pump seals itself:
+	// any bytes from their clients end them (tls_handoff.go). Made with
+	// the first one, under mu.
+	strict *netpoll.Poller
 	q      runq
 	wg     sync.WaitGroup // workers and ticker
 
@@ -162,7 +169,11 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 	// Running until set up: a Wake or Close meanwhile is only noted.
 	s.state.Store(stateRunning)
 
-	if s.watch, err = p.poller.Watch(sc, s.polled); err != nil {
+	poller, err := p.pollerFor(tl)
+	if err != nil {
+		return nil, fmt.Errorf("pump: %w", err)
+	}
+	if s.watch, err = poller.Watch(sc, s.polled); err != nil {
 		if errors.Is(err, netpoll.ErrClosed) {
 			err = ErrShutdown
 		}
@@ -185,7 +196,7 @@ func (p *Pump) Add(conn net.Conn, src Source, cfg *Config, onClose func(error)) 
 	}
 	p.mu.Unlock()
 	if tl != nil {
-		tl.start(s.nc) // from now on the tls.Conn only encrypts
+		tl.start(s) // from now on the tls.Conn only encrypts, or is dropped
 	}
 	s.state.Store(stateIdle)
 	s.Wake() // a resuming Source has bytes before it ever calls Wake
@@ -219,6 +230,12 @@ func (p *Pump) Close() error {
 	p.mu.Unlock()
 	p.q.close()
 	p.wg.Wait()
+	p.mu.Lock()
+	strict := p.strict
+	p.mu.Unlock()
+	if strict != nil {
+		_ = strict.Close()
+	}
 	return p.poller.Close()
 }
 

@@ -213,8 +213,11 @@ type stressOpts struct {
 	revoke  bool
 	workers int
 	// tls serves every stream over TLS (a pump.TLSListener): the pending
-	// bytes are ciphertext.
-	tls bool
+	// bytes are ciphertext. The pump seals the records itself (the stream
+	// is prepared with pump.PrepareTLS and "headers" go through crypto/tls
+	// first), unless cryptoTLS.
+	tls       bool
+	cryptoTLS bool
 }
 
 // stressScale reads PUMP_STRESS_SCALE (default 1).
@@ -323,7 +326,8 @@ func readStream(c net.Conn, id int, total int64, p pace, seed uint64, allRead fu
 func runStress(t *testing.T, o stressOpts) {
 	base := runtime.NumGoroutine()
 	const writeTimeout = 2 * time.Second
-	p, err := pump.New(pump.Options{Workers: o.workers, WriteTimeout: writeTimeout})
+	var counters pump.Counters
+	p, err := pump.New(pump.Options{Workers: o.workers, WriteTimeout: writeTimeout, Counters: &counters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,6 +373,20 @@ func runStress(t *testing.T, o stressOpts) {
 			}
 			if err := <-hs; err != nil {
 				t.Fatal(err)
+			}
+			if !o.cryptoTLS {
+				// What a detached stream's handler does: prepare, then
+				// its headers, through crypto/tls.
+				pump.PrepareTLS(pump.ConnContext(context.Background(), srv))
+				wrote := make(chan error, 1)
+				go func() { _, err := srv.Write(stressHead); wrote <- err }()
+				head := make([]byte, len(stressHead))
+				if _, err := io.ReadFull(tc, head); err != nil || !bytes.Equal(head, stressHead) {
+					t.Fatalf("headers: %q, %v", head, err)
+				}
+				if err := <-wrote; err != nil {
+					t.Fatal(err)
+				}
 			}
 			cli = tc
 		}
@@ -492,6 +510,11 @@ func runStress(t *testing.T, o stressOpts) {
 	if n := p.Len(); n != 0 {
 		t.Fatalf("Len = %d after every stream ended", n)
 	}
+	if own, kept := counters.TLSOwnRecords.Load(), counters.TLSCryptoTLS.Load(); o.tls && !o.cryptoTLS && (own != uint64(o.streams) || kept != 0) {
+		t.Fatalf("%d streams on the pump's own records, %d on crypto/tls's; want all %d on own records", own, kept, o.streams)
+	} else if o.cryptoTLS && own != 0 {
+		t.Fatalf("%d streams on own records without PrepareTLS", own)
+	}
 	pings, finals := 0, 0
 	for _, res := range results {
 		pings += res.pings
@@ -560,9 +583,19 @@ func TestStressLive(t *testing.T) {
 // TestStressTLS: TestStressLive over TLS, so that what stays pending
 // through the small socket buffers is ciphertext, sealed per write and
 // written in pieces; the tail (final bytes, last chunk) is sealed behind it.
+// The pump seals the records itself, after "headers" crypto/tls sealed.
 func TestStressTLS(t *testing.T) {
 	streams, n := stressSize(t, 24, 1<<20)
 	for range stressRounds(t) {
 		runStress(t, stressOpts{streams: streams, bytes: n, live: true, endWithLast: true, revoke: true, workers: 3, tls: true})
 	}
 }
+
+// TestStressTLSCryptoTLS: TestStressTLS with crypto/tls sealing the
+// records (the fallback path: no PrepareTLS).
+func TestStressTLSCryptoTLS(t *testing.T) {
+	streams, n := stressSize(t, 12, 1<<19)
+	runStress(t, stressOpts{streams: streams, bytes: n, live: true, endWithLast: true, revoke: true, workers: 3, tls: true, cryptoTLS: true})
+}
+
+var stressHead = []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ssehub/ssehub/internal/netpoll"
+	"github.com/ssehub/ssehub/internal/tlsrec"
 )
 
 // TLS streams.
@@ -41,6 +42,10 @@ import (
 // As the stream ends, the tls.Conn is closed: it seals a close_notify,
 // which gets one try if everything before it was written, and is dropped
 // on an aborted stream (its record would follow a cut one).
+//
+// That is the fallback. A TLS 1.3 stream prepared with PrepareTLS whose
+// hand-off is proven safe drops its tls.Conn at Add instead, and the pump
+// seals its records itself (tls_handoff.go).
 
 // TLSListener returns a listener that serves TLS over inner, with each
 // connection built so that the pump can take it over: inner's connections
@@ -48,7 +53,7 @@ import (
 // Serve it with [ConnContext] as the http.Server's ConnContext, so that
 // handlers can tell with [Detachable] which TLS streams a pump can write.
 func TLSListener(inner net.Listener, config *tls.Config) net.Listener {
-	return tls.NewListener(TLSReady(inner), config)
+	return tls.NewListener(TLSReady(inner), TLSConfig(config))
 }
 
 // TLSReady wraps inner's connections so that a TLS server over them (a
@@ -68,28 +73,50 @@ func (l rawListener) Accept() (net.Conn, error) {
 
 // tlsRaw is the connection under a tls.Conn that a pump takes over. Until
 // then it passes everything through; after, only the stream's serving
-// worker (and finish) uses it.
+// worker (and finish) uses it. When the pump seals the stream's records
+// itself (tls_handoff.go), it is dead: the tls.Conn can neither write nor
+// read through it any more.
 type tlsRaw struct {
 	net.Conn
 	buffering bool          // set by Add: Write appends to out
 	out       []byte        // the records sealed by the current Write
 	nc        *netpoll.Conn // for the close_notify's one try
 	clean     bool          // the stream ended with everything written: try the close_notify
+
+	handOff // what the pump needs to seal the stream's records itself
 }
 
 // Write passes b through, or, once the pump has the stream, appends it to
 // out: b is one sealed record.
 func (c *tlsRaw) Write(b []byte) (int, error) {
+	if c.dead {
+		return 0, errHandedOff
+	}
 	if !c.buffering {
-		return c.Conn.Write(b)
+		n, err := c.Conn.Write(b)
+		c.wrote(b[:n], err)
+		return n, err
 	}
 	c.out = append(c.out, b...)
 	return len(b), nil
 }
 
+// Read passes through, noting where the client's records end.
+func (c *tlsRaw) Read(b []byte) (int, error) {
+	if c.dead {
+		return 0, errHandedOff
+	}
+	n, err := c.Conn.Read(b)
+	c.read(b[:n])
+	return n, err
+}
+
 // Close closes the socket, after one try at what tls.Conn.Close sealed
 // (its close_notify) when the stream ended cleanly.
 func (c *tlsRaw) Close() error {
+	if c.dead {
+		return errHandedOff
+	}
 	if c.buffering && c.clean && len(c.out) > 0 {
 		_, _ = c.nc.TryWrite(c.out)
 	}
@@ -115,8 +142,8 @@ type detachableKey struct{}
 // TLS connection accepted from a [TLSListener], which a pump can take over.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tls.Conn); ok {
-		if _, ok := tc.NetConn().(*tlsRaw); ok {
-			return context.WithValue(ctx, detachableKey{}, true)
+		if raw, ok := tc.NetConn().(*tlsRaw); ok {
+			return context.WithValue(ctx, detachableKey{}, raw)
 		}
 	}
 	return ctx
@@ -125,14 +152,30 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // Detachable reports whether a request's connection, TLS, came from a
 // [TLSListener] served with [ConnContext], so that a pump can write it.
 func Detachable(ctx context.Context) bool {
-	v, _ := ctx.Value(detachableKey{}).(bool)
-	return v
+	raw, _ := ctx.Value(detachableKey{}).(*tlsRaw)
+	return raw != nil
 }
 
-// tlsLayer encrypts a TLS stream's bytes for the worker.
+// PrepareTLS tells the TLS connection of a request whose context
+// [ConnContext] marked that its response is about to be handed to a pump
+// (call it before writing the response's headers): the connection keeps
+// a copy of the last record it writes, from which [Pump.Add] learns the
+// record sequence number, so that the pump can seal the stream's records
+// itself and drop the tls.Conn. Without it, Add leaves the records to
+// crypto/tls. It does nothing for other requests.
+func PrepareTLS(ctx context.Context) {
+	if raw, _ := ctx.Value(detachableKey{}).(*tlsRaw); raw != nil {
+		raw.capture.Store(true)
+	}
+}
+
+// tlsLayer encrypts a TLS stream's bytes for the worker: with its own
+// records once the tls.Conn is dropped (rec), or through crypto/tls.
 type tlsLayer struct {
-	conn *tls.Conn
-	raw  *tlsRaw
+	conn *tls.Conn      // crypto/tls seals; nil once rec took over
+	raw  *tlsRaw        // under conn; nil once rec took over
+	rec  *tlsrec.Sealer // seals the records itself, when the hand-off was proven safe
+	s    *Stream
 }
 
 // errNotPollable: Add was given a connection it cannot poll.
@@ -156,17 +199,41 @@ func pollable(conn net.Conn) (syscall.Conn, *tlsLayer, error) {
 	if !tc.ConnectionState().HandshakeComplete {
 		return nil, nil, fmt.Errorf("pump: TLS handshake not complete")
 	}
-	return raw, &tlsLayer{conn: tc, raw: raw}, nil
+	return raw, &tlsLayer{conn: tc, raw: raw, rec: takeOver(tc, raw)}, nil
 }
 
-// start switches the connection to buffering; nc writes its socket.
-func (t *tlsLayer) start(nc *netpoll.Conn) {
-	t.raw.nc = nc
+// start makes s's connection the pump's: with own records, the tls.Conn
+// is cut off and dropped (s closes the socket under it); otherwise the
+// connection switches to buffering, and the tls.Conn only encrypts.
+func (t *tlsLayer) start(s *Stream) {
+	t.s = s
+	c := s.p.opts.Counters
+	if t.rec != nil {
+		t.raw.dead = true // whatever still holds the tls.Conn cannot write a record
+		s.conn = t.raw.Conn
+		t.conn, t.raw = nil, nil
+		c.TLSOwnRecords.Add(1)
+		return
+	}
+	c.TLSCryptoTLS.Add(1)
+	t.raw.nc = s.nc
 	t.raw.buffering = true
 }
 
 // seal appends plain, encrypted as TLS records, to dst.
 func (t *tlsLayer) seal(dst, plain []byte) ([]byte, error) {
+	if t.rec != nil {
+		out, err := t.rec.Seal(dst, plain)
+		if err != nil {
+			return out, fmt.Errorf("pump: tls: %w", err)
+		}
+		if t.rec.Remaining() <= tlsRecordReserve {
+			// End before the key is used up: the tail still gets
+			// sealed, and the client reconnects.
+			t.s.Close(ErrTLSRecordLimit, nil)
+		}
+		return out, nil
+	}
 	t.raw.out = dst
 	_, err := t.conn.Write(plain)
 	out := t.raw.out
@@ -200,9 +267,20 @@ func (s *Stream) appendWire(dst, plain []byte) []byte {
 }
 
 // closeTLS tells the connection, before it is closed, whether the stream
-// ended with everything written (its close_notify then gets a try).
+// ended with everything written: its close_notify then gets one try.
 func (s *Stream) closeTLS() {
-	if s.tls != nil {
-		s.tls.raw.clean = !s.abort.Load() && len(s.pending) == 0
+	if s.tls == nil {
+		return
+	}
+	clean := !s.abort.Load() && len(s.pending) == 0
+	if s.tls.rec == nil {
+		s.tls.raw.clean = clean
+		return
+	}
+	if clean {
+		var b [tlsrec.Overhead + 2]byte
+		if cn, err := s.tls.rec.SealCloseNotify(b[:0]); err == nil {
+			_, _ = s.nc.TryWrite(cn)
+		}
 	}
 }

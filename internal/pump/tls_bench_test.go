@@ -5,6 +5,7 @@ package pump
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 
@@ -23,10 +24,11 @@ func BenchmarkTLSSeal(b *testing.B) {
 	for _, v := range []struct {
 		name string
 		max  uint16
-	}{{"TLS1.2", tls.VersionTLS12}, {"TLS1.3", tls.VersionTLS13}} {
+		own  bool
+	}{{"TLS1.2", tls.VersionTLS12, false}, {"TLS1.3", tls.VersionTLS13, false}, {"TLS1.3-own", tls.VersionTLS13, true}} {
 		for _, size := range []int{300, writeChunk} {
 			b.Run(fmt.Sprintf("%s/bytes=%d", v.name, size), func(b *testing.B) {
-				layer, cleanup := benchLayer(b, v.max)
+				layer, cleanup := benchLayer(b, v.max, v.own)
 				defer cleanup()
 				plain := make([]byte, size)
 				dst := make([]byte, 0, size+4096)
@@ -46,8 +48,9 @@ func BenchmarkTLSSeal(b *testing.B) {
 }
 
 // benchLayer returns a tlsLayer over a loopback TLS connection, switched
-// to buffering; nothing is sent after the handshake.
-func benchLayer(b *testing.B, maxVersion uint16) (*tlsLayer, func()) {
+// to buffering, or with own an own-records one after a first record
+// through crypto/tls; nothing is sent after the handshake (and that record).
+func benchLayer(b *testing.B, maxVersion uint16, own bool) (*tlsLayer, func()) {
 	cert, _, err := selfsigned.Certificate()
 	if err != nil {
 		b.Fatal(err)
@@ -75,6 +78,13 @@ func benchLayer(b *testing.B, maxVersion uint16) (*tlsLayer, func()) {
 	if err := <-hs; err != nil {
 		b.Fatal(err)
 	}
+	if own {
+		srv.(*tls.Conn).NetConn().(*tlsRaw).capture.Store(true)
+		go func() { _, _ = io.ReadFull(cli, make([]byte, 2)) }()
+		if _, err := srv.Write([]byte("ok")); err != nil {
+			b.Fatal(err)
+		}
+	}
 	sc, layer, err := pollable(srv)
 	if err != nil {
 		b.Fatal(err)
@@ -83,6 +93,10 @@ func benchLayer(b *testing.B, maxVersion uint16) (*tlsLayer, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	layer.start(netpoll.NewConn(rc))
-	return layer, func() { srv.Close(); cli.Close() }
+	if (layer.rec != nil) != own {
+		b.Fatalf("own records: %v, want %v", layer.rec != nil, own)
+	}
+	s := &Stream{p: &Pump{opts: Options{Counters: new(Counters)}}, nc: netpoll.NewConn(rc), conn: srv}
+	layer.start(s)
+	return layer, func() { s.conn.Close(); cli.Close() }
 }

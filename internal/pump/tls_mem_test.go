@@ -17,7 +17,9 @@ import (
 // keeps once its handshake is done and its client's request was read, as
 // a detached stream's connection keeps it (what crypto/tls holds for the
 // connection's life: its record buffers, sized by the ClientHello, both
-// directions' ciphers, the Conn itself, and our tlsRaw). The clients'
+// directions' ciphers, the Conn itself, and our tlsRaw). TLS1.3-own is a
+// connection handed over to own records (PrepareTLS, a header record, the
+// proof): what remains is the socket and the tlsrec.Sealer. The clients'
 // ends are closed and collected before measuring; only the servers' stay.
 //
 //	go test -run '^$' -bench TLSConnRetained -benchtime 1x ./internal/pump
@@ -27,7 +29,8 @@ func BenchmarkTLSConnRetained(b *testing.B) {
 	for _, v := range []struct {
 		name string
 		max  uint16
-	}{{"TLS1.2", tls.VersionTLS12}, {"TLS1.3", tls.VersionTLS13}} {
+		own  bool // handed over: what a stream on the pump's own records keeps
+	}{{"TLS1.2", tls.VersionTLS12, false}, {"TLS1.3", tls.VersionTLS13, false}, {"TLS1.3-own", tls.VersionTLS13, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			const n = 500
 			cert, _, err := selfsigned.Certificate()
@@ -41,7 +44,8 @@ func BenchmarkTLSConnRetained(b *testing.B) {
 			ln := TLSListener(tcp, &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: v.max})
 			defer ln.Close()
 			request := []byte("GET /events?topic=a HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n\r\n")
-			servers := make([]*tls.Conn, 0, n)
+			servers := make([]any, 0, n)
+			closers := make([]net.Conn, 0, n)
 			one := func() {
 				raw, err := net.Dial("tcp", tcp.Addr().String())
 				if err != nil {
@@ -71,11 +75,29 @@ func BenchmarkTLSConnRetained(b *testing.B) {
 					}
 					got += m
 				}
+				if v.own {
+					srv.NetConn().(*tlsRaw).capture.Store(true) // PrepareTLS
+					if _, err := srv.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")); err != nil {
+						b.Fatal(err)
+					}
+				}
 				if err := <-done; err != nil {
 					b.Fatal(err)
 				}
 				cli.Close() // the client's side goes; the server's stays, unread
-				servers = append(servers, srv)
+				if !v.own {
+					servers = append(servers, srv)
+					closers = append(closers, srv.NetConn())
+					return
+				}
+				_, layer, err := pollable(srv)
+				if err != nil || layer.rec == nil {
+					b.Fatalf("not handed over: %v", err)
+				}
+				// What start keeps: the socket and the sealer; the tls.Conn goes.
+				layer.raw.dead = true
+				servers = append(servers, layer.rec)
+				closers = append(closers, layer.raw.Conn)
 			}
 			one() // warm up the pools and the certificate's parse
 			var before, after runtime.MemStats
@@ -99,8 +121,8 @@ func BenchmarkTLSConnRetained(b *testing.B) {
 				_ = pprof.Lookup("heap").WriteTo(f, 0)
 				f.Close()
 			}
-			for _, s := range servers {
-				s.NetConn().Close()
+			for _, c := range closers {
+				c.Close()
 			}
 			runtime.KeepAlive(servers)
 		})
