@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,7 +78,11 @@ type Server struct {
 	mu       sync.Mutex
 	routes   map[string]bool // paths routed, for 405s
 	shutdown []func()
-	reserved []reservation // event types features own (reserved.go)
+
+	conts    atomic.Int64 // len(contFns), read without contMu
+	contMu   sync.Mutex
+	contFns  map[*http.Request]func() // set by Continue until ServeHTTP takes them
+	reserved []reservation            // event types features own (reserved.go)
 }
 
 // New returns a server for opts with its features registered.
@@ -165,8 +170,61 @@ func (s *Server) Context() context.Context { return s.ctx }
 // Registerer returns where metrics are registered, or nil.
 func (s *Server) Registerer() prometheus.Registerer { return s.opts.Registerer }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Its own frame stays small: a stream
+// that keeps its goroutine waits under it, and the runtime halves an idle
+// goroutine's stack only when less than a quarter of it is in use
+// (docs/tls-streams.md).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.AccessLog || hasBody(r) {
+		s.serveTracked(w, r)
+		return
+	}
+	if s.admit(w, r) {
+		s.mux.ServeHTTP(w, r)
+		if s.conts.Load() > 0 {
+			if fn := s.continuation(r); fn != nil {
+				fn()
+			}
+		}
+	}
+}
+
+// Continue has fn run once r's handler has returned, on its goroutine, as
+// the last thing ServeHTTP does: a response that goes on for long (a
+// stream that keeps its goroutine) then waits with only ServeHTTP's frame
+// above net/http's, so that the runtime can halve the goroutine's stack
+// while it waits. A handler served by s calls it at most once per request,
+// as the last thing it does.
+func (s *Server) Continue(r *http.Request, fn func()) {
+	s.contMu.Lock()
+	if s.contFns == nil {
+		s.contFns = map[*http.Request]func(){}
+	}
+	s.contFns[r] = fn
+	s.contMu.Unlock()
+	s.conts.Add(1)
+}
+
+// continuation takes the function Continue set for r, or nil.
+//
+//go:noinline
+func (s *Server) continuation(r *http.Request) func() {
+	s.contMu.Lock()
+	fn, ok := s.contFns[r]
+	if ok {
+		delete(s.contFns, r)
+	}
+	s.contMu.Unlock()
+	if ok {
+		s.conts.Add(-1)
+	}
+	return fn
+}
+
+// serveTracked serves a request with an access log line or a body.
+//
+//go:noinline
+func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request) {
 	if s.opts.AccessLog {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, start: time.Now()}
 		defer func() {
@@ -176,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 		w = rec
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	if hasBody(r) {
 		// net/http reads what a handler left of a body (up to 256 KiB) to
 		// reuse the connection: bound that too, or a client answered
 		// early (401, 400, 413) holds the connection by dribbling.
@@ -188,18 +246,38 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}()
 	}
+	if s.admit(w, r) {
+		s.mux.ServeHTTP(w, r)
+		if fn := s.continuation(r); fn != nil {
+			fn()
+		}
+	}
+}
+
+// admit answers what is answered before routing (a path that is not
+// canonical, a CORS preflight) and reports whether r goes on to its route.
+//
+//go:noinline
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
 	if !canonicalPath(r.URL.EscapedPath()) { // as ServeMux cleans it: %2F inside a segment is data
 		// Not net/http's redirect to the cleaned path: its Location and
 		// body would repeat a token the path may hold.
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path: paths are matched as sent, without //, /./ or /../")
-		return
+		return false
 	}
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		s.preflight(w, r)
-		return
+		return false
 	}
 	s.cors.Apply(w.Header(), r)
-	s.mux.ServeHTTP(w, r)
+	return true
+}
+
+// hasBody reports whether r may still have body bytes to come. An HTTP/2
+// request always has a Body, but one whose headers ended the stream has
+// ContentLength 0, and HTTP/2 holds a body to its declared length.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && (r.ProtoMajor != 2 || r.ContentLength != 0)
 }
 
 // trackedBody tells whether a handler read its body to the end or to an

@@ -147,6 +147,12 @@ type Feature struct {
 	noPump   bool // streams keep their goroutine
 	// detaching counts handlers between pumpFor and the end of serveDetached.
 	detaching sync.WaitGroup
+
+	goMu       sync.Mutex
+	goStreams  *goStream // the streams that keep their goroutine, linked
+	goClosed   bool      // Shutdown stopped them; later ones stop at once
+	sweeping   bool      // sweep runs
+	sweepEvery time.Duration
 }
 
 // New returns the stream feature for opts.
@@ -172,7 +178,11 @@ func New(opts Options) *Feature {
 	}
 	opts.Events.prepare()
 	opts.TokenStream.prepare()
-	return &Feature{opts: opts}
+	es := []*Endpoint{&opts.Events, &opts.TokenStream}
+	for i := range opts.Streams {
+		es = append(es, &opts.Streams[i])
+	}
+	return &Feature{opts: opts, sweepEvery: sweepInterval(es...)}
 }
 
 // Register implements httpapi.Feature.
@@ -192,6 +202,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		s.Route(pattern, httpapi.Methods{"GET": func(w http.ResponseWriter, r *http.Request) { f.handleStream(w, r, e) }})
 	}
 	s.OnShutdown(f.closePump)
+	s.OnShutdown(f.closeGoStreams)
 	if reg := s.Registerer(); reg != nil {
 		c := &f.counters
 		reg.MustRegister(

@@ -39,14 +39,20 @@ func (f *Feature) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !f.s.Permit(w, who, auth.PurposeStream, filter) {
 		return
 	}
-	e := f.opts.Events
+	e := &f.opts.Events // shared; a copy only for another format, as the stream keeps it
 	if v := r.URL.Query().Get("format"); v != "" {
-		if e.Format, err = format.Parse(v); err != nil {
+		fm, err := format.Parse(v)
+		if err != nil {
 			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
 			return
 		}
+		if fm != e.Format {
+			c := *e
+			c.Format = fm
+			e = &c
+		}
 	}
-	f.subscribe(w, r, &request{endpoint: &e, who: who,
+	f.subscribe(w, r, &request{endpoint: e, who: who,
 		opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
 }
 
@@ -87,16 +93,19 @@ func (f *Feature) handleTokenStream(w http.ResponseWriter, r *http.Request) {
 	if !f.s.Permit(w, who, auth.PurposeStream, filter) {
 		return
 	}
-	e := f.opts.TokenStream
-	if fm := f.opts.FormatFor; fm != nil && e.Format == format.Raw {
-		if e.Format = fm(r.Context(), filter); e.Format == nil {
-			e.Format = format.Raw
-		} else if hs, ok := e.Format.(interface{ HeartbeatStyle() string }); ok {
-			e.HeartbeatStyle = hs.HeartbeatStyle()
-			e.prepare()
+	e := &f.opts.TokenStream // shared; a copy only for another format, as the stream keeps it
+	if formatFor := f.opts.FormatFor; formatFor != nil && e.Format == format.Raw {
+		if fm := formatFor(r.Context(), filter); fm != nil && fm != e.Format {
+			c := *e
+			c.Format = fm
+			if hs, ok := fm.(interface{ HeartbeatStyle() string }); ok {
+				c.HeartbeatStyle = hs.HeartbeatStyle()
+				c.prepare()
+			}
+			e = &c
 		}
 	}
-	f.subscribe(w, r, &request{endpoint: &e, who: who, opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
+	f.subscribe(w, r, &request{endpoint: e, who: who, opts: hub.SubscribeOptions{Filter: filter, Topics: filter.ExactTopics()}})
 }
 
 // subscribe serves a checked request as SSE, or as a JSON page of history
