@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -213,12 +214,21 @@ func (n *Node) WaitHead(id uint64, timeout time.Duration) error {
 	return nil
 }
 
-// Bounds returns the node's log position.
+// Bounds returns the node's log position, waiting up to 20 s while the
+// store is unavailable.
 func (n *Node) Bounds() ssehub.Position {
 	n.t.Helper()
-	p, err := n.Store.Bounds(context.Background())
-	if err != nil {
-		n.t.Fatal(err)
+	// A cluster that just lost a server may answer "unavailable" for a
+	// while (an election, on a loaded machine seconds): wait it out.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, err := n.Store.Bounds(context.Background())
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, ssehub.ErrUnavailable) || time.Now().After(deadline) {
+			n.t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return p
 }
