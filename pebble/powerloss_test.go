@@ -2,9 +2,12 @@ package pebble
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +228,93 @@ func BenchmarkAppendSlowSync(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// failSyncFS fails every file sync once armed.
+type failSyncFS struct {
+	vfs.FS
+	armed *atomic.Bool
+}
+
+type failSyncFile struct {
+	vfs.File
+	armed *atomic.Bool
+}
+
+var errSync = errors.New("test: sync failed")
+
+func (f failSyncFile) Sync() error {
+	if f.armed.Load() {
+		return errSync
+	}
+	return f.File.Sync()
+}
+
+func (f failSyncFile) SyncData() error {
+	if f.armed.Load() {
+		return errSync
+	}
+	return f.File.SyncData()
+}
+
+func (fs failSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
+	if err != nil {
+		return nil, err
+	}
+	return failSyncFile{f, fs.armed}, nil
+}
+
+func (fs failSyncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
+	if err != nil {
+		return nil, err
+	}
+	return failSyncFile{f, fs.armed}, nil
+}
+
+// TestSyncFailureStopsTheStore: once a WAL sync fails, the appends of that
+// group and every later one fail, nothing more is passed to followers, the
+// durable head stays, and Close still returns.
+func TestSyncFailureStopsTheStore(t *testing.T) {
+	armed := new(atomic.Bool)
+	testFS = failSyncFS{vfs.NewMem(), armed}
+	defer func() { testFS = nil }()
+	l, err := Open("/data", Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(context.Background(), []*ssehub.Event{{Topic: "a", Data: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	followed := make(chan uint64, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Follow(ctx, 0, func(ev *ssehub.Event) error { followed <- ev.ID; return nil })
+	}()
+	if id := <-followed; id != 1 {
+		t.Fatalf("followed %d, want 1", id)
+	}
+	armed.Store(true)
+	for i := range 3 {
+		if _, err := l.Append(context.Background(), []*ssehub.Event{{Topic: "a", Data: []byte("2")}}); !errors.Is(err, errFailed) {
+			t.Fatalf("append %d after the failed sync: %v, want errFailed", i, err)
+		}
+	}
+	if p, _ := l.Bounds(context.Background()); p.Head != 1 {
+		t.Fatalf("head %d after the failed sync, want 1", p.Head)
+	}
+	if ti, err := l.Topic(context.Background(), "a"); err != nil || ti.Events != 1 || ti.LastID != 1 {
+		t.Fatalf("topic after the failed sync: %+v %v", ti, err)
+	}
+	select {
+	case id := <-followed:
+		t.Fatalf("followed %d after the failed sync", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	<-done
+	armed.Store(false)
+	_ = l.Close()
 }
