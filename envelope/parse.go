@@ -50,8 +50,11 @@ var decodeOptions = jsonv2.JoinOptions(
 // syntax only: the caller validates the fields.
 func Parse(b []byte) (*ssehub.Event, error) {
 	var env publish
-	if err := jsonv2.Unmarshal(b, &env, decodeOptions); err != nil {
-		return nil, fmt.Errorf("invalid envelope: %w", err)
+	if !decodeFast(b, &env) {
+		env = publish{}
+		if err := jsonv2.Unmarshal(b, &env, decodeOptions); err != nil {
+			return nil, fmt.Errorf("invalid envelope: %w", err)
+		}
 	}
 	topic, err := alias("topic", env.Topic, "event_type", env.EventType)
 	if err != nil {
