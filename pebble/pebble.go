@@ -148,6 +148,9 @@ const recentMax = 8192
 // crashable in-memory one, to lose what was not synced).
 var testFS vfs.FS
 
+// testTune, when set by a benchmark, changes pebble's options.
+var testTune func(*cpebble.Options)
+
 // testHookPut, when set by a test, is called for each event while the
 // group's batch is built; an error fails the batch as a failing write
 // would.
@@ -201,6 +204,9 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 		Lock:               lock,
 		FS:                 fs,
 		Logger:             pebbleLogger{opts.Logger},
+	}
+	if testTune != nil {
+		testTune(po)
 	}
 	db, err := cpebble.Open(path, po)
 	if err != nil {
