@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -11,8 +12,9 @@ import (
 // decoder is a pooled jsontext.Decoder with the buffer it reads (a
 // bytes.Buffer, which the decoder parses in place).
 type decoder struct {
-	buf bytes.Buffer
-	dec jsontext.Decoder
+	buf   bytes.Buffer
+	dec   jsontext.Decoder
+	topic string // the last topic decoded: an NDJSON batch repeats it
 }
 
 var decoders = sync.Pool{New: func() any { return new(decoder) }}
@@ -68,6 +70,24 @@ func decodeFast(b []byte, env *publish) bool {
 			default:
 				env.Meta = raw
 			}
+		case 0: // topic
+			if d.dec.PeekKind() != '"' {
+				return false
+			}
+			v, err := d.dec.ReadValue()
+			if err != nil {
+				return false
+			}
+			// Taken as it is only without escapes and as valid UTF-8, where
+			// the quoted text is the string.
+			t := v[1 : len(v)-1]
+			if bytes.IndexByte(t, '\\') >= 0 || !utf8.Valid(t) {
+				return false
+			}
+			if string(t) != d.topic {
+				d.topic = string(t)
+			}
+			env.Topic = d.topic
 		default:
 			if d.dec.PeekKind() != '"' {
 				return false
@@ -78,8 +98,6 @@ func decodeFast(b []byte, env *publish) bool {
 			}
 			s := tok.String()
 			switch i {
-			case 0:
-				env.Topic = s
 			case 1:
 				env.EventType = s
 			case 2:
