@@ -150,7 +150,8 @@ func (l *Log) commit(batch []*appendReq) error {
 	if l.syncqClosed {
 		return ssehub.ErrClosed
 	}
-	var committed []*ssehub.Event
+	owner := newGroupOwner(batch)
+	committed := make([]*ssehub.Event, 0, cap(owner.evs))
 	newKeys := map[string]dedupeEntry{}
 	results := make([][]ssehub.AppendResult, len(batch))
 	st := l.newTxState()
@@ -207,8 +208,7 @@ func (l *Log) commit(batch []*appendReq) error {
 				if err := b.Set(buf[:k], buf[k:], nil); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
-				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
-				committed = append(committed, &ev)
+				committed = append(committed, owner.own(&ev))
 				st.bytes += int64(ev.Size())
 				st.count++
 				if st.first > id {
