@@ -501,7 +501,8 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 	now := time.Now().UTC()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
-	var committed []*ssehub.Event
+	owner := newGroupOwner(batch)
+	committed := make([]*ssehub.Event, 0, cap(owner.evs))
 	var st *txState
 	newKeys := map[string]dedupeEntry{}
 	*buf = (*buf)[:0]
@@ -552,8 +553,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 				if err := evb.Put(key, (*buf)[start:len(*buf):len(*buf)]); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
-				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
-				committed = append(committed, &ev)
+				committed = append(committed, owner.own(&ev))
 				st.bytes += int64(ev.Size())
 				st.count++
 				if st.first > id {

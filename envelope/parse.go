@@ -49,30 +49,45 @@ var decodeOptions = jsonv2.JoinOptions(
 // must be an object or null. Unknown names are errors. Parse checks the
 // syntax only: the caller validates the fields.
 func Parse(b []byte) (*ssehub.Event, error) {
+	ev := new(ssehub.Event)
+	if err := ParseInto(ev, b); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// ParseInto is Parse into an event the caller provides (say one of a
+// batch's, allocated together); it sets every field Parse sets, and on
+// error leaves ev in an unspecified state.
+func ParseInto(ev *ssehub.Event, b []byte) error {
 	var env publish
-	if err := jsonv2.Unmarshal(b, &env, decodeOptions); err != nil {
-		return nil, fmt.Errorf("invalid envelope: %w", err)
+	if !decodeFast(b, &env) {
+		slow := new(publish) // apart from env, which then stays on the stack
+		if err := jsonv2.Unmarshal(b, slow, decodeOptions); err != nil {
+			return fmt.Errorf("invalid envelope: %w", err)
+		}
+		env = *slow
 	}
 	topic, err := alias("topic", env.Topic, "event_type", env.EventType)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	key, err := alias("key", env.Key, "event_id", env.EventID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	entity, err := alias("entity", env.Entity, "entity_id", env.EntityID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ev := &ssehub.Event{Topic: topic, Type: env.Type, Key: key, Entity: entity}
+	*ev = ssehub.Event{Topic: topic, Type: env.Type, Key: key, Entity: entity}
 	if ev.Source, err = ParseSource(env.Source); err != nil {
-		return nil, err
+		return err
 	}
 	if len(env.Data) > 0 && env.Data[0] == '"' {
 		var str string
 		if err := jsonv2.Unmarshal(env.Data, &str, decodeOptions); err != nil {
-			return nil, fmt.Errorf("invalid envelope data: %w", err)
+			return fmt.Errorf("invalid envelope data: %w", err)
 		}
 		ev.Data = []byte(str)
 	} else if len(env.Data) > 0 && string(env.Data) != "null" {
@@ -80,11 +95,11 @@ func Parse(b []byte) (*ssehub.Event, error) {
 	}
 	if len(env.Meta) > 0 && string(env.Meta) != "null" {
 		if env.Meta[0] != '{' {
-			return nil, errors.New("invalid envelope: meta must be a JSON object")
+			return errors.New("invalid envelope: meta must be a JSON object")
 		}
 		ev.Meta = json.RawMessage(env.Meta)
 	}
-	return ev, nil
+	return nil
 }
 
 // ParseSource returns the stored form of a publish envelope's source: ""

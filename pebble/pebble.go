@@ -7,7 +7,8 @@
 // everything queued as one pebble batch (group commit), with the per-topic
 // index, the topic counts, the totals and the retention that the appends
 // make due in the same batch, and acknowledges each append only once the
-// batch is synced. Importing the package registers the "pebble" driver with
+// batch is synced; the next group is written while one syncs (pipeline.go).
+// Importing the package registers the "pebble" driver with
 // ssehub.RegisterDriver.
 package pebble
 
@@ -98,13 +99,25 @@ type Log struct {
 	quit     chan struct{}
 
 	txMu sync.Mutex // serialises the writer's and the janitor's batches with their in-memory effects
+	// written is the log's state with every applied batch, synced or not
+	// (guarded by txMu): the next group's ids follow it.
+	written txState
 
-	// visMu is held by the writer from the moment a batch is applied until
-	// it is synced, and by readers of the topics table: pebble makes a
-	// batch visible before its WAL sync completes, and Topics and Topic
-	// must not show what is not durable yet. Read and Last stop at the
-	// durable head instead.
-	visMu sync.RWMutex
+	// The commit pipeline (pipeline.go). pebble makes a batch visible once
+	// applied, before its WAL sync: Read and Last stop at the durable
+	// head, and Topics and Topic read view, a snapshot taken before the
+	// oldest batch still syncing (nil: the store itself is durable).
+	syncq       chan *pending
+	syncqClosed bool // guarded by txMu
+	slotMu      sync.Mutex
+	slotCond    *sync.Cond
+	unsynced    int // groups handed to the syncer and not yet synced
+	vmu         sync.RWMutex
+	view        *cpebble.Snapshot
+	inflight    []*pending // applied, not yet synced, oldest first
+	pinned      bool       // a sync failed: view stays before it
+	failMu      sync.Mutex
+	failed      error // set once a sync fails; every later commit fails with it
 
 	// dbMu guards the handle against Close: every use of db holds it for
 	// reading (pebble panics on a closed DB), Close for writing.
@@ -130,6 +143,13 @@ type Log struct {
 
 // recentMax bounds the committed events kept in memory for followers.
 const recentMax = 8192
+
+// testFS, when set by a test, is the file system stores open on (a
+// crashable in-memory one, to lose what was not synced).
+var testFS vfs.FS
+
+// testTune, when set by a benchmark, changes pebble's options.
+var testTune func(*cpebble.Options)
 
 // testHookPut, when set by a test, is called for each event while the
 // group's batch is built; an error fails the batch as a failing write
@@ -164,10 +184,14 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 		opts.Logger = slog.Default()
 	}
 	path := filepath.Join(dir, DirName)
-	if err := os.MkdirAll(path, 0o700); err != nil {
+	fs := vfs.Default
+	if testFS != nil {
+		fs = testFS
+	}
+	if err := makeDir(fs, path); err != nil {
 		return nil, fmt.Errorf("pebble: %w", err)
 	}
-	lock, err := lockDir(ctx, path, opts.OpenTimeout)
+	lock, err := lockDir(ctx, fs, path, opts.OpenTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("pebble: data directory %s: %w", dir, err)
 	}
@@ -178,7 +202,11 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 		MemTableSize:       opts.MemTableSize,
 		FormatMajorVersion: cpebble.FormatNewest,
 		Lock:               lock,
+		FS:                 fs,
 		Logger:             pebbleLogger{opts.Logger},
+	}
+	if testTune != nil {
+		testTune(po)
 	}
 	db, err := cpebble.Open(path, po)
 	if err != nil {
@@ -199,15 +227,49 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, fmt.Errorf("pebble: open %s: %w", dir, err)
 	}
-	l.wg.Add(2)
+	l.written = txState{first: l.first, head: l.head, count: l.count, bytes: l.bytes}
+	l.syncq = make(chan *pending, maxInFlight)
+	l.slotCond = sync.NewCond(&l.slotMu)
+	l.wg.Add(3)
 	go l.writer()
+	go l.syncer()
 	go l.janitor()
 	return l, nil
 }
 
+// makeDir creates path and its parents, syncing each parent that got a
+// new entry, so that a power loss right after the first commits cannot
+// lose the directory that holds them (pebble syncs only its own).
+func makeDir(fs vfs.FS, path string) error {
+	var created []string
+	for p := path; ; p = filepath.Dir(p) {
+		if _, err := fs.Stat(p); err == nil || p == filepath.Dir(p) {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := fs.MkdirAll(path, 0o700); err != nil {
+		return err
+	}
+	for _, p := range created {
+		d, err := fs.OpenDir(filepath.Dir(p))
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", filepath.Dir(p), err)
+		}
+	}
+	return nil
+}
+
 // lockDir takes pebble's directory lock, retrying every 50 ms for timeout
 // (negative: until ctx ends).
-func lockDir(ctx context.Context, path string, timeout time.Duration) (*cpebble.Lock, error) {
+func lockDir(ctx context.Context, fs vfs.FS, path string, timeout time.Duration) (*cpebble.Lock, error) {
 	var deadline <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
@@ -217,7 +279,7 @@ func lockDir(ctx context.Context, path string, timeout time.Duration) (*cpebble.
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		lock, err := cpebble.LockDirectory(path, vfs.Default)
+		lock, err := cpebble.LockDirectory(path, fs)
 		if err == nil {
 			return lock, nil
 		}
@@ -235,8 +297,11 @@ func lockDir(ctx context.Context, path string, timeout time.Duration) (*cpebble.
 func newEpoch() string { return strings.ToLower(rand.Text()[:12]) }
 
 // get returns a copy of key's value, or nil when it is missing.
-func (l *Log) get(key []byte) ([]byte, error) {
-	v, c, err := l.db.Get(key)
+func (l *Log) get(key []byte) ([]byte, error) { return getFrom(l.db, key) }
+
+// getFrom returns a copy of key's value in r, or nil when it is missing.
+func getFrom(r cpebble.Reader, key []byte) ([]byte, error) {
+	v, c, err := r.Get(key)
 	if errors.Is(err, cpebble.ErrNotFound) {
 		return nil, nil
 	}
@@ -329,6 +394,10 @@ func (l *Log) Close() error {
 	l.wg.Wait()
 	l.dbMu.Lock()
 	l.dbClosed = true
+	if l.view != nil { // pinned by a failed sync
+		_ = l.view.Close()
+		l.view = nil
+	}
 	err := l.db.Close()
 	l.dbMu.Unlock()
 	if lerr := l.lock.Close(); err == nil {

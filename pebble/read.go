@@ -366,10 +366,8 @@ func (l *Log) Follow(ctx context.Context, after uint64, fn func(*ssehub.Event) e
 // Topics implements ssehub.Topics.
 func (l *Log) Topics(_ context.Context, after string, limit int) ([]ssehub.TopicInfo, error) {
 	var out []ssehub.TopicInfo
-	l.visMu.RLock()
-	defer l.visMu.RUnlock()
-	err := l.use(func() error {
-		it, err := l.db.NewIter(&cpebble.IterOptions{LowerBound: topicKey(after), UpperBound: []byte{prefixTopic + 1}})
+	err := l.durable(func(r cpebble.Reader) error {
+		it, err := r.NewIter(&cpebble.IterOptions{LowerBound: topicKey(after), UpperBound: []byte{prefixTopic + 1}})
 		if err != nil {
 			return err
 		}
@@ -398,10 +396,8 @@ func (l *Log) Topic(_ context.Context, topic string) (ssehub.TopicInfo, error) {
 		return ssehub.TopicInfo{}, ssehub.ErrNotFound
 	}
 	var ti ssehub.TopicInfo
-	l.visMu.RLock()
-	defer l.visMu.RUnlock()
-	err := l.use(func() error {
-		v, err := l.get(topicKey(topic))
+	err := l.durable(func(r cpebble.Reader) error {
+		v, err := getFrom(r, topicKey(topic))
 		if err != nil {
 			return err
 		}

@@ -121,6 +121,10 @@ func (l *Log) enforceRetention(now time.Time) {
 		}
 		removed := 0
 		l.txMu.Lock()
+		if !l.drain() {
+			l.txMu.Unlock()
+			return
+		}
 		st := l.newTxState()
 		err := l.use(func() error {
 			b := l.db.NewBatch()
@@ -130,11 +134,11 @@ func (l *Log) enforceRetention(now time.Time) {
 				return err
 			}
 			st.flush(b)
-			l.visMu.Lock()
-			defer l.visMu.Unlock()
 			return b.Commit(cpebble.NoSync)
 		})
 		if err == nil && removed > 0 {
+			l.written = *st
+			l.written.topics = nil
 			l.mu.Lock()
 			l.apply(st)
 			l.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,12 +69,16 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 }
 
 // writer is the single goroutine that commits appends, in groups
-// (package internal/groupcommit).
+// (package internal/groupcommit), and hands each to the syncer.
 func (l *Log) writer() {
 	defer l.wg.Done()
 	w := groupcommit.Writer{Reqs: l.reqs, Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
-		Commit: l.commit, Logger: l.opts.Logger, Name: "pebble"}
+		Commit: l.commit, BeforeGroup: l.room, Logger: l.opts.Logger, Name: "pebble"}
 	w.Run()
+	l.txMu.Lock()
+	close(l.syncq)
+	l.syncqClosed = true
+	l.txMu.Unlock()
 }
 
 // txState is the log's state as a batch changes it; it becomes the log's
@@ -82,12 +87,15 @@ type txState struct {
 	first, head  uint64
 	count, bytes int64
 	topics       map[string]*ssehub.TopicInfo // touched topics
+	now          time.Time                    // the batch's event time
 }
 
+// newTxState starts from the state with every applied batch (txMu held):
+// a group follows the groups still syncing.
 func (l *Log) newTxState() *txState {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return &txState{first: l.first, head: l.head, count: l.count, bytes: l.bytes, topics: map[string]*ssehub.TopicInfo{}}
+	st := l.written
+	st.topics = map[string]*ssehub.TopicInfo{}
+	return &st
 }
 
 // topic returns the touched topic's info, reading it from the store the
@@ -129,21 +137,42 @@ func (l *Log) apply(s *txState) {
 }
 
 // commit writes a group of requests in one batch, with the retention it
-// makes due, and answers each request once the batch is durable. On error
-// nothing is stored and no request is answered.
+// makes due, applies it and hands it to the syncer, which answers each
+// request once the batch is durable. On error nothing is stored and no
+// request is answered.
 func (l *Log) commit(batch []*appendReq) error {
+	if err := l.failure(); err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
-	var committed []*ssehub.Event
+	if l.syncqClosed {
+		return ssehub.ErrClosed
+	}
+	owner := newGroupOwner(batch)
+	committed := make([]*ssehub.Event, 0, cap(owner.evs))
 	newKeys := map[string]dedupeEntry{}
 	results := make([][]ssehub.AppendResult, len(batch))
 	st := l.newTxState()
+	st.now = now
 	oldHead := st.head
+	var p *pending
 	err := l.use(func() error {
 		b := l.db.NewBatch()
-		defer b.Close()
+		defer func() {
+			if p == nil {
+				_ = b.Close()
+			}
+		}()
 		var buf []byte
+		// The index keys go in after the group's event keys: pebble inserts
+		// a batch into its memtable in order, starting each key's search
+		// from the one before, so keys in order cost far less to insert
+		// than event and index keys taken in turn.
+		var idx []byte
+		var idxEnds []int
+		var lastTopic *ssehub.TopicInfo
 		l.dmu.Lock()
 		defer l.dmu.Unlock()
 		appended := 0
@@ -179,24 +208,23 @@ func (l *Log) commit(batch []*appendReq) error {
 				if err := b.Set(buf[:k], buf[k:], nil); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
-				ev.Data, ev.Meta = owned(in.Data), owned(in.Meta)
-				committed = append(committed, &ev)
+				committed = append(committed, owner.own(&ev))
 				st.bytes += int64(ev.Size())
 				st.count++
 				if st.first > id {
 					st.first = id
 				}
 				if !ssehub.IsSys(ev.Topic) {
-					buf = appendIndexKey(buf[:0], ev.Topic, id)
-					if err := b.Set(buf, nil, nil); err != nil {
-						return fmt.Errorf("event %d: %w", i, err)
+					idx = appendIndexKey(idx, ev.Topic, id)
+					idxEnds = append(idxEnds, len(idx))
+					if lastTopic == nil || lastTopic.Topic != ev.Topic {
+						var err error
+						if lastTopic, err = l.topic(st, ev.Topic); err != nil {
+							return err
+						}
 					}
-					ti, err := l.topic(st, ev.Topic)
-					if err != nil {
-						return err
-					}
-					ti.Events++
-					ti.LastID = id
+					lastTopic.Events++
+					lastTopic.LastID = id
 				}
 				if dk != "" {
 					e := dedupeEntry{id, now.UnixNano()}
@@ -209,6 +237,13 @@ func (l *Log) commit(batch []*appendReq) error {
 				appended++
 			}
 		}
+		start := 0
+		for _, end := range idxEnds {
+			if err := b.Set(idx[start:end], nil, nil); err != nil {
+				return fmt.Errorf("index: %w", err)
+			}
+			start = end
+		}
 		// Count and byte retention, in the same batch: the bounds hold when
 		// the appends are acknowledged, and the writer pays for the
 		// removal (back-pressure). At most deleteChunk more than were
@@ -218,40 +253,38 @@ func (l *Log) commit(batch []*appendReq) error {
 			return fmt.Errorf("retention: %w", err)
 		}
 		st.flush(b)
-		// pebble makes the batch visible before its WAL sync returns:
-		// readers of the topics table wait (visMu), Read and Last stop at
-		// the durable head.
-		l.visMu.Lock()
-		defer l.visMu.Unlock()
-		return b.Commit(l.wo)
+		// pebble makes the batch visible once applied, before its WAL
+		// sync: Read and Last stop at the durable head, Topics and Topic
+		// read the snapshot enqueue takes (pipeline.go).
+		q := &pending{b: b, nosync: l.opts.NoSync, st: st, committed: committed, reqs: slices.Clone(batch), results: results}
+		l.enqueue(q)
+		var err error
+		if l.opts.NoSync {
+			err = b.Commit(cpebble.NoSync)
+		} else {
+			err = l.db.ApplyNoSyncWait(b, cpebble.Sync)
+		}
+		if err != nil {
+			l.dequeue(q)
+			return err
+		}
+		p = q
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("pebble: commit: %w", err)
 	}
+	// The group's keys count for the next groups at once: a duplicate
+	// behind it is answered after it, once both are durable, and a failed
+	// sync fails both.
 	l.dmu.Lock()
 	for k, e := range newKeys {
 		l.dedupe[k] = e
 	}
 	l.dmu.Unlock()
-	for ri, req := range batch {
-		req.Res = results[ri]
-		for i, r := range req.Res {
-			if !r.Duplicate {
-				req.Events[i].ID, req.Events[i].Time = r.ID, now
-			}
-		}
-	}
-	l.mu.Lock()
-	l.apply(st)
-	l.recent = append(l.recent, committed...)
-	if len(l.recent) > recentMax {
-		l.recent = append(l.recent[:0:0], l.recent[len(l.recent)-recentMax/2:]...)
-	}
-	close(l.notify)
-	l.notify = make(chan struct{})
-	l.mu.Unlock()
-	for _, req := range batch {
-		close(req.Done)
-	}
+	l.written = *st
+	l.written.topics = nil
+	l.take()
+	l.syncq <- p // bounded: at most maxInFlight groups wait for their sync
 	return nil
 }

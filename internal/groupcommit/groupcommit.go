@@ -35,9 +35,15 @@ type Writer struct {
 	MaxBatch int
 	MaxBytes int64
 	// Commit commits a group in one transaction and, once it is durable,
-	// sets each request's Res and closes its Done. On error it must have
+	// sets each request's Res and closes its Done; it may return before
+	// that (a pipelined store answers from another goroutine), but must
+	// not keep the slice, which the writer reuses. On error it must have
 	// stored and answered nothing.
 	Commit func([]*Request) error
+	// BeforeGroup, when set, runs once a group's first request is in and
+	// before the queue is drained into the group: a pipelined store waits
+	// there for room, so that the group takes whatever arrives meanwhile.
+	BeforeGroup func()
 	// AfterGroup, when set, runs after each group.
 	AfterGroup func()
 	Logger     *slog.Logger
@@ -65,6 +71,9 @@ func (w *Writer) Run() {
 					}
 				}
 			}
+		}
+		if w.BeforeGroup != nil {
+			w.BeforeGroup()
 		}
 		batch = append(batch[:0], first)
 		n, size := len(first.Events), first.Size
