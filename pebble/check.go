@@ -11,6 +11,7 @@ import (
 	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // CheckReport is what Check found.
@@ -68,7 +69,7 @@ func Check(ctx context.Context, dir string) (rep CheckReport, err error) {
 		return rep, fmt.Errorf("pebble: %w", err)
 	}
 	var lock *cpebble.Lock
-	lock, err = lockDir(ctx, path, time.Second)
+	lock, err = lockDir(ctx, vfs.Default, path, time.Second)
 	if err != nil {
 		return rep, fmt.Errorf("pebble: data directory %s: %w", dir, err)
 	}
