@@ -141,7 +141,7 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeDir(dir); err != nil {
 		return nil, fmt.Errorf("bolt: %w", err)
 	}
 	db, err := openDB(ctx, dir, opts.OpenTimeout, opts.NoSync, false)
@@ -171,9 +171,18 @@ func openDB(ctx context.Context, dir string, timeout time.Duration, noSync, read
 	if readOnly {
 		flag = os.O_RDONLY
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: %w", err)
+	}
+	if os.IsNotExist(statErr) && !readOnly && !noSync {
+		// A new file: its directory entry must be durable before any
+		// commit to it is acknowledged.
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("bolt: %w", err)
+		}
 	}
 	if err := lockFile(ctx, f, !readOnly, timeout); err != nil {
 		f.Close()
