@@ -510,8 +510,8 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 	now := time.Now().UTC()
 	l.txMu.Lock()
 	defer l.txMu.Unlock()
-	owner := newGroupOwner(batch)
-	committed := make([]*ssehub.Event, 0, cap(owner.evs))
+	owner := groupcommit.NewOwner(batch)
+	committed := make([]*ssehub.Event, 0, owner.Cap())
 	var st *txState
 	newKeys := map[string]dedupeEntry{}
 	*buf = (*buf)[:0]
@@ -562,7 +562,7 @@ func (l *Log) commit(batch []*appendReq, buf *[]byte) error {
 				if err := evb.Put(key, (*buf)[start:len(*buf):len(*buf)]); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
-				committed = append(committed, owner.own(&ev))
+				committed = append(committed, owner.Own(&ev))
 				st.bytes += int64(ev.Size())
 				st.count++
 				if st.first > id {

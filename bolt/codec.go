@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 
 	"github.com/ssehub/ssehub"
-	"github.com/ssehub/ssehub/internal/groupcommit"
 	"github.com/ssehub/ssehub/internal/record"
 )
 
@@ -121,41 +120,4 @@ func wrapCorrupt(err error) error {
 		return errCorrupt
 	}
 	return err
-}
-
-// groupOwner gives a group's committed events, for followers, their own
-// memory with two allocations a group instead of three an event: the
-// events in one array, their Data and Meta in one arena (each slice's
-// capacity its length).
-type groupOwner struct {
-	evs   []ssehub.Event
-	arena []byte
-}
-
-func newGroupOwner(reqs []*groupcommit.Request) *groupOwner {
-	n, size := 0, 0
-	for _, r := range reqs {
-		n += len(r.Events)
-		for _, e := range r.Events {
-			size += len(e.Data) + len(e.Meta)
-		}
-	}
-	return &groupOwner{evs: make([]ssehub.Event, 0, n), arena: make([]byte, 0, size)}
-}
-
-// own returns an owned copy of ev: at most one per event of the group.
-func (g *groupOwner) own(ev *ssehub.Event) *ssehub.Event {
-	g.evs = append(g.evs, *ev) // (were it to grow, earlier pointers would keep the old array)
-	c := &g.evs[len(g.evs)-1]
-	c.Data, c.Meta = g.bytes(ev.Data), g.bytes(ev.Meta)
-	return c
-}
-
-func (g *groupOwner) bytes(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	start := len(g.arena)
-	g.arena = append(g.arena, b...)
-	return g.arena[start:len(g.arena):len(g.arena)]
 }

@@ -150,8 +150,8 @@ func (l *Log) commit(batch []*appendReq) error {
 	if l.syncqClosed {
 		return ssehub.ErrClosed
 	}
-	owner := newGroupOwner(batch)
-	committed := make([]*ssehub.Event, 0, cap(owner.evs))
+	owner := groupcommit.NewOwner(batch)
+	committed := make([]*ssehub.Event, 0, owner.Cap())
 	newKeys := map[string]dedupeEntry{}
 	results := make([][]ssehub.AppendResult, len(batch))
 	st := l.newTxState()
@@ -208,7 +208,7 @@ func (l *Log) commit(batch []*appendReq) error {
 				if err := b.Set(buf[:k], buf[k:], nil); err != nil {
 					return fmt.Errorf("event %d: %w", i, err)
 				}
-				committed = append(committed, owner.own(&ev))
+				committed = append(committed, owner.Own(&ev))
 				st.bytes += int64(ev.Size())
 				st.count++
 				if st.first > id {
