@@ -311,25 +311,38 @@ func (m *subManager) writeSub(w http.ResponseWriter, r *http.Request, rec *subRe
 	httpapi.WriteJSON(w, status, m.subJSON(r, rec))
 }
 
-// get serves GET: the subscription with its cursors.
-func (m *subManager) get(w http.ResponseWriter, r *http.Request, id string) {
+// open locks subscription id for a request and checks that its token may
+// read it (write: change it) with the extra stream paths it names: false
+// when the request is answered (404 for a missing one, to a token that
+// may read every stream: without one the answer would tell which ids
+// exist). The caller unlocks s.
+func (m *subManager) open(w http.ResponseWriter, r *http.Request, id string, write bool, extra []string) (*subState, bool) {
 	s, err := m.lock(r.Context(), id)
 	if err != nil {
 		m.failed(w, r, err)
+		return nil, false
+	}
+	if s.rec == nil {
+		if _, ok := m.f.authorize(w, r, write, TopicPrefix+".*"); ok {
+			httpapi.WriteError(w, http.StatusNotFound, codeSubNotFound, "no subscription "+quote(id))
+		}
+		m.unlock(id, s)
+		return nil, false
+	}
+	if !m.authorizeSub(w, r, write, &s.rec.Config, append(explicitLinks(s.rec), extra...)) {
+		m.unlock(id, s)
+		return nil, false
+	}
+	return s, true
+}
+
+// get serves GET: the subscription with its cursors.
+func (m *subManager) get(w http.ResponseWriter, r *http.Request, id string) {
+	s, ok := m.open(w, r, id, false, nil)
+	if !ok {
 		return
 	}
 	defer m.unlock(id, s)
-	if s.rec == nil {
-		// Without a token the answer would tell which ids exist; the
-		// authorization of a missing subscription is that of reading all.
-		if _, ok := m.f.authorize(w, r, false, TopicPrefix+".*"); ok {
-			httpapi.WriteError(w, http.StatusNotFound, codeSubNotFound, "no subscription "+quote(id))
-		}
-		return
-	}
-	if !m.authorizeSub(w, r, false, &s.rec.Config, explicitLinks(s.rec)) {
-		return
-	}
 	m.writeSub(w, r, s.rec, http.StatusOK)
 }
 
@@ -338,21 +351,11 @@ func (m *subManager) get(w http.ResponseWriter, r *http.Request, id string) {
 // deleted record's nonce).
 func (m *subManager) remove(w http.ResponseWriter, r *http.Request, id string) {
 	ctx := r.Context()
-	s, err := m.lock(ctx, id)
-	if err != nil {
-		m.failed(w, r, err)
+	s, ok := m.open(w, r, id, true, nil)
+	if !ok {
 		return
 	}
 	defer m.unlock(id, s)
-	if s.rec == nil {
-		if _, ok := m.f.authorize(w, r, true, TopicPrefix+".*"); ok {
-			httpapi.WriteError(w, http.StatusNotFound, codeSubNotFound, "no subscription "+quote(id))
-		}
-		return
-	}
-	if !m.authorizeSub(w, r, true, &s.rec.Config, explicitLinks(s.rec)) {
-		return
-	}
 	if err := m.kv.Delete(ctx, SubscriptionBucket, id); err != nil {
 		m.failed(w, r, err)
 		return
@@ -386,21 +389,11 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	ctx := r.Context()
-	s, err := m.lock(ctx, id)
-	if err != nil {
-		m.failed(w, r, err)
+	s, ok := m.open(w, r, id, true, paths)
+	if !ok {
 		return
 	}
 	defer m.unlock(id, s)
-	if s.rec == nil {
-		if _, ok := m.f.authorize(w, r, true, TopicPrefix+".*"); ok {
-			httpapi.WriteError(w, http.StatusNotFound, codeSubNotFound, "no subscription "+quote(id))
-		}
-		return
-	}
-	if !m.authorizeSub(w, r, true, &s.rec.Config, append(explicitLinks(s.rec), paths...)) {
-		return
-	}
 	added := 0
 	for _, p := range paths {
 		if s.rec.Links[p] == nil {
@@ -431,21 +424,11 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 func (m *subManager) removeStream(w http.ResponseWriter, r *http.Request, id, raw string) {
 	p := strings.Trim(raw, "/")
 	ctx := r.Context()
-	s, err := m.lock(ctx, id)
-	if err != nil {
-		m.failed(w, r, err)
+	s, ok := m.open(w, r, id, true, nil)
+	if !ok {
 		return
 	}
 	defer m.unlock(id, s)
-	if s.rec == nil {
-		if _, ok := m.f.authorize(w, r, true, TopicPrefix+".*"); ok {
-			httpapi.WriteError(w, http.StatusNotFound, codeSubNotFound, "no subscription "+quote(id))
-		}
-		return
-	}
-	if !m.authorizeSub(w, r, true, &s.rec.Config, explicitLinks(s.rec)) {
-		return
-	}
 	if l := s.rec.Links[p]; l != nil && l.Explicit {
 		l.Explicit = false
 		if !l.Glob {
