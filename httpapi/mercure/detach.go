@@ -64,28 +64,14 @@ type detached struct {
 // pumpFor returns the pump that may serve r's stream, or nil when r keeps
 // its goroutine: GoroutinePerStream, a QUERY, HTTP/2, a TLS connection not
 // from a pump.TLSListener, a writer that cannot be hijacked, a system
-// without epoll, or a server shutting down. A non-nil pump is counted in
-// f.detaching until serveDetached returns.
+// without epoll, or a server shutting down. A non-nil pump is released
+// (f.pumps.Release) when serveDetached returns.
 func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
 	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 ||
 		(r.TLS != nil && !pump.Detachable(r.Context())) || !canHijack(w) {
 		return nil
 	}
-	f.pumpMu.Lock()
-	defer f.pumpMu.Unlock()
-	if f.pump == nil && !f.noPump {
-		p, err := pump.New(pump.Options{WriteTimeout: f.opts.WriteTimeout, Workers: f.opts.Workers, MaxClientBytes: f.opts.MaxClientBytes})
-		if err != nil {
-			f.log.Info("mercure streams keep a goroutine each", "reason", err)
-			f.noPump = true
-			return nil
-		}
-		f.pump = p
-	}
-	if f.pump != nil {
-		f.detaching.Add(1)
-	}
-	return f.pump
+	return f.pumps.Acquire()
 }
 
 // canHijack reports whether w, or a writer it wraps, is an http.Hijacker.
@@ -105,7 +91,7 @@ func canHijack(w http.ResponseWriter) bool {
 // serveDetached serves the stream req describes from p; release frees
 // its place in the limits when it ends.
 func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, p *pump.Pump, req *subscribeRequest, release func()) {
-	defer f.detaching.Done()
+	defer f.pumps.Release()
 	d := &detached{v: view{f: f, sels: req.sels, cred: req.cred, base: req.base}}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -144,7 +130,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, p *pump.
 		// canHijack said it could: end this response, and let the
 		// client's reconnection find a goroutine.
 		f.log.Warn("mercure: hijacking a stream failed; streams keep a goroutine each", "err", err)
-		f.disablePump()
+		f.pumps.Disable()
 		d.end()
 		return
 	}
@@ -153,7 +139,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, p *pump.
 	if err != nil {
 		if !errors.Is(err, pump.ErrShutdown) {
 			f.log.Warn("mercure: a stream could not be detached; streams keep a goroutine each", "err", err)
-			f.disablePump()
+			f.pumps.Disable()
 		}
 		_, _ = conn.Write([]byte("0\r\n\r\n"))
 		_ = conn.Close()
@@ -227,24 +213,6 @@ func (d *detached) end() {
 		d.done[i]()
 	}
 	d.done = nil
-}
-
-func (f *Feature) disablePump() {
-	f.pumpMu.Lock()
-	f.noPump = true
-	f.pumpMu.Unlock()
-}
-
-// closePump ends every detached stream; none is detached afterwards.
-func (f *Feature) closePump() {
-	f.pumpMu.Lock()
-	p := f.pump
-	f.pump, f.noPump = nil, true
-	f.pumpMu.Unlock()
-	f.detaching.Wait() // handlers handing a stream over finish first
-	if p != nil {
-		_ = p.Close()
-	}
 }
 
 // subscribeError answers a failed hub.Subscribe.

@@ -113,11 +113,8 @@ type Feature struct {
 	log      *slog.Logger
 	native   ssehub.Filter // NativeTopics; empty: no native view
 
-	pumpCfg   *pump.Config // how the pump writes a stream
-	pumpMu    sync.Mutex
-	pump      *pump.Pump // started by the first detached stream
-	noPump    bool       // streams keep their goroutine
-	detaching sync.WaitGroup
+	pumpCfg *pump.Config // how the pump writes a stream
+	pumps   *pump.Lazy   // started by the first detached stream
 }
 
 // New returns the feature; its keys are checked by Register.
@@ -193,7 +190,9 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	}
 	s.OnShutdown(release)
 	f.pumpCfg = &pump.Config{Heartbeat: f.opts.Heartbeat, Ping: []byte(":\n"), Chunked: true}
-	s.OnShutdown(f.closePump)
+	f.pumps = pump.NewLazy(pump.Options{WriteTimeout: f.opts.WriteTimeout, Workers: f.opts.Workers, MaxClientBytes: f.opts.MaxClientBytes},
+		func(err error) { f.log.Info("mercure streams keep a goroutine each", "reason", err) })
+	s.OnShutdown(f.pumps.Close)
 	f.ids = &idIndex{kv: s.Hub().Store(), hub: s.Hub()}
 	f.subs = &registry{byID: map[string]*subscription{}}
 	s.Route(Path, httpapi.Methods{"GET": f.handleSubscribe, methodQuery: f.handleSubscribe, "POST": f.handlePublish})

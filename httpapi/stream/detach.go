@@ -39,22 +39,7 @@ func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
 		(r.TLS != nil && !pump.Detachable(r.Context())) || !canHijack(w) {
 		return nil
 	}
-	f.pumpMu.Lock()
-	defer f.pumpMu.Unlock()
-	if f.pump == nil && !f.noPump {
-		p, err := pump.New(pump.Options{WriteTimeout: f.opts.WriteTimeout, Counters: &f.counters,
-			Workers: f.opts.Workers, MaxClientBytes: f.opts.MaxClientBytes})
-		if err != nil {
-			f.s.Logger().Info("streams keep a goroutine each", "reason", err)
-			f.noPump = true
-			return nil
-		}
-		f.pump = p
-	}
-	if f.pump != nil {
-		f.detaching.Add(1) // done when serveDetached returns
-	}
-	return f.pump
+	return f.pumps.Acquire() // released when serveDetached returns
 }
 
 // canHijack reports whether w, or a writer it wraps, is an http.Hijacker.
@@ -74,7 +59,7 @@ func canHijack(w http.ResponseWriter) bool {
 // serveDetached serves req's stream from p. release frees its place in the
 // limits; it is called when the stream ends.
 func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *request, p *pump.Pump, release func()) {
-	defer f.detaching.Done()
+	defer f.pumps.Release()
 	d := &detached{f: f, release: release, enc: f.encoderFor(r)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -101,7 +86,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 		// canHijack said it could: end this response, and let the client's
 		// reconnection find a goroutine.
 		f.s.Logger().Warn("hijacking a stream failed; streams keep a goroutine each", "err", err)
-		f.disablePump()
+		f.pumps.Disable()
 		d.end()
 		return
 	}
@@ -110,7 +95,7 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 	if err != nil {
 		if !errors.Is(err, pump.ErrShutdown) {
 			f.s.Logger().Warn("a stream could not be detached; streams keep a goroutine each", "err", err)
-			f.disablePump()
+			f.pumps.Disable()
 		}
 		_, _ = conn.Write([]byte("0\r\n\r\n"))
 		_ = conn.Close()
@@ -194,23 +179,5 @@ func (d *detached) end() {
 	d.release()
 	if d.logEnd != nil {
 		d.logEnd()
-	}
-}
-
-func (f *Feature) disablePump() {
-	f.pumpMu.Lock()
-	f.noPump = true
-	f.pumpMu.Unlock()
-}
-
-// closePump ends every detached stream; no stream is detached afterwards.
-func (f *Feature) closePump() {
-	f.pumpMu.Lock()
-	p := f.pump
-	f.pump, f.noPump = nil, true
-	f.pumpMu.Unlock()
-	f.detaching.Wait() // handlers handing a stream over finish first
-	if p != nil {
-		_ = p.Close()
 	}
 }

@@ -140,13 +140,9 @@ type Feature struct {
 	opts Options
 	s    *httpapi.Server
 
-	pumpMu sync.Mutex
-	pump   *pump.Pump // started by the first detached stream
+	pumps *pump.Lazy // started by the first detached stream
 	// counters count the detached streams' writes, across pumps.
 	counters pump.Counters
-	noPump   bool // streams keep their goroutine
-	// detaching counts handlers between pumpFor and the end of serveDetached.
-	detaching sync.WaitGroup
 
 	goMu       sync.Mutex
 	goStreams  *goStream // the streams that keep their goroutine, linked
@@ -188,6 +184,9 @@ func New(opts Options) *Feature {
 // Register implements httpapi.Feature.
 func (f *Feature) Register(s *httpapi.Server) error {
 	f.s = s
+	f.pumps = pump.NewLazy(pump.Options{WriteTimeout: f.opts.WriteTimeout, Counters: &f.counters,
+		Workers: f.opts.Workers, MaxClientBytes: f.opts.MaxClientBytes},
+		func(err error) { s.Logger().Info("streams keep a goroutine each", "reason", err) })
 	s.Route("/events", httpapi.Methods{"GET": f.handleEvents})
 	s.Route("/stream/{token}", httpapi.Methods{"GET": f.handleTokenStream})
 	for i := range f.opts.Streams {
@@ -201,7 +200,7 @@ func (f *Feature) Register(s *httpapi.Server) error {
 		}
 		s.Route(pattern, httpapi.Methods{"GET": func(w http.ResponseWriter, r *http.Request) { f.handleStream(w, r, e) }})
 	}
-	s.OnShutdown(f.closePump)
+	s.OnShutdown(f.pumps.Close)
 	s.OnShutdown(f.closeGoStreams)
 	if reg := s.Registerer(); reg != nil {
 		c := &f.counters
