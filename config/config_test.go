@@ -3,8 +3,6 @@ package config_test
 import (
 	"errors"
 	"fmt"
-	_ "github.com/ssehub/ssehub/bolt"
-	_ "github.com/ssehub/ssehub/memory"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/ssehub/ssehub/bolt"
+	_ "github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/config"
 	"gopkg.in/yaml.v3"
 )

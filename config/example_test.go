@@ -2,10 +2,10 @@ package config_test
 
 import (
 	"fmt"
-	_ "github.com/ssehub/ssehub/bolt"
-	_ "github.com/ssehub/ssehub/memory"
 	"os"
 
+	_ "github.com/ssehub/ssehub/bolt"
+	_ "github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/config"
 )
 
