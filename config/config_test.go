@@ -12,8 +12,8 @@ import (
 	"time"
 
 	_ "github.com/ssehub/ssehub/bolt"
-	_ "github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/config"
+	_ "github.com/ssehub/ssehub/memory"
 	"gopkg.in/yaml.v3"
 )
 

@@ -5,8 +5,8 @@ import (
 	"os"
 
 	_ "github.com/ssehub/ssehub/bolt"
-	_ "github.com/ssehub/ssehub/memory"
 	"github.com/ssehub/ssehub/config"
+	_ "github.com/ssehub/ssehub/memory"
 )
 
 func ExampleExpand() {
