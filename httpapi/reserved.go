@@ -14,10 +14,13 @@ type reservation struct {
 // is an exact type, or a prefix of types when it ends in '.'. A publish
 // endpoint refuses a reserved type on such a topic (ReservedType), so a
 // publisher cannot forge a protocol's own records, only the protocol's
-// feature writes them. Call it from Register.
+// feature writes them. Call it from Register: the list is read without a
+// lock on every published event, so it is fixed once New returns, and a
+// later call panics.
 func (s *Server) ReserveTypes(topicPrefix, typ, owner string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if s.registered {
+		panic("httpapi: ReserveTypes after New returned")
+	}
 	s.reserved = append(s.reserved, reservation{topicPrefix, typ, owner})
 }
 
@@ -27,8 +30,6 @@ func (s *Server) ReservedType(topic, typ string) (owner string, ok bool) {
 	if typ == "" {
 		return "", false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, r := range s.reserved {
 		if !strings.HasPrefix(topic, r.topicPrefix) {
 			continue

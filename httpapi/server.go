@@ -79,10 +79,11 @@ type Server struct {
 	routes   map[string]bool // paths routed, for 405s
 	shutdown []func()
 
-	conts    atomic.Int64 // len(contFns), read without contMu
-	contMu   sync.Mutex
-	contFns  map[*http.Request]func() // set by Continue until ServeHTTP takes them
-	reserved []reservation            // event types features own (reserved.go)
+	conts      atomic.Int64 // len(contFns), read without contMu
+	contMu     sync.Mutex
+	contFns    map[*http.Request]func() // set by Continue until ServeHTTP takes them
+	reserved   []reservation            // event types features own (reserved.go); fixed once New returns
+	registered bool                     // New has returned: the features are registered
 }
 
 // New returns a server for opts with its features registered.
@@ -106,6 +107,7 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("httpapi: %T: %w", f, err)
 		}
 	}
+	s.registered = true
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Never echo the path: it may hold a token.
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no stream or endpoint at this path")
