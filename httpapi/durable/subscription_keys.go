@@ -125,7 +125,7 @@ var (
 func (k *subKeys) verify(tok string, rec *subRecord, now time.Time) (*wakeClaims, error) {
 	var c wakeClaims
 	_, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return k.hmac, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithStrictDecoding(), jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithSubject("subscription:"+rec.ID), jwt.WithExpirationRequired())
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -104,3 +104,29 @@ func TestSubscriptionsAPIRefusalHasNoCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTSignatureMustBeCanonical: a JWT whose signature's last base64url
+// character differs only in its unused low bits decodes to the same bytes
+// under lenient decoding, so a tampered token was accepted (the conformance
+// spec's "bad signature" check failed whenever the real signature ended in
+// "xw" and the test replaced that with "xx"). RFC 7515 encodings are
+// canonical; anything else is refused.
+func TestJWTSignatureMustBeCanonical(t *testing.T) {
+	e := newEnv(t, mercure.Options{})
+	tok := accessToken(t, pubKey, detail([]string{"publish"}, exact("*")))
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	// An HS256 signature is 32 bytes, 43 characters: the last carries 4 bits
+	// of data and 2 zero bits. Setting one of the zero bits keeps the data.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	if len(sig) != 43 || last%4 != 0 {
+		t.Fatalf("signature %q is not a canonical 32-byte encoding", sig)
+	}
+	tampered := tok[:len(tok)-1] + string(alphabet[last+1])
+	if st, body, _ := e.publish(tampered, form("topic", "https://example.com/a", "data", "x")); st != http.StatusUnauthorized {
+		t.Errorf("publish with a non-canonical signature: %d %s, want 401", st, body)
+	}
+	if st, body, _ := e.publish(tok, form("topic", "https://example.com/a", "data", "x")); st != http.StatusOK {
+		t.Errorf("publish with the real token: %d %s, want 200", st, body)
+	}
+}

@@ -109,7 +109,7 @@ func verifyToken(v *verifier, raw string, issuers []string, audience, base strin
 	}
 	var mc jwt.MapClaims
 	tok, err := jwt.ParseWithClaims(raw, &mc, func(*jwt.Token) (any, error) { return v.key, nil },
-		jwt.WithValidMethods([]string{v.alg}), jwt.WithLeeway(5*time.Second))
+		jwt.WithValidMethods([]string{v.alg}), jwt.WithLeeway(5*time.Second), jwt.WithStrictDecoding())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidToken, err)
 	}
