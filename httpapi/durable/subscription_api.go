@@ -233,6 +233,9 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 }
 
 // backfill links every existing stream rec's pattern matches at its tail.
+// It looks in two places: the store's topics (those with retained events)
+// and the streams' checkpoints, which keep a stream whose events retention
+// removed entirely.
 func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 	scope, err := patternScope(rec.Config.Pattern)
 	if err != nil {
@@ -246,6 +249,46 @@ func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 		prefix = scope
 		after = scope[:len(scope)-1]
 	}
+	seen := map[string]bool{}
+	consider := func(topic string) error {
+		name, ok := NameFor(topic)
+		if !ok || seen[name] || reservedName(name) || !globMatch(rec.Config.Pattern, name) {
+			return nil
+		}
+		seen[name] = true
+		t, exists, err := m.tail(ctx, name, 0)
+		if err != nil {
+			return err
+		}
+		if exists && !m.link(rec, name, false, t) {
+			return errTooMany(len(rec.Links)+1, m.opts.MaxStreams)
+		}
+		return nil
+	}
+	if err := m.backfillTopics(ctx, prefix, after, consider); err != nil {
+		return err
+	}
+	err = m.f.s.Hub().Store().List(ctx, CheckpointBucket, func(topic string, _ []byte) error {
+		if !strings.HasPrefix(topic, prefix) {
+			if topic > prefix {
+				return errListDone
+			}
+			return nil
+		}
+		return consider(topic)
+	})
+	if errors.Is(err, errListDone) {
+		return nil
+	}
+	return err
+}
+
+// errListDone ends a KV listing early.
+var errListDone = errors.New("durable: listing done")
+
+// backfillTopics calls fn for each store topic under prefix, from the
+// first after after, in order.
+func (m *subManager) backfillTopics(ctx context.Context, prefix, after string, fn func(topic string) error) error {
 	for {
 		page, err := m.f.s.Hub().Topics(ctx, after, 1000)
 		if err != nil {
@@ -258,16 +301,8 @@ func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 				}
 				continue
 			}
-			name, ok := NameFor(ti.Topic)
-			if !ok || reservedName(name) || !globMatch(rec.Config.Pattern, name) {
-				continue
-			}
-			t, exists, err := m.tail(ctx, name, 0)
-			if err != nil {
+			if err := fn(ti.Topic); err != nil {
 				return err
-			}
-			if exists && !m.link(rec, name, false, t) {
-				return errTooMany(len(rec.Links)+1, m.opts.MaxStreams)
 			}
 		}
 		if len(page) < 1000 {
