@@ -88,14 +88,12 @@ type Log struct {
 	opts     Options
 	maxBatch int
 	epoch    string
-	reqs     chan *appendReq
+	queue    *groupcommit.Queue // the Appends waiting for the writer
 	quit     chan struct{}
 
 	txMu sync.Mutex // serialises the writer's and the janitor's transactions with their in-memory effects
 
-	sendMu     sync.RWMutex // held while queueing, so Close stops new appends first
-	sendClosed bool
-	wg         sync.WaitGroup
+	wg sync.WaitGroup
 
 	mu     sync.RWMutex
 	first  uint64 // oldest retained id; head+1 when none
@@ -148,7 +146,7 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{db: db, dir: dir, opts: opts, reqs: make(chan *appendReq, 1024), quit: make(chan struct{}),
+	l := &Log{db: db, dir: dir, opts: opts, queue: groupcommit.NewQueue(1024), quit: make(chan struct{}),
 		notify: make(chan struct{}), dedupe: map[string]dedupeEntry{}}
 	l.maxBatch = opts.MaxBatch
 	if r := opts.Retention.MaxEvents; r > 0 && r < int64(l.maxBatch) {
@@ -377,59 +375,17 @@ func indexKey(topic []byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// check refuses, before anything is queued, what bbolt or the bounds would
-// refuse inside the transaction, so that one request's event never fails
-// the other requests committed with it.
-func (l *Log) check(events []*ssehub.Event) (int64, error) {
-	if len(events) > l.maxBatch {
-		return 0, fmt.Errorf("%w: a batch holds at most %d events, this one %d", ssehub.ErrTooLarge, l.maxBatch, len(events))
-	}
-	var size int64
-	for i, e := range events {
-		switch {
-		case e.Topic == "":
-			return 0, fmt.Errorf("event %d: %w: empty", i, ssehub.ErrInvalidTopic)
-		case strings.IndexByte(e.Topic, 0) >= 0:
-			return 0, fmt.Errorf("event %d: %w: contains a NUL byte", i, ssehub.ErrInvalidTopic)
-		case len(e.Topic)+9 > bbolt.MaxKeySize:
-			return 0, fmt.Errorf("%w: event %d: topic of %d bytes is longer than the store's %d", ssehub.ErrTooLarge, i, len(e.Topic), bbolt.MaxKeySize-9)
-		case e.Key != "" && len(e.Topic)+1+len(e.Key) > bbolt.MaxKeySize:
-			return 0, fmt.Errorf("%w: event %d: idempotency key of %d bytes (with its topic, %d) is longer than the store's %d",
-				ssehub.ErrTooLarge, i, len(e.Key), len(e.Topic)+1+len(e.Key), bbolt.MaxKeySize)
-		}
-		if n := encodedLen(e); n > bbolt.MaxValueSize {
-			return 0, fmt.Errorf("%w: event %d takes %d bytes, more than the store's %d", ssehub.ErrTooLarge, i, n, bbolt.MaxValueSize)
-		}
-		size += int64(e.Size())
-	}
-	if m := l.opts.Retention.MaxBytes; m > 0 && size > m {
-		return 0, fmt.Errorf("%w: the batch takes %d bytes, more than the retained maximum (max_bytes) of %d", ssehub.ErrTooLarge, size, m)
-	}
-	return size, nil
-}
-
 // Append implements ssehub.Log: the events are committed with whatever
-// else is queued, and Append returns once that commit is durable.
+// else is queued, and Append returns once that commit is durable. What
+// the store could not hold is refused before anything is queued
+// (groupcommit.Check), so that one request's event never fails the other
+// requests committed with it.
 func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
-	size, err := l.check(events)
+	size, err := groupcommit.Check(events, groupcommit.Limits{MaxBatch: l.maxBatch, MaxKeyLen: bbolt.MaxKeySize, MaxRecord: bbolt.MaxValueSize, MaxBytes: l.opts.Retention.MaxBytes}, encodedLen)
 	if err != nil {
 		return nil, err
 	}
-	req := groupcommit.NewRequest(events, size)
-	l.sendMu.RLock()
-	if l.sendClosed {
-		l.sendMu.RUnlock()
-		return nil, ssehub.ErrClosed
-	}
-	select {
-	case l.reqs <- req:
-		l.sendMu.RUnlock()
-	case <-ctx.Done():
-		l.sendMu.RUnlock()
-		return nil, ctx.Err()
-	}
-	<-req.Done // once queued, the commit finishes whatever ctx says
-	return req.Res, req.Err
+	return l.queue.Submit(ctx, events, size)
 }
 
 // writer is the single goroutine that commits appends, in groups
@@ -437,7 +393,7 @@ func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.Appe
 func (l *Log) writer() {
 	defer l.wg.Done()
 	buf := make([]byte, 0, 4096)
-	w := groupcommit.Writer{Reqs: l.reqs, Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
+	w := groupcommit.Writer{Reqs: l.queue.Reqs(), Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
 		Commit: func(batch []*appendReq) error { return l.commit(batch, &buf) },
 		AfterGroup: func() {
 			if cap(buf) > 16<<20 {
@@ -669,9 +625,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	l.sendMu.Lock()
-	l.sendClosed = true
-	l.sendMu.Unlock()
+	l.queue.Close()
 	close(l.quit)
 	l.wg.Wait()
 	return l.db.Close()

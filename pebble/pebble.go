@@ -95,7 +95,7 @@ type Log struct {
 	wo       *cpebble.WriteOptions
 	maxBatch int
 	epoch    string
-	reqs     chan *appendReq
+	queue    *groupcommit.Queue // the Appends waiting for the writer
 	quit     chan struct{}
 
 	txMu sync.Mutex // serialises the writer's and the janitor's batches with their in-memory effects
@@ -124,9 +124,7 @@ type Log struct {
 	dbMu     sync.RWMutex
 	dbClosed bool
 
-	sendMu     sync.RWMutex // held while queueing, so Close stops new appends first
-	sendClosed bool
-	wg         sync.WaitGroup
+	wg sync.WaitGroup
 
 	mu     sync.RWMutex
 	first  uint64 // oldest retained id; head+1 when none
@@ -213,7 +211,7 @@ func OpenContext(ctx context.Context, dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, fmt.Errorf("pebble: open %s: %w", path, err)
 	}
-	l := &Log{db: db, lock: lock, dir: dir, opts: opts, wo: cpebble.Sync, reqs: make(chan *appendReq, 1024),
+	l := &Log{db: db, lock: lock, dir: dir, opts: opts, wo: cpebble.Sync, queue: groupcommit.NewQueue(1024),
 		quit: make(chan struct{}), notify: make(chan struct{}), dedupe: map[string]dedupeEntry{}}
 	if opts.NoSync {
 		l.wo = cpebble.NoSync
@@ -387,9 +385,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	l.sendMu.Lock()
-	l.sendClosed = true
-	l.sendMu.Unlock()
+	l.queue.Close()
 	close(l.quit)
 	l.wg.Wait()
 	l.dbMu.Lock()

@@ -2,10 +2,8 @@ package pebble
 
 import (
 	"context"
-
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	cpebble "github.com/cockroachdb/pebble/v2"
@@ -13,66 +11,24 @@ import (
 	"github.com/ssehub/ssehub/internal/groupcommit"
 )
 
-// check refuses, before anything is queued, what the store's limits would
-// refuse, so that one request's event never fails the other requests
-// committed with it.
-func (l *Log) check(events []*ssehub.Event) (int64, error) {
-	if len(events) > l.maxBatch {
-		return 0, fmt.Errorf("%w: a batch holds at most %d events, this one %d", ssehub.ErrTooLarge, l.maxBatch, len(events))
-	}
-	var size int64
-	for i, e := range events {
-		switch {
-		case e.Topic == "":
-			return 0, fmt.Errorf("event %d: %w: empty", i, ssehub.ErrInvalidTopic)
-		case strings.IndexByte(e.Topic, 0) >= 0:
-			return 0, fmt.Errorf("event %d: %w: contains a NUL byte", i, ssehub.ErrInvalidTopic)
-		case len(e.Topic)+9 > MaxKeyLen:
-			return 0, fmt.Errorf("%w: event %d: topic of %d bytes is longer than the store's %d", ssehub.ErrTooLarge, i, len(e.Topic), MaxKeyLen-9)
-		case e.Key != "" && len(e.Topic)+1+len(e.Key) > MaxKeyLen:
-			return 0, fmt.Errorf("%w: event %d: idempotency key of %d bytes (with its topic, %d) is longer than the store's %d",
-				ssehub.ErrTooLarge, i, len(e.Key), len(e.Topic)+1+len(e.Key), MaxKeyLen)
-		}
-		if n := encodedLen(e); n > maxRecord {
-			return 0, fmt.Errorf("%w: event %d takes %d bytes, more than the store's %d", ssehub.ErrTooLarge, i, n, maxRecord)
-		}
-		size += int64(e.Size())
-	}
-	if m := l.opts.Retention.MaxBytes; m > 0 && size > m {
-		return 0, fmt.Errorf("%w: the batch takes %d bytes, more than the retained maximum (max_bytes) of %d", ssehub.ErrTooLarge, size, m)
-	}
-	return size, nil
-}
-
 // Append implements ssehub.Log: the events are committed with whatever
-// else is queued, and Append returns once that commit is durable.
+// else is queued, and Append returns once that commit is durable. What
+// the store could not hold is refused before anything is queued
+// (groupcommit.Check), so that one request's event never fails the other
+// requests committed with it.
 func (l *Log) Append(ctx context.Context, events []*ssehub.Event) ([]ssehub.AppendResult, error) {
-	size, err := l.check(events)
+	size, err := groupcommit.Check(events, groupcommit.Limits{MaxBatch: l.maxBatch, MaxKeyLen: MaxKeyLen, MaxRecord: maxRecord, MaxBytes: l.opts.Retention.MaxBytes}, encodedLen)
 	if err != nil {
 		return nil, err
 	}
-	req := groupcommit.NewRequest(events, size)
-	l.sendMu.RLock()
-	if l.sendClosed {
-		l.sendMu.RUnlock()
-		return nil, ssehub.ErrClosed
-	}
-	select {
-	case l.reqs <- req:
-		l.sendMu.RUnlock()
-	case <-ctx.Done():
-		l.sendMu.RUnlock()
-		return nil, ctx.Err()
-	}
-	<-req.Done // once queued, the commit finishes whatever ctx says
-	return req.Res, req.Err
+	return l.queue.Submit(ctx, events, size)
 }
 
 // writer is the single goroutine that commits appends, in groups
 // (package internal/groupcommit), and hands each to the syncer.
 func (l *Log) writer() {
 	defer l.wg.Done()
-	w := groupcommit.Writer{Reqs: l.reqs, Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
+	w := groupcommit.Writer{Reqs: l.queue.Reqs(), Quit: l.quit, MaxBatch: l.maxBatch, MaxBytes: l.opts.Retention.MaxBytes,
 		Commit: l.commit, BeforeGroup: l.room, Logger: l.opts.Logger, Name: "pebble"}
 	w.Run()
 	l.txMu.Lock()
