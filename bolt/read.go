@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/internal/groupcommit"
 	bbolt "go.etcd.io/bbolt"
 )
 
@@ -269,61 +270,22 @@ func (l *Log) merge(ctx context.Context, after, upto uint64, topics []string, fn
 
 // Follow implements ssehub.Log: events come from the recently committed
 // ones kept in memory, or from the file when the follower is further
-// behind. Every event it passes is the receiver's: the ones in memory were
-// copied from the appender's buffers at commit, the ones read from the
-// file are decoded into new buffers, and the log never writes to either
-// afterwards. A follower behind the memory ring and retention's First
-// continues at First.
+// behind (groupcommit.Follow). Every event it passes is the receiver's.
 func (l *Log) Follow(ctx context.Context, after uint64, fn func(*ssehub.Event) error) error {
-	var batch []*ssehub.Event
-	for {
-		l.mu.RLock()
-		head, first, notify, closed := l.head, l.first, l.notify, l.closed
-		batch = batch[:0]
-		inRecent := len(l.recent) > 0 && l.recent[0].ID <= after+1
-		if inRecent {
-			i := int(min(after+1-l.recent[0].ID, uint64(len(l.recent))))
-			batch = append(batch, l.recent[i:]...)
-		}
-		l.mu.RUnlock()
-		if closed {
-			return ssehub.ErrClosed
-		}
-		switch {
-		case after >= head:
-			select {
-			case <-notify:
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-l.quit:
-				return ssehub.ErrClosed
-			}
-		case inRecent:
-			for _, ev := range batch {
-				if err := fn(ev); err != nil {
-					return err
-				}
-				after = ev.ID
-			}
-		default:
-			if after+1 < first {
-				after = first - 1 // retention passed a slow follower
-			}
-			err := l.scan(ctx, after, head, nil, func(ev *ssehub.Event) error {
-				cp := *ev
-				cp.Data, cp.Meta = owned(ev.Data), owned(ev.Meta)
-				after = ev.ID
-				return fn(&cp)
-			})
-			if err != nil {
-				return err
-			}
-			if after < head {
-				// Nothing left to read below the head: retention removed it.
-				after = head
-			}
-		}
-	}
+	return groupcommit.Follow(ctx, after, l.quit, l.followState, l.scanAll, fn)
+}
+
+// followState is what Follow looks at on each turn.
+func (l *Log) followState(after uint64, batch []*ssehub.Event) (groupcommit.FollowState, []*ssehub.Event) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	batch, in := groupcommit.Recent(l.recent, after, batch)
+	return groupcommit.FollowState{Head: l.head, First: l.first, Notify: l.notify, Closed: l.closed, InRecent: in}, batch
+}
+
+// scanAll passes fn every event after after up to upto.
+func (l *Log) scanAll(ctx context.Context, after, upto uint64, fn func(*ssehub.Event) error) error {
+	return l.scan(ctx, after, upto, nil, fn)
 }
 
 // Topics implements ssehub.Topics.

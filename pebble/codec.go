@@ -67,9 +67,6 @@ func decodeOwned(id uint64, v []byte) (*ssehub.Event, error) {
 	return ev, wrapCorrupt(err)
 }
 
-// owned returns a copy of b whose capacity is its length.
-func owned(b []byte) []byte { return record.Owned(b) }
-
 // recordInfo returns the topic, Event.Size and time of the event a record
 // holds, so retention subtracts from the byte total exactly what commit
 // added.

@@ -29,6 +29,37 @@ type recordTap struct {
 	hdr     []byte
 	left    int
 	lengths []int // each record's length field
+	held    []byte
+	holding bool
+}
+
+// Write passes b on, or keeps it while the tap holds writes.
+func (r *recordTap) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	if r.holding {
+		r.held = append(r.held, b...)
+		r.mu.Unlock()
+		return len(b), nil
+	}
+	r.mu.Unlock()
+	return r.Conn.Write(b)
+}
+
+// hold keeps the writes that follow until release sends them in one
+// write, so that the records they carry reach the peer's socket together.
+func (r *recordTap) hold() {
+	r.mu.Lock()
+	r.holding = true
+	r.mu.Unlock()
+}
+
+func (r *recordTap) release() error {
+	r.mu.Lock()
+	b := r.held
+	r.held, r.holding = nil, false
+	r.mu.Unlock()
+	_, err := r.Conn.Write(b)
+	return err
 }
 
 func (r *recordTap) Read(b []byte) (int, error) {
@@ -72,6 +103,10 @@ type handOffOpts struct {
 	pump       *pump.Pump                        // required
 	serverConf func(*tls.Config)                 // adjusts the server's config
 	sendExtra  func(raw net.Conn, cli *tls.Conn) // after the request, before the server reads it
+	// together sends the request and what sendExtra writes through cli
+	// in one write, so that the server's first read after its handshake
+	// takes them both into the tls.Conn.
+	together bool
 	prior      int                               // records the server writes before the headers, as on a kept-alive connection
 }
 
@@ -120,9 +155,15 @@ func openHandOff(t *testing.T, o handOffOpts) *ownConn {
 			sent <- err
 			return
 		}
+		if o.together {
+			tap.hold()
+		}
 		_, err := io.WriteString(cli, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
 		if err == nil && o.sendExtra != nil {
 			o.sendExtra(raw, cli)
+		}
+		if o.together && err == nil {
+			err = tap.release()
 		}
 		sent <- err
 	}()
@@ -324,7 +365,7 @@ func TestTLSHandOffFallsBack(t *testing.T) {
 		{"not prepared", handOffOpts{noPrepare: true}},
 		// A whole record the client sent after its request waits in the
 		// tls.Conn: it must not be lost unseen.
-		{"client record buffered", handOffOpts{sendExtra: func(_ net.Conn, cli *tls.Conn) {
+		{"client record buffered", handOffOpts{together: true, sendExtra: func(_ net.Conn, cli *tls.Conn) {
 			_, _ = io.WriteString(cli, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
 		}}},
 		// Part of a record: the client's bytes do not end at a record boundary.
