@@ -107,7 +107,7 @@ type handOffOpts struct {
 	// in one write, so that the server's first read after its handshake
 	// takes them both into the tls.Conn.
 	together bool
-	prior      int                               // records the server writes before the headers, as on a kept-alive connection
+	prior    int // records the server writes before the headers, as on a kept-alive connection
 }
 
 // ownConn is a stream served as a detached handler serves one: the
