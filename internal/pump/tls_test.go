@@ -129,6 +129,12 @@ func TestTLSEveryByteInOrder(t *testing.T) {
 			}
 			// What went on the wire is ciphertext: more than the plaintext
 			// (record headers and tags), which a cleartext stream would not be.
+			// A worker counts a write once it returns, which can be after the
+			// client has read it: wait for the count.
+			deadline := time.Now().Add(5 * time.Second)
+			for counters.Bytes.Load() <= uint64(total) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 			if got := counters.Bytes.Load(); got <= uint64(total) {
 				t.Fatalf("wrote %d bytes for %d of plaintext", got, total)
 			}
