@@ -265,6 +265,14 @@ func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 		}
 		return nil
 	}
+	if name, ok := prefixStream(rec.Config.Pattern, scope); ok {
+		// "events/**" matches "events", which sorts before the listing's
+		// start and is not under its prefix.
+		topic, _ := TopicFor(name)
+		if err := consider(topic); err != nil {
+			return err
+		}
+	}
 	if err := m.backfillTopics(ctx, prefix, after, consider); err != nil {
 		return err
 	}
