@@ -155,6 +155,15 @@ func (r *subRecord) clearWake() {
 	r.Attempts, r.NextAttempt, r.Status = 0, time.Time{}, "active"
 }
 
+// leaseOver reports whether rec's wake is under a lease that ran out by
+// now: a pull-wake claim, or a webhook wake its receiver took (a 2xx
+// answer) and has not called back on. A webhook wake whose delivery is
+// due or in flight is not: the lease runs from the answer.
+func (r *subRecord) leaseOver(now time.Time) bool {
+	return r.WakeID != "" && !r.LeaseUntil.IsZero() && now.After(r.LeaseUntil) &&
+		(r.Config.Type == "pull-wake" || r.NextAttempt.IsZero())
+}
+
 // sortedLinks returns the linked paths in order.
 func (r *subRecord) sortedLinks() []string {
 	out := make([]string, 0, len(r.Links))

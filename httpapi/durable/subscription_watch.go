@@ -266,8 +266,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 			m.unlock(id, s)
 			continue
 		}
-		expired := rec.WakeID != "" && !rec.LeaseUntil.IsZero() && now.After(rec.LeaseUntil) &&
-			(rec.Config.Type == "pull-wake" || rec.NextAttempt.IsZero())
+		expired := rec.leaseOver(now)
 		if expired || all {
 			if m.shared {
 				if err := m.reload(ctx, id, s); err != nil || s.rec == nil {
@@ -275,8 +274,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 					continue
 				}
 				rec = s.rec
-				expired = rec.WakeID != "" && !rec.LeaseUntil.IsZero() && now.After(rec.LeaseUntil) &&
-					(rec.Config.Type == "pull-wake" || rec.NextAttempt.IsZero())
+				expired = rec.leaseOver(now)
 			}
 			if expired {
 				m.expire(ctx, s)
