@@ -192,13 +192,19 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 			fail(w, http.StatusConflict, "subscription "+quote(id)+" exists with another configuration")
 			return
 		}
+		// The answer shows every link, explicit ones added since too: it
+		// takes the scope a GET of it takes.
+		if !m.authorizeSub(w, r, true, &s.rec.Config, explicitLinks(s.rec)) {
+			return
+		}
 		m.writeSub(w, r, s.rec, http.StatusOK)
 		return
 	}
-	if m.count() >= m.opts.MaxSubscriptions {
+	if !m.reserve(s) {
 		fail(w, http.StatusTooManyRequests, "the hub keeps at most "+strconv.Itoa(m.opts.MaxSubscriptions)+" subscriptions (durable_streams.subscriptions.max_subscriptions)")
 		return
 	}
+	defer m.release(s)
 	rec := &subRecord{ID: id, Nonce: randomID(""), Config: c, Hash: c.hash(), CreatedAt: m.now().UTC(), Base: m.base(r),
 		Links: map[string]*subLink{}, Status: "active"}
 	// Explicit streams and, for a pattern, the matching streams that exist
