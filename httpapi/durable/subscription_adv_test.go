@@ -157,3 +157,21 @@ func TestReconfirmNeedsWholeScope(t *testing.T) {
 		t.Fatalf("re-confirming with a token that may not read the whole subscription: %d %s", r.StatusCode, r.body)
 	}
 }
+
+// TestWebhookURLRejectedEmbeddedIPv4: the IPv6 forms that embed an IPv4
+// address besides the mapped one (IPv4-compatible ::a.b.c.d, deprecated;
+// IPv4-translated ::ffff:0:a.b.c.d, SIIT) are refused as the mapped form
+// is: a host with a translator or such a route reaches the IPv4 address.
+func TestWebhookURLRejectedEmbeddedIPv4(t *testing.T) {
+	e := newEnv(t, publicOpts())
+	for i, u := range []string{
+		"https://[::127.0.0.1]/", "https://[::7f00:1]/", "https://[::169.254.169.254]/", "https://[::10.0.0.1]/",
+		"https://[::ffff:0:127.0.0.1]/", "https://[::ffff:0:a9fe:a9fe]/", "https://[::ffff:0:192.168.0.1]/",
+		"https://[0:0:0:0:0:ffff:7f00:1]/", "https://[::ffff:a9fe:a9fe]/",
+	} {
+		r := e.do("PUT", subPath+fmt.Sprintf("ssrf%d", i), webhookSub("x/*", u))
+		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "WEBHOOK_URL_REJECTED") {
+			t.Errorf("%s: %d %s", u, r.StatusCode, r.body)
+		}
+	}
+}
