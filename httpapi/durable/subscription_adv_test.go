@@ -2,8 +2,10 @@ package durable_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +175,262 @@ func TestWebhookURLRejectedEmbeddedIPv4(t *testing.T) {
 		if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "WEBHOOK_URL_REJECTED") {
 			t.Errorf("%s: %d %s", u, r.StatusCode, r.body)
 		}
+	}
+}
+
+// wantError checks that r is the JSON error {"error":{"code","message"}}
+// with status and code.
+func wantError(t *testing.T, what string, r resp, status int, code string) {
+	t.Helper()
+	var b struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if r.StatusCode != status || json.Unmarshal([]byte(r.body), &b) != nil || b.Error.Code != code || b.Error.Message == "" {
+		t.Errorf("%s: %d %q, want %d with code %s", what, r.StatusCode, r.body, status, code)
+		return
+	}
+	if ct := r.h("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: Content-Type %q", what, ct)
+	}
+}
+
+// TestSubscriptionHostileInput: oversized, malformed and odd requests get
+// the documented status and JSON error shape, none panics, and nothing is
+// made of them.
+func TestSubscriptionHostileInput(t *testing.T) {
+	o := subOpts()
+	o.MaxBodyBytes = 4096
+	e := newEnv(t, o)
+	rc := newReceiver(t)
+	u := rc.url()
+	put := func(id, body string) resp {
+		return e.do("PUT", subPath+id, body, "Content-Type", "application/json")
+	}
+	seg := func(n int) string { return strings.TrimSuffix(strings.Repeat("s/", n), "/") }
+	for name, c := range map[string]struct {
+		body, code string
+		status     int
+	}{
+		"too large":               {`{"type":"webhook","description":"` + strings.Repeat("x", 5000) + `"}`, "TOO_LARGE", 413},
+		"empty":                   {``, "BAD_JSON", 400},
+		"null":                    {`null`, "BAD_REQUEST", 400},
+		"array":                   {`[]`, "BAD_JSON", 400},
+		"string":                  {`"webhook"`, "BAD_JSON", 400},
+		"trailing":                {webhookSub("a/*", u) + `{}`, "BAD_JSON", 400},
+		"streams not strings":     {`{"type":"webhook","streams":[1],"webhook":{"url":"` + u + `"}}`, "BAD_JSON", 400},
+		"lease overflow":          {webhookSub("a/*", u, `"lease_ttl_ms":1e30`), "BAD_JSON", 400},
+		"lease negative":          {webhookSub("a/*", u, `"lease_ttl_ms":-1`), "BAD_REQUEST", 400},
+		"webhook null":            {`{"type":"webhook","pattern":"a/*","webhook":null}`, "BAD_REQUEST", 400},
+		"both targets":            {`{"type":"webhook","pattern":"a/*","webhook":{"url":"` + u + `"},"wake_stream":"w"}`, "BAD_REQUEST", 400},
+		"reserved wake stream":    {`{"type":"pull-wake","pattern":"a/*","wake_stream":"__ds/x"}`, "BAD_REQUEST", 400},
+		"slash wake stream":       {`{"type":"pull-wake","pattern":"a/*","wake_stream":"///"}`, "BAD_REQUEST", 400},
+		"reserved stream":         {`{"type":"webhook","streams":["/__ds/subscriptions/x"],"webhook":{"url":"` + u + `"}}`, "BAD_REQUEST", 400},
+		"long stream":             {`{"type":"webhook","streams":["` + strings.Repeat("%", 100) + `"],"webhook":{"url":"` + u + `"}}`, "BAD_REQUEST", 400},
+		"reserved pattern":        {webhookSub("__ds/**", u), "BAD_REQUEST", 400},
+		"slash pattern":           {webhookSub("/", u), "BAD_REQUEST", 400},
+		"33 segments":             {webhookSub(seg(33), u), "BAD_REQUEST", 400},
+		"pattern 1025 bytes":      {webhookSub("*/"+strings.Repeat("a", 1023), u), "BAD_REQUEST", 400},
+		"pattern prefix too long": {webhookSub(strings.Repeat("a", 300)+"/*", u), "BAD_REQUEST", 400},
+		"long description":        {webhookSub("a/*", u, `"description":"`+strings.Repeat("d", 1025)+`"`), "BAD_REQUEST", 400},
+		"unknown type":            {`{"type":"webhook\u0000","pattern":"a/*"}`, "BAD_REQUEST", 400},
+		"deep nesting":            {`{"type":` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + `}`, "BAD_JSON", 400},
+	} {
+		wantError(t, name, put("h", c.body), c.status, c.code)
+	}
+	// At the limits: 32 segments, 1,024 bytes.
+	want(t, put("seg32", webhookSub(seg(32), u)), http.StatusCreated)
+	want(t, put("len1024", webhookSub("*/"+strings.Repeat("a", 1022), u)), http.StatusCreated)
+
+	// Ids.
+	for name, id := range map[string]string{
+		"129 bytes": strings.Repeat("i", 129), "NUL": "a%00b", "percent": "a%25b", "space": "a%20b",
+		"non-ASCII": "%C3%A9", "slash-dot": "a%2F..", "empty": "",
+	} {
+		wantError(t, "id "+name, put(id, webhookSub("a/*", u)), 400, "BAD_REQUEST")
+	}
+	want(t, put(strings.Repeat("i", 128), webhookSub("a/*", u)), http.StatusCreated)
+	want(t, put("a.b:c-d_e", webhookSub("a/*", u)), http.StatusCreated)
+	// "%2F" is a path separator once decoded: an id and a path that is no
+	// control API.
+	wantError(t, "encoded slash PUT", put("x%2Fy", webhookSub("a/*", u)), 400, "BAD_REQUEST")
+	wantError(t, "encoded slash GET", e.do("GET", subPath+"x%2Fy", ""), 404, "NOT_FOUND")
+	wantError(t, "missing", e.do("GET", subPath+"nope", ""), 404, "SUBSCRIPTION_NOT_FOUND")
+	wantError(t, "method", e.do("PATCH", subPath+"h", "{}"), 405, "METHOD_NOT_ALLOWED")
+	wantError(t, "streams method", e.do("GET", subPath+"seg32/streams", ""), 405, "METHOD_NOT_ALLOWED")
+
+	// Membership.
+	wantError(t, "streams not a list", e.do("POST", subPath+"seg32/streams", `{"streams":"a"}`), 400, "BAD_JSON")
+	wantError(t, "streams reserved", e.do("POST", subPath+"seg32/streams", `{"streams":["__ds"]}`), 400, "BAD_REQUEST")
+	wantError(t, "streams of a missing one", e.do("POST", subPath+"nope/streams", `{"streams":["a"]}`), 404, "SUBSCRIPTION_NOT_FOUND")
+	want(t, e.do("DELETE", subPath+"seg32/streams/never%2Flinked", ""), http.StatusNoContent)
+
+	// Settling without a wake.
+	wantError(t, "callback without a token", e.do("POST", subPath+"seg32/callback", `{}`), 401, "UNAUTHORIZED")
+	wantError(t, "callback with junk", e.settle("seg32", "callback", "junk", `{}`), 401, "TOKEN_INVALID")
+	wantError(t, "callback with junk body", e.settle("seg32", "callback", "junk", `{"acks":7}`), 400, "BAD_JSON")
+	wantError(t, "claim of a webhook", e.do("POST", subPath+"seg32/claim", `{"worker":"w"}`), 400, "BAD_REQUEST")
+	wantError(t, "claim long worker", e.do("POST", subPath+"seg32/claim", `{"worker":"`+strings.Repeat("w", 257)+`"}`), 400, "BAD_REQUEST")
+	wantError(t, "claim of a missing one", e.do("POST", subPath+"nope/claim", `{"worker":"w"}`), 404, "SUBSCRIPTION_NOT_FOUND")
+	wantError(t, "ack of a missing one", e.settle("nope", "ack", "junk", `{}`), 404, "SUBSCRIPTION_NOT_FOUND")
+	wantError(t, "reserved miss", e.do("GET", "/v1/stream/__ds/other", ""), 404, "NOT_FOUND")
+}
+
+// TestAckHostile: acks past the tail (an offset another stream reached),
+// of unlinked streams, of sentinels or junk, backwards, or too many, are
+// 409 INVALID_OFFSET and apply none of the request's acks; a token of one
+// subscription does not settle another of the same generation.
+func TestAckHostile(t *testing.T) {
+	o := subOpts()
+	o.Subscriptions.MaxStreams = 3
+	e := newEnv(t, o)
+	e.mustCreate("/v1/stream/wake/h", "application/json", "[]")
+	want(t, e.do("PUT", subPath+"h", `{"type":"pull-wake","streams":["jobs/a","jobs/b"],"wake_stream":"wake/h"}`), http.StatusCreated)
+	want(t, e.do("PUT", subPath+"h2", `{"type":"pull-wake","streams":["jobs/a"],"wake_stream":"wake/h"}`), http.StatusCreated)
+	ta := e.mustCreate("/v1/stream/jobs/a", "application/json", `{"j":1}`)
+	tb := e.mustCreate("/v1/stream/jobs/b", "application/json", `{"j":2}`)
+	later := e.mustCreate("/v1/stream/other/x", "application/json", `{"j":3}`)
+	waitUntil(t, "wakes", func() bool { return len(e.wakeEvents("/v1/stream/wake/h", "h2")) == 1 })
+	r, c := e.claim("h", "w1")
+	want(t, r, http.StatusOK)
+	r, c2 := e.claim("h2", "w1")
+	want(t, r, http.StatusOK)
+	if c.Generation != c2.Generation {
+		t.Fatalf("generations %d and %d: the test wants them equal", c.Generation, c2.Generation)
+	}
+	ack := func(acks ...[2]string) string {
+		var list []map[string]string
+		for _, a := range acks {
+			list = append(list, map[string]string{"stream": a[0], "offset": a[1]})
+		}
+		b, _ := json.Marshal(map[string]any{"wake_id": c.WakeID, "generation": c.Generation, "acks": list})
+		return string(b)
+	}
+	for name, body := range map[string]string{
+		"past the tail":       ack([2]string{"jobs/a", ta}, [2]string{"jobs/b", later}),
+		"unlinked":            ack([2]string{"jobs/a", ta}, [2]string{"other/x", later}),
+		"reserved":            ack([2]string{"__ds/subscriptions/h", ta}),
+		"start sentinel":      ack([2]string{"jobs/a", "-1"}),
+		"now sentinel":        ack([2]string{"jobs/a", "now"}),
+		"junk":                ack([2]string{"jobs/a", "0000000000000001_000000000000000x"}),
+		"largest":             ack([2]string{"jobs/a", "9999999999999999_0000000000000000"}),
+		"overflow":            ack([2]string{"jobs/a", "99999999999999999_000000000000000"}),
+		"too many":            ack([2]string{"jobs/a", ta}, [2]string{"jobs/a", ta}, [2]string{"jobs/a", ta}, [2]string{"jobs/a", ta}),
+		"empty stream":        ack([2]string{"", ta}),
+		"another's wake":      strings.Replace(ack([2]string{"jobs/a", ta}), c.WakeID, c2.WakeID, 1),
+		"next generation":     strings.Replace(ack([2]string{"jobs/a", ta}), fmt.Sprintf(`"generation":%d`, c.Generation), fmt.Sprintf(`"generation":%d`, c.Generation+1), 1),
+		"generation negative": strings.Replace(ack([2]string{"jobs/a", ta}), fmt.Sprintf(`"generation":%d`, c.Generation), `"generation":-1`, 1),
+	} {
+		r := e.settle("h", "ack", c.Token, body)
+		switch name {
+		case "another's wake", "next generation":
+			wantError(t, name, r, 409, "FENCED")
+		case "generation negative":
+			wantError(t, name, r, 400, "BAD_JSON")
+		default:
+			wantError(t, name, r, 409, "INVALID_OFFSET")
+		}
+	}
+	if a := e.acked("h", "jobs/a"); a == ta {
+		t.Fatal("a refused request moved jobs/a")
+	}
+	// A token of h2 (same generation) does not settle h, nor h's of h2.
+	wantError(t, "h2's token on h", e.settle("h", "ack", c2.Token, ack([2]string{"jobs/a", ta})), 401, "TOKEN_INVALID")
+	wantError(t, "h's token on h2", e.settle("h2", "release", c.Token, `{"wake_id":"`+c.WakeID+`","generation":1}`), 401, "TOKEN_INVALID")
+	// Paths with their slashes, through "path": taken.
+	b, _ := json.Marshal(map[string]any{"wake_id": c.WakeID, "generation": c.Generation,
+		"acks": []map[string]string{{"path": "/jobs/a/", "offset": ta}, {"stream": "jobs/b", "offset": tb}}})
+	want(t, e.settle("h", "ack", c.Token, string(b)), http.StatusOK)
+	if e.acked("h", "jobs/a") != ta || e.acked("h", "jobs/b") != tb {
+		t.Fatalf("acks not applied: %+v", e.sub("h").Streams)
+	}
+	// Cursors never go back.
+	wantError(t, "backwards", e.settle("h", "ack", c.Token, ack([2]string{"jobs/b", ta})), 409, "INVALID_OFFSET")
+}
+
+// TestClaimRace: two workers claiming at once, many times: exactly one
+// wins each round, the loser is 409 ALREADY_CLAIMED naming the winner, and
+// the loser's stale token from an earlier round never settles.
+func TestClaimRace(t *testing.T) {
+	e := newEnv(t, subOpts())
+	e.mustCreate("/v1/stream/wake/r", "application/json", "[]")
+	want(t, e.do("PUT", subPath+"r", `{"type":"pull-wake","pattern":"race/*","wake_stream":"wake/r"}`), http.StatusCreated)
+	var old []claimed
+	for round := range 8 {
+		e.mustCreate("/v1/stream/race/"+strconv.Itoa(round), "application/json", `{"r":1}`)
+		waitUntil(t, "the wake", func() bool { return len(e.wakeEvents("/v1/stream/wake/r", "r")) == round+1 })
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var wins []claimed
+		busy := 0
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, c := e.claim("r", fmt.Sprintf("w%d", w))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case r.StatusCode == http.StatusOK:
+					wins = append(wins, c)
+				case r.StatusCode == http.StatusConflict && strings.Contains(r.body, `"ALREADY_CLAIMED"`):
+					busy++
+				default:
+					t.Errorf("claim: %d %s", r.StatusCode, r.body)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(wins) != 1 || busy != 1 {
+			t.Fatalf("round %d: %d claims won, %d busy", round, len(wins), busy)
+		}
+		c := wins[0]
+		for _, o := range old { // every earlier round's token is stale
+			wantError(t, "stale token", e.settle("r", "ack", o.Token, ackBody(c.WakeID, c.Generation, "race/"+strconv.Itoa(round), c.Streams[len(c.Streams)-1].Tail, true)), 409, "FENCED")
+		}
+		var acks []map[string]string
+		for _, s := range c.Streams {
+			acks = append(acks, map[string]string{"stream": s.Path, "offset": s.Tail})
+		}
+		b, _ := json.Marshal(map[string]any{"wake_id": c.WakeID, "generation": c.Generation, "done": true, "acks": acks})
+		want(t, e.settle("r", "ack", c.Token, string(b)), http.StatusOK)
+		old = append(old, c)
+	}
+}
+
+// TestDeleteWhileWebhookInFlight: a subscription deleted (and made again
+// under its id) while its webhook request is in flight: the answer that
+// comes afterwards, even {"done":true}, changes nothing of the new one,
+// whose own wakes go on; the old callback token is refused.
+func TestDeleteWhileWebhookInFlight(t *testing.T) {
+	e := newEnv(t, subOpts())
+	rc := newReceiver(t)
+	hold := make(chan struct{})
+	var once sync.Once
+	rc.setAnswer(func(h *hook) (int, string) {
+		if h.body.Generation == 1 && h.body.Streams[0].Tail != "" {
+			once.Do(func() { <-hold })
+		}
+		return http.StatusOK, `{"done":true}`
+	})
+	body := webhookSub("fl/*", rc.url())
+	want(t, e.do("PUT", subPath+"fl", body), http.StatusCreated)
+	t1 := e.mustCreate("/v1/stream/fl/1", textPlain, "x")
+	h := rc.wait(1) // the request is in flight, held
+	want(t, e.do("DELETE", subPath+"fl", ""), http.StatusNoContent)
+	want(t, e.do("PUT", subPath+"fl", body), http.StatusCreated)
+	t2 := e.mustAppend("/v1/stream/fl/1", textPlain, "y")
+	close(hold)
+	h2 := rc.wait(2) // the new subscription's first wake
+	if h2.body.WakeID == h.body.WakeID || h2.body.Generation != 1 || h2.body.Streams[0].Acked != t1 || h2.body.Streams[0].Tail != t2 {
+		t.Fatalf("the new subscription's wake: %+v (old %+v)", h2.body, h.body)
+	}
+	waitUntil(t, "the done answer applied", func() bool { return e.acked("fl", "fl/1") == t2 })
+	wantError(t, "the old token", e.settle("fl", "callback", h.body.CallbackToken, ackBody(h.body.WakeID, 1, "fl/1", t1, true)), 401, "TOKEN_INVALID")
+	time.Sleep(50 * time.Millisecond)
+	if n := rc.count(); n != 2 {
+		t.Fatalf("%d webhook requests, want 2", n)
 	}
 }
