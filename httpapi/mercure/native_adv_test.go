@@ -94,3 +94,27 @@ func TestReservedSpellingsNotPublishable(t *testing.T) {
 	}
 	watcher.none(t, 150*time.Millisecond)
 }
+
+// TestNativeGrantLookalikes: grants that look like a native IRI but are
+// not it (percent-encoded, another case, another host, the prefix alone,
+// relative, a template of other topics) show no native event: the first
+// event each stream gets is the Mercure update published after it.
+func TestNativeGrantLookalikes(t *testing.T) {
+	e := nativeEnv(t, mercure.Options{})
+	subs := map[string]*stream{
+		"percent-encoded pattern": e.subscribeGrant(q("match", "*"), pattern(nativePrefix+"orders%2Ecreated")),
+		"percent-encoded exact":   e.subscribeGrant(q("match", "*"), exact(nativePrefix+"orders%2Ecreated")),
+		"upper case exact":        e.subscribeGrant(q("match", "*"), exact("HTTPS://EXAMPLE.COM/topics/orders.created")),
+		"other host pattern":      e.subscribeGrant(q("match", "*"), pattern("https://example.org/topics/:t")),
+		"the prefix":              e.subscribeGrant(q("match", "*"), exact(nativePrefix)),
+		"relative pattern":        e.subscribeGrant(q("match", "*"), pattern("/topics/:t")),
+		"template of books":       e.subscribe(q("topic", "*"), bearer(legacyToken(t, subKey, map[string]any{"subscribe": []any{"https://example.com/books/{id}"}}))),
+	}
+	e.publishNative("orders.created", "", "text/plain", "native")
+	e.mustPublish(form("topic", "https://example.com/books/1", "data", "book"))
+	for name, s := range subs {
+		if ev := s.next(t); string(ev.Data) != "book" {
+			t.Errorf("%s got %q first, want the Mercure update", name, ev.Data)
+		}
+	}
+}
