@@ -118,3 +118,16 @@ func TestNativeGrantLookalikes(t *testing.T) {
 		}
 	}
 }
+
+// TestNativePrefixSpellingRefused: a native_iri_prefix that a URL pattern
+// reads as inside the hub's namespace is refused at start, as the plain
+// spelling is.
+func TestNativePrefixSpellingRefused(t *testing.T) {
+	e := newEnv(t, mercure.Options{})
+	for _, prefix := range []string{`\.well-known\mercure\subscriptions\`, `/.well-known\mercure/`, " /.well-known/mercure/"} {
+		err := mercure.New(mercure.Options{Enabled: true, NativeTopics: []string{"orders.*"}, NativeIRIPrefix: prefix}).Register(e.th.API)
+		if err == nil || !strings.Contains(err.Error(), "reserved namespace") {
+			t.Errorf("prefix %q: %v, want the reserved namespace refused", prefix, err)
+		}
+	}
+}
