@@ -434,3 +434,27 @@ func TestDeleteWhileWebhookInFlight(t *testing.T) {
 		t.Fatalf("%d webhook requests, want 2", n)
 	}
 }
+
+// TestSubscriptionViewPathsRefused: paths under the native views' prefix
+// (_topics/) are read-only views, never streams a subscription sees
+// appends to or writes its wakes into: linking one (explicitly, as the
+// wake stream, or by a pattern rooted there) is 400, as under __ds/,
+// rather than a subscription that silently never wakes.
+func TestSubscriptionViewPathsRefused(t *testing.T) {
+	e := newEnv(t, subOpts())
+	rc := newReceiver(t)
+	u := rc.url()
+	for name, body := range map[string]string{
+		"stream":      `{"type":"webhook","streams":["_topics/orders.created"],"webhook":{"url":"` + u + `"}}`,
+		"the prefix":  `{"type":"webhook","streams":["/_topics/"],"webhook":{"url":"` + u + `"}}`,
+		"wake stream": `{"type":"pull-wake","pattern":"jobs/*","wake_stream":"_topics/w"}`,
+		"pattern":     webhookSub("_topics/*", u),
+		"pattern **":  webhookSub("_topics/**", u),
+	} {
+		wantError(t, name, e.do("PUT", subPath+"v", body), 400, "BAD_REQUEST")
+	}
+	want(t, e.do("PUT", subPath+"ok", webhookSub("jobs/*", u)), http.StatusCreated)
+	wantError(t, "added", e.do("POST", subPath+"ok/streams", `{"streams":["a","_topics/orders.x"]}`), 400, "BAD_REQUEST")
+	// A name that only starts like the prefix is a stream.
+	want(t, e.do("POST", subPath+"ok/streams", `{"streams":["_topicsx/a"]}`), http.StatusNoContent)
+}

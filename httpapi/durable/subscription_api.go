@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,6 +149,29 @@ func (m *subManager) readJSON(w http.ResponseWriter, r *http.Request, v any) boo
 	return true
 }
 
+// refuseViews refuses a path at or under the native views' prefix
+// (Options.NativePath): every name there is a read-only view of a native
+// topic, never a stream, so a subscription linking one would never wake
+// and a wake written there would go nowhere.
+func (m *subManager) refuseViews(paths ...string) error {
+	for _, p := range paths {
+		if p != "" && m.f.isView(p) {
+			return fmt.Errorf("%s: paths under %s/ are read-only views of native topics, not streams a subscription links or writes to", quote(trim(p)), m.f.opts.NativePath)
+		}
+	}
+	return nil
+}
+
+// firstSegment returns a glob's first segment when it is a literal (the
+// stream names it can match all start with it), else "".
+func firstSegment(pattern string) string {
+	g, _, _ := strings.Cut(pattern, "/")
+	if g == "*" || g == "**" {
+		return ""
+	}
+	return g
+}
+
 // base returns the scheme and host webhook receivers reach the hub at.
 func (m *subManager) base(r *http.Request) string {
 	if m.opts.PublicURL != "" {
@@ -167,6 +191,9 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	c, err := q.normalize(m.opts.MaxStreams)
+	if err == nil {
+		err = m.refuseViews(append(append([]string{c.WakeStream}, c.Streams...), firstSegment(c.Pattern))...)
+	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
@@ -433,6 +460,9 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	paths, err := normalizePaths(q.Streams)
+	if err == nil {
+		err = m.refuseViews(paths...)
+	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
