@@ -69,6 +69,7 @@ func TestDoubleStarScopeCoversPrefixStream(t *testing.T) {
 func TestLeaseEndFencesSettle(t *testing.T) {
 	o := subOpts()
 	o.Subscriptions.Tick = time.Hour // the tick never runs: only the request sees the lease's end
+	o.Subscriptions.WebhookConcurrency = 1
 	e := newEnv(t, o)
 
 	// Pull-wake.
@@ -96,13 +97,18 @@ func TestLeaseEndFencesSettle(t *testing.T) {
 		t.Fatalf("generation %d after the lease of %d", c2.Generation, c.Generation)
 	}
 
-	// Webhook: the lease runs from the 2xx answer.
+	// Webhook: the lease runs from the 2xx answer. One delivery worker:
+	// the second subscription's request comes only once the first one's
+	// answer is recorded.
 	rc := newReceiver(t)
 	want(t, e.do("PUT", subPath+"wh", webhookSub("hooks/*", rc.url())), http.StatusCreated)
+	want(t, e.do("PUT", subPath+"wh2", webhookSub("hooks2/*", rc.url())), http.StatusCreated)
 	htail := e.mustCreate("/v1/stream/hooks/1", textPlain, "x")
 	h := rc.wait(1)
-	waitUntil(t, "the delivery's outcome", func() bool { return e.sub("wh").Status == "active" && rc.count() == 1 })
-	time.Sleep(50 * time.Millisecond) // the answer is recorded
+	e.mustCreate("/v1/stream/hooks2/1", textPlain, "x")
+	if h2 := rc.wait(2); h2.body.SubscriptionID != "wh2" || h.body.SubscriptionID != "wh" {
+		t.Fatalf("webhooks of %s then %s", h.body.SubscriptionID, h2.body.SubscriptionID)
+	}
 	e.clock.Add(1001 * time.Millisecond)
 	r = e.settle("wh", "callback", h.body.CallbackToken, ackBody(h.body.WakeID, h.body.Generation, "hooks/1", htail, true))
 	want(t, r, http.StatusConflict)
