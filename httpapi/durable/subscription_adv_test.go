@@ -463,4 +463,13 @@ func TestSubscriptionViewPathsRefused(t *testing.T) {
 	wantError(t, "added", e.do("POST", subPath+"ok/streams", `{"streams":["a","_topics/orders.x"]}`), 400, "BAD_REQUEST")
 	// A name that only starts like the prefix is a stream.
 	want(t, e.do("POST", subPath+"ok/streams", `{"streams":["_topicsx/a"]}`), http.StatusNoContent)
+
+	// A prefix of several segments: a pattern rooted inside it is
+	// refused, one above it (which matches other streams too) is not.
+	o := subOpts()
+	o.NativePath = "views/native"
+	e2 := newEnv(t, o)
+	wantError(t, "deep pattern", e2.do("PUT", subPath+"v", webhookSub("views/native/*", u)), 400, "BAD_REQUEST")
+	wantError(t, "deep stream", e2.do("PUT", subPath+"v", `{"type":"webhook","streams":["views/native/a.b"],"webhook":{"url":"`+u+`"}}`), 400, "BAD_REQUEST")
+	want(t, e2.do("PUT", subPath+"v", webhookSub("views/**", u)), http.StatusCreated)
 }

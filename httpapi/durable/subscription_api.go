@@ -162,14 +162,15 @@ func (m *subManager) refuseViews(paths ...string) error {
 	return nil
 }
 
-// firstSegment returns a glob's first segment when it is a literal (the
-// stream names it can match all start with it), else "".
-func firstSegment(pattern string) string {
-	g, _, _ := strings.Cut(pattern, "/")
-	if g == "*" || g == "**" {
-		return ""
+// literalPrefix returns a glob's leading literal segments (every stream
+// name it can match starts with them), "" when it starts with a wildcard.
+func literalPrefix(pattern string) string {
+	segs := strings.Split(pattern, "/")
+	n := 0
+	for n < len(segs) && segs[n] != "*" && segs[n] != "**" {
+		n++
 	}
-	return g
+	return strings.Join(segs[:n], "/")
 }
 
 // base returns the scheme and host webhook receivers reach the hub at.
@@ -192,7 +193,7 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	c, err := q.normalize(m.opts.MaxStreams)
 	if err == nil {
-		err = m.refuseViews(append(append([]string{c.WakeStream}, c.Streams...), firstSegment(c.Pattern))...)
+		err = m.refuseViews(append(append([]string{c.WakeStream}, c.Streams...), literalPrefix(c.Pattern))...)
 	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
