@@ -473,3 +473,45 @@ func TestSubscriptionViewPathsRefused(t *testing.T) {
 	wantError(t, "deep stream", e2.do("PUT", subPath+"v", `{"type":"webhook","streams":["views/native/a.b"],"webhook":{"url":"`+u+`"}}`), 400, "BAD_REQUEST")
 	want(t, e2.do("PUT", subPath+"v", webhookSub("views/**", u)), http.StatusCreated)
 }
+
+// TestReleaseClaimRace: a worker releasing while another claims: the
+// release is taken, the claim either loses to the holder (409
+// ALREADY_CLAIMED) or wins the wake the release made; either way the
+// second worker then holds a wake of a newer generation, and the
+// releaser's token settles nothing.
+func TestReleaseClaimRace(t *testing.T) {
+	e := newEnv(t, subOpts())
+	e.mustCreate("/v1/stream/wake/rr", "application/json", "[]")
+	want(t, e.do("PUT", subPath+"rr", `{"type":"pull-wake","pattern":"rr/*","wake_stream":"wake/rr"}`), http.StatusCreated)
+	e.mustCreate("/v1/stream/rr/1", "application/json", `{"r":1}`)
+	waitUntil(t, "the wake", func() bool { return len(e.wakeEvents("/v1/stream/wake/rr", "rr")) == 1 })
+	for round := range 6 {
+		r, a := e.claim("rr", "a")
+		want(t, r, http.StatusOK)
+		var wg sync.WaitGroup
+		var rel, cl resp
+		var b claimed
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			rel = e.settle("rr", "release", a.Token, fmt.Sprintf(`{"wake_id":%q,"generation":%d}`, a.WakeID, a.Generation))
+		}()
+		go func() { defer wg.Done(); cl, b = e.claim("rr", "b") }()
+		wg.Wait()
+		want(t, rel, http.StatusNoContent)
+		switch {
+		case cl.StatusCode == http.StatusOK:
+		case cl.StatusCode == http.StatusConflict && strings.Contains(cl.body, `"ALREADY_CLAIMED"`):
+			cl, b = e.claim("rr", "b")
+			want(t, cl, http.StatusOK)
+		default:
+			t.Fatalf("round %d: claim %d %s", round, cl.StatusCode, cl.body)
+		}
+		if b.Generation <= a.Generation {
+			t.Fatalf("round %d: b holds generation %d after a's %d", round, b.Generation, a.Generation)
+		}
+		wantError(t, "the releaser's token", e.settle("rr", "ack", a.Token, ackBody(b.WakeID, b.Generation, "rr/1", b.Streams[0].Tail, true)), 409, "FENCED")
+		// b gives it back for the next round.
+		want(t, e.settle("rr", "release", b.Token, fmt.Sprintf(`{"wake_id":%q,"generation":%d}`, b.WakeID, b.Generation)), http.StatusNoContent)
+	}
+}
