@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -514,4 +515,23 @@ func TestReleaseClaimRace(t *testing.T) {
 		// b gives it back for the next round.
 		want(t, e.settle("rr", "release", b.Token, fmt.Sprintf(`{"wake_id":%q,"generation":%d}`, b.WakeID, b.Generation)), http.StatusNoContent)
 	}
+}
+
+// TestWebhookClientClosedAtShutdown: the webhook client's idle
+// connections (a goroutine or two each) go when the hub shuts down, not
+// when the receiver or the idle timeout ends them.
+func TestWebhookClientClosedAtShutdown(t *testing.T) {
+	rc := newReceiver(t) // outlives the hub: its Cleanup runs last
+	e := newEnv(t, subOpts())
+	want(t, e.do("PUT", subPath+"sd", webhookSub("sd/*", rc.url())), http.StatusCreated)
+	e.mustCreate("/v1/stream/sd/1", textPlain, "x")
+	rc.wait(1)
+	persistConns := func() int {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections() // the test's own clients
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "net/http.(*persistConn).readLoop")
+	}
+	waitUntil(t, "the webhook connection idle", func() bool { return persistConns() > 0 })
+	e.th.API.Shutdown()
+	waitUntil(t, "the webhook client's connections closed", func() bool { return persistConns() == 0 })
 }

@@ -35,7 +35,8 @@ type subManager struct {
 	mu   sync.Mutex
 	subs map[string]*subState
 
-	deliveries chan string // subscription ids with a webhook delivery due
+	client     *http.Client // webhook deliveries (webhookGuard.client)
+	deliveries chan string  // subscription ids with a webhook delivery due
 	kick       chan struct{}
 	ctx        context.Context
 	cancel     context.CancelFunc
