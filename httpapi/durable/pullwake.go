@@ -101,8 +101,12 @@ func (m *subManager) claim(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	now := m.now()
-	if rec.Holder != "" && now.After(rec.LeaseUntil) {
+	if rec.leaseOver(now) {
 		m.expire(ctx, s) // the lease ran out before the watcher saw it
+		if err := m.save(ctx, s); err != nil {
+			m.failed(w, r, err)
+			return
+		}
 	}
 	if rec.Holder != "" {
 		httpapi.WriteJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": codeAlreadyClaimed,

@@ -155,6 +155,15 @@ func (r *subRecord) clearWake() {
 	r.Attempts, r.NextAttempt, r.Status = 0, time.Time{}, "active"
 }
 
+// leaseOver reports whether rec's wake is under a lease that ran out by
+// now: a pull-wake claim, or a webhook wake its receiver took (a 2xx
+// answer) and has not called back on. A webhook wake whose delivery is
+// due or in flight is not: the lease runs from the answer.
+func (r *subRecord) leaseOver(now time.Time) bool {
+	return r.WakeID != "" && !r.LeaseUntil.IsZero() && now.After(r.LeaseUntil) &&
+		(r.Config.Type == "pull-wake" || r.NextAttempt.IsZero())
+}
+
 // sortedLinks returns the linked paths in order.
 func (r *subRecord) sortedLinks() []string {
 	out := make([]string, 0, len(r.Links))
@@ -372,8 +381,25 @@ func patternScope(pattern string) (string, error) {
 	return t + ".*", nil
 }
 
+// prefixStream returns the stream of a glob's literal leading segments
+// when the glob matches that stream itself (only "**" follow them:
+// "events/**" matches "events"), which the topic pattern patternScope
+// returns does not cover.
+func prefixStream(pattern, scope string) (string, bool) {
+	base, ok := strings.CutSuffix(scope, ".*")
+	if !ok || base == TopicPrefix {
+		return "", false
+	}
+	name, ok := NameFor(base)
+	if !ok || !globMatch(pattern, name) {
+		return "", false
+	}
+	return name, true
+}
+
 // scopes returns the topic patterns a token must cover to act on a
-// subscription: its pattern's scope, each linked explicit stream, the
+// subscription: its pattern's scope (with the stream of its literal
+// prefix when the pattern matches it), each linked explicit stream, the
 // wake stream.
 func (c *subConfig) scopes(extra []string) ([]string, error) {
 	var out []string
@@ -383,6 +409,13 @@ func (c *subConfig) scopes(extra []string) ([]string, error) {
 			return nil, err
 		}
 		out = append(out, s)
+		if name, ok := prefixStream(c.Pattern, s); ok {
+			t, err := TopicFor(name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
 	}
 	for _, list := range [][]string{c.Streams, extra} {
 		for _, p := range list {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,6 +149,30 @@ func (m *subManager) readJSON(w http.ResponseWriter, r *http.Request, v any) boo
 	return true
 }
 
+// refuseViews refuses a path at or under the native views' prefix
+// (Options.NativePath): every name there is a read-only view of a native
+// topic, never a stream, so a subscription linking one would never wake
+// and a wake written there would go nowhere.
+func (m *subManager) refuseViews(paths ...string) error {
+	for _, p := range paths {
+		if p != "" && m.f.isView(p) {
+			return fmt.Errorf("%s: paths under %s/ are read-only views of native topics, not streams a subscription links or writes to", quote(trim(p)), m.f.opts.NativePath)
+		}
+	}
+	return nil
+}
+
+// literalPrefix returns a glob's leading literal segments (every stream
+// name it can match starts with them), "" when it starts with a wildcard.
+func literalPrefix(pattern string) string {
+	segs := strings.Split(pattern, "/")
+	n := 0
+	for n < len(segs) && segs[n] != "*" && segs[n] != "**" {
+		n++
+	}
+	return strings.Join(segs[:n], "/")
+}
+
 // base returns the scheme and host webhook receivers reach the hub at.
 func (m *subManager) base(r *http.Request) string {
 	if m.opts.PublicURL != "" {
@@ -167,6 +192,9 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	c, err := q.normalize(m.opts.MaxStreams)
+	if err == nil {
+		err = m.refuseViews(append(append([]string{c.WakeStream}, c.Streams...), literalPrefix(c.Pattern))...)
+	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
@@ -192,13 +220,19 @@ func (m *subManager) put(w http.ResponseWriter, r *http.Request, id string) {
 			fail(w, http.StatusConflict, "subscription "+quote(id)+" exists with another configuration")
 			return
 		}
+		// The answer shows every link, explicit ones added since too: it
+		// takes the scope a GET of it takes.
+		if !m.authorizeSub(w, r, true, &s.rec.Config, explicitLinks(s.rec)) {
+			return
+		}
 		m.writeSub(w, r, s.rec, http.StatusOK)
 		return
 	}
-	if m.count() >= m.opts.MaxSubscriptions {
+	if !m.reserve(s) {
 		fail(w, http.StatusTooManyRequests, "the hub keeps at most "+strconv.Itoa(m.opts.MaxSubscriptions)+" subscriptions (durable_streams.subscriptions.max_subscriptions)")
 		return
 	}
+	defer m.release(s)
 	rec := &subRecord{ID: id, Nonce: randomID(""), Config: c, Hash: c.hash(), CreatedAt: m.now().UTC(), Base: m.base(r),
 		Links: map[string]*subLink{}, Status: "active"}
 	// Explicit streams and, for a pattern, the matching streams that exist
@@ -264,6 +298,14 @@ func (m *subManager) backfill(ctx context.Context, rec *subRecord) error {
 			return errTooMany(len(rec.Links)+1, m.opts.MaxStreams)
 		}
 		return nil
+	}
+	if name, ok := prefixStream(rec.Config.Pattern, scope); ok {
+		// "events/**" matches "events", which sorts before the listing's
+		// start and is not under its prefix.
+		topic, _ := TopicFor(name)
+		if err := consider(topic); err != nil {
+			return err
+		}
 	}
 	if err := m.backfillTopics(ctx, prefix, after, consider); err != nil {
 		return err
@@ -419,6 +461,9 @@ func (m *subManager) addStreams(w http.ResponseWriter, r *http.Request, id strin
 		return
 	}
 	paths, err := normalizePaths(q.Streams)
+	if err == nil {
+		err = m.refuseViews(paths...)
+	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return

@@ -35,7 +35,8 @@ type subManager struct {
 	mu   sync.Mutex
 	subs map[string]*subState
 
-	deliveries chan string // subscription ids with a webhook delivery due
+	client     *http.Client // webhook deliveries (webhookGuard.client)
+	deliveries chan string  // subscription ids with a webhook delivery due
 	kick       chan struct{}
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -47,6 +48,7 @@ type subState struct {
 	mu      sync.Mutex
 	rec     *subRecord  // nil: deleted
 	queued  bool        // in deliveries, or being delivered (under subManager.mu)
+	making  bool        // being created: counted against MaxSubscriptions (under subManager.mu)
 	exists  atomic.Bool // rec != nil, for count without mu
 	raw     []byte      // the record as last read or written (nil: none), for compare-and-swap
 	touched time.Time   // when rec was last read from the KV
@@ -208,17 +210,31 @@ func (m *subManager) failed(w http.ResponseWriter, r *http.Request, err error) {
 	m.f.storeFailed(w, r, err)
 }
 
-// count returns the number of subscriptions this node knows.
-func (m *subManager) count() int {
+// reserve counts s, a subscription being created (s.mu held), against
+// MaxSubscriptions, or reports false when the subscriptions kept and
+// being made already reach it: creations of different ids run at once,
+// and a count taken before each is saved lets them all pass. release
+// undoes it.
+func (m *subManager) reserve(s *subState) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, s := range m.subs {
-		if s.exists.Load() {
+	for _, o := range m.subs {
+		if o.exists.Load() || o.making {
 			n++
 		}
 	}
-	return n
+	if n >= m.opts.MaxSubscriptions {
+		return false
+	}
+	s.making = true
+	return true
+}
+
+func (m *subManager) release(s *subState) {
+	m.mu.Lock()
+	s.making = false
+	m.mu.Unlock()
 }
 
 // busy reports whether this node has any subscription, or one being made

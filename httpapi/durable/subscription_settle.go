@@ -76,6 +76,16 @@ func (m *subManager) settle(w http.ResponseWriter, r *http.Request, id, action s
 		httpapi.WriteError(w, http.StatusUnauthorized, code, err.Error())
 		return
 	}
+	if rec.leaseOver(now) {
+		// The lease ran out before the tick saw it: the holder lost the
+		// wake then, so its request is fenced, as after the tick.
+		m.expire(ctx, s)
+		if err := m.save(ctx, s); err != nil {
+			m.failed(w, r, err)
+			return
+		}
+		m.queueDue(id, s)
+	}
 	if !current(rec, claims, &q) {
 		httpapi.WriteError(w, http.StatusConflict, codeFenced, "the wake's generation is stale: a newer wake, or none, is current")
 		return

@@ -40,18 +40,21 @@ func (f *Feature) registerSubscriptions(s *httpapi.Server) error {
 	pos := s.Hub().Head()
 	m.wg.Add(1 + o.WebhookConcurrency)
 	go m.watch(pos)
-	client := m.guard.client(o.WebhookTimeout)
+	m.client = m.guard.client(o.WebhookTimeout)
 	for range o.WebhookConcurrency {
-		go m.deliverLoop(client)
+		go m.deliverLoop(m.client)
 	}
 	s.OnShutdown(m.stop)
 	return nil
 }
 
-// stop ends the watcher and the webhook workers and waits for them.
+// stop ends the watcher and the webhook workers and waits for them, then
+// closes the webhook client's idle connections (each holds goroutines
+// until the receiver or the idle timeout would end it).
 func (m *subManager) stop() {
 	m.cancel()
 	m.wg.Wait()
+	m.client.CloseIdleConnections()
 }
 
 // watch is the subscriptions' one loop: on every wake-up from the live
@@ -266,8 +269,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 			m.unlock(id, s)
 			continue
 		}
-		expired := rec.WakeID != "" && !rec.LeaseUntil.IsZero() && now.After(rec.LeaseUntil) &&
-			(rec.Config.Type == "pull-wake" || rec.NextAttempt.IsZero())
+		expired := rec.leaseOver(now)
 		if expired || all {
 			if m.shared {
 				if err := m.reload(ctx, id, s); err != nil || s.rec == nil {
@@ -275,8 +277,7 @@ func (m *subManager) timers(ctx context.Context, all bool) {
 					continue
 				}
 				rec = s.rec
-				expired = rec.WakeID != "" && !rec.LeaseUntil.IsZero() && now.After(rec.LeaseUntil) &&
-					(rec.Config.Type == "pull-wake" || rec.NextAttempt.IsZero())
+				expired = rec.leaseOver(now)
 			}
 			if expired {
 				m.expire(ctx, s)

@@ -42,6 +42,8 @@ var special = func() []netip.Prefix {
 		"198.51.100.0/24", // TEST-NET-2
 		"203.0.113.0/24",  // TEST-NET-3
 		"240.0.0.0/4",     // reserved, broadcast
+		"::/96",           // IPv4-compatible (deprecated; embeds IPv4)
+		"::ffff:0:0:0/96", // IPv4-translated (SIIT; embeds IPv4)
 		"64:ff9b::/96",    // NAT64 (maps IPv4, private ones included)
 		"64:ff9b:1::/48",  // local-use NAT64
 		"100::/64",        // discard

@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssehub/ssehub"
@@ -112,6 +113,9 @@ type Feature struct {
 	subs     *registry
 	log      *slog.Logger
 	native   ssehub.Filter // NativeTopics; empty: no native view
+	// lastPrefix is NativeIRIPrefix parsed as URL patterns parse topics,
+	// against the hub URL last asked for (see prefixFormFor).
+	lastPrefix atomic.Pointer[prefixForm]
 
 	pumpCfg *pump.Config // how the pump writes a stream
 	pumps   *pump.Lazy   // started by the first detached stream

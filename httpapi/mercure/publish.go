@@ -134,7 +134,7 @@ func (f *Feature) parseUpdate(form url.Values, base string) (parsedUpdate, int, 
 		if reserved(t, base) {
 			return u, http.StatusBadRequest, "the topic " + strconvQuote(t) + " is in the hub's reserved namespace " + Path
 		}
-		if nt, ok := f.nativeTopicOf(t); ok {
+		if nt, ok := f.nativeTopicOf(t, base); ok {
 			return u, http.StatusBadRequest, "the topic " + strconvQuote(t) + " is the IRI of the native topic " + strconvQuote(nt) +
 				" (mercure.native_topics), which carries only events published natively: POST /publish/" + nt
 		}
@@ -189,13 +189,25 @@ func reserved(topic, base string) bool {
 	if err != nil {
 		return false
 	}
-	p := b.ResolveReference(t).EscapedPath()
+	if underHub(b.ResolveReference(t).EscapedPath(), b.Path) {
+		return true
+	}
+	// As a URL pattern matcher parses it (backslashes, a leading space…).
+	if u := parseURL(topic, base); u != nil && underHub(u.Pathname(), b.Path) {
+		return true
+	}
+	return false
+}
+
+// underHub reports whether the escaped path p is hubPath or below it,
+// after decoding percent-encoded unreserved characters and removing dot
+// segments.
+func underHub(p, hubPath string) bool {
 	p = decodeUnreserved(p)
 	if p == "" {
 		return false
 	}
 	p = path.Clean(p)
-	hubPath := b.Path
 	return p == hubPath || strings.HasPrefix(p, hubPath+"/")
 }
 
@@ -231,10 +243,17 @@ func strconvQuote(s string) string {
 // topic). Such IRIs carry native events only, which are private: a
 // Mercure update on one, public, would show anonymous subscribers what
 // looks like the native topic's event.
-func (f *Feature) nativeTopicOf(iri string) (string, bool) {
+//
+// A URL pattern matcher takes every spelling that parses to the IRI (the
+// case of scheme and host, a default port, dot segments, backslashes…)
+// for it, so those are native IRIs too (see nativeRemainder).
+func (f *Feature) nativeTopicOf(iri, base string) (string, bool) {
 	if f.native.IsEmpty() {
 		return "", false
 	}
-	t, ok := strings.CutPrefix(iri, f.opts.NativeIRIPrefix)
+	if t, ok := strings.CutPrefix(iri, f.opts.NativeIRIPrefix); ok && f.native.Match(t) {
+		return t, true
+	}
+	t, ok := f.nativeRemainder(iri, base)
 	return t, ok && f.native.Match(t)
 }
