@@ -78,6 +78,35 @@ func (d DurableSubscriptions) AllowedNetworks() []netip.Prefix {
 	return out
 }
 
+// metadataAddrs are the cloud providers' instance metadata services
+// (AWS, GCP, Azure and OpenStack at 169.254.169.254; AWS over IPv6; ECS
+// task metadata; Alibaba Cloud): what an SSRF goes for first.
+var metadataAddrs = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("fd00:ec2::254"),
+	netip.MustParseAddr("169.254.170.2"), netip.MustParseAddr("100.100.100.200")}
+
+// minAllowedBits is the widest network webhook_allow_networks takes: a
+// careless 0.0.0.0/0 or ::/0 would switch the SSRF guard off.
+const minAllowedBits = 8
+
+// checkAllowedNetwork refuses a webhook_allow_networks entry that would
+// undo the SSRF guard wholesale: wider than /8, IPv4-mapped (write the
+// IPv4 network), or holding a cloud metadata address without being just
+// that address.
+func checkAllowedNetwork(p netip.Prefix) error {
+	if p.Bits() < minAllowedBits {
+		return fmt.Errorf("%s is wider than /%d: list the local networks webhooks may reach, not everything", p, minAllowedBits)
+	}
+	if p.Addr().Is4In6() {
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 network: write the IPv4 network instead", p)
+	}
+	for _, m := range metadataAddrs {
+		if p.Contains(m) && p.Bits() != m.BitLen() {
+			return fmt.Errorf("%s holds the cloud metadata address %s: list %s itself if webhooks must reach it", p, m, m)
+		}
+	}
+	return nil
+}
+
 func parseNetwork(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return p.Masked(), nil
@@ -98,7 +127,11 @@ func (d DurableSubscriptions) validate() []error {
 		}
 	}
 	for _, s := range d.WebhookAllowNetworks {
-		if _, err := parseNetwork(s); err != nil {
+		p, err := parseNetwork(s)
+		if err == nil {
+			err = checkAllowedNetwork(p)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("config: durable_streams.subscriptions.webhook_allow_networks: %w", err))
 		}
 	}

@@ -36,3 +36,21 @@ func TestDurableSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookAllowNetworksRefusesTooWide: a careless entry such as
+// 0.0.0.0/0 would switch the SSRF guard off entirely, cloud metadata
+// included; networks that wide, or any network that holds a metadata
+// address without being just that address, are refused at load.
+func TestWebhookAllowNetworksRefusesTooWide(t *testing.T) {
+	for _, n := range []string{"0.0.0.0/0", "::/0", "128.0.0.0/1", "0.0.0.0/7", "169.254.0.0/16", "169.254.169.0/24", "fd00:ec2::/64", "fd00::/8", "fc00::/7", "::ffff:0.0.0.0/96", "::ffff:10.0.0.0/104"} {
+		_, err := config.Parse([]byte("durable_streams:\n  subscriptions:\n    webhook_allow_networks: [\"" + n + "\"]\n"))
+		if err == nil || !strings.Contains(err.Error(), "webhook_allow_networks") {
+			t.Errorf("%s: %v, want refused", n, err)
+		}
+	}
+	for _, n := range []string{"10.0.0.0/8", "127.0.0.0/8", "192.168.0.0/16", "fd12:3456::/32", "169.254.169.254", "169.254.169.254/32", "fd00:ec2::254", "::1"} {
+		if _, err := config.Parse([]byte("durable_streams:\n  subscriptions:\n    webhook_allow_networks: [\"" + n + "\"]\n")); err != nil {
+			t.Errorf("%s: %v, want accepted", n, err)
+		}
+	}
+}
