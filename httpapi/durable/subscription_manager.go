@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,8 @@ type subManager struct {
 	guard  *webhookGuard
 	log    *slog.Logger
 	now    func() time.Time
-	shared bool // several nodes may write the records (Refresh set, or a conditional store: NATS): read them again before each change
+	shared bool   // several nodes may write the records (Refresh set, or a conditional store: NATS): read them again before each change
+	node   string // this node's name in the claim keys (random, per start)
 
 	mu   sync.Mutex
 	subs map[string]*subState
@@ -407,16 +409,24 @@ func (m *subManager) claimDelivery(ctx context.Context, rec *subRecord) (bool, e
 // claimKey creates k (create-if-absent) in SubscriptionGenerationBucket
 // and removes prev; it reports false when another node created k first.
 // A key older than ttl (its node died before finishing) is taken over.
+// A key this node created is its own still: a node that claimed a
+// generation and then lost the race to save its record (another node
+// changed it meanwhile) decides again on the next event or tick, and
+// must not find itself locked out for ttl by its own claim.
 func (m *subManager) claimKey(ctx context.Context, k, prev string, ttl time.Duration) (bool, error) {
 	c, ok := m.kv.(ssehub.KVSwapper)
 	if !m.shared || !ok {
 		return true, nil
 	}
-	stamp := []byte(strconv.FormatInt(time.Now().UnixNano(), 10))
+	stamp := []byte(m.node + " " + strconv.FormatInt(time.Now().UnixNano(), 10))
 	err := c.CompareAndSwap(ctx, SubscriptionGenerationBucket, k, nil, stamp)
 	if errors.Is(err, ssehub.ErrConflict) {
 		b, gerr := m.kv.Get(ctx, SubscriptionGenerationBucket, k)
-		if n, perr := strconv.ParseInt(string(b), 10, 64); gerr != nil || perr != nil || time.Since(time.Unix(0, n)) < ttl {
+		if gerr != nil {
+			return false, nil
+		}
+		node, at, perr := parseClaim(b)
+		if perr != nil || node != m.node && time.Since(at) < ttl {
 			return false, nil
 		}
 		err = c.CompareAndSwap(ctx, SubscriptionGenerationBucket, k, b, stamp)
@@ -431,6 +441,17 @@ func (m *subManager) claimKey(ctx context.Context, k, prev string, ttl time.Dura
 		_ = m.kv.Delete(ctx, SubscriptionGenerationBucket, prev)
 	}
 	return true, nil
+}
+
+// parseClaim reads a claim key's value: the claiming node and when
+// ("node unixnano"; a bare time from an older version has no node).
+func parseClaim(b []byte) (node string, at time.Time, err error) {
+	s := string(b)
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		node, s = s[:i], s[i+1:]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return node, time.Unix(0, n), err
 }
 
 // wakeIfIdle is maybeWake for a caller whose own change must be saved

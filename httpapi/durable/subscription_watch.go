@@ -21,7 +21,7 @@ func (f *Feature) registerSubscriptions(s *httpapi.Server) error {
 	}
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &subManager{f: f, opts: o, kv: s.Hub().Store(), guard: &webhookGuard{allow: o.AllowNetworks}, log: s.Logger(),
+	m := &subManager{f: f, opts: o, kv: s.Hub().Store(), guard: &webhookGuard{allow: o.AllowNetworks}, log: s.Logger(), node: randomID("n_"),
 		now: f.opts.Now, shared: f.opts.Refresh > 0 || s.Hub().Conditional(), subs: map[string]*subState{},
 		deliveries: make(chan string, o.MaxSubscriptions+1), kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
