@@ -155,7 +155,9 @@ func TestTokensNeverLeak(t *testing.T) {
 			}
 		}
 		if a.resp.StatusCode >= 400 && a.resp.Request.URL.Path != "/.well-known/mercure" {
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			if !strings.HasPrefix(a.resp.Header.Get("Content-Type"), "application/json") || json.Unmarshal(a.body, &e) != nil || e.Error.Code == "" || e.Error.Message == "" {
 				t.Errorf("%s %s: %d is not the JSON error: %q %.300s", a.what, a.resp.Request.URL.Path, a.resp.StatusCode, a.resp.Header.Get("Content-Type"), a.body)
 			}
