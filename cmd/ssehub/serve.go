@@ -146,7 +146,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	// printed: a hub that cannot listen, or load its TLS key, must not
 	// keep the hash of a token nobody was shown.
 	srv := &http.Server{ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: httpErrorLog(logger)}
 	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
 		return err
 	}
