@@ -3,7 +3,9 @@ package ssehub
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxTopicLen is the longest topic (and pattern) accepted, in bytes.
@@ -32,7 +34,12 @@ func ValidateTopic(t string) error {
 			tokenStart = i + 1
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
 		default:
-			return fmt.Errorf("%w: %q contains %q (allowed: letters, digits, '_', '-', '.')", ErrInvalidTopic, t, rune(c))
+			// The character, not its first byte: "orders.ｘ" holds 'ｘ'.
+			ch := fmt.Sprintf("'\\x%02x'", c)
+			if r, size := utf8.DecodeRuneInString(t[i:]); r != utf8.RuneError || size > 1 {
+				ch = strconv.QuoteRune(r)
+			}
+			return fmt.Errorf("%w: %q contains %s (allowed: letters, digits, '_', '-', '.')", ErrInvalidTopic, t, ch)
 		}
 	}
 	if tokenStart == len(t) {

@@ -48,6 +48,9 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (string, Token, err
 	if o.TTL < 0 {
 		return "", Token{}, errors.New("ttl must not be negative")
 	}
+	if err := ValidateLabel(o.Label); err != nil {
+		return "", Token{}, err
+	}
 	secret, err := Generate()
 	if err != nil {
 		return "", Token{}, err

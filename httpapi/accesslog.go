@@ -72,15 +72,17 @@ func redactURL(u *url.URL, isSecret func(string) bool) string {
 	if len(segs) > 0 {
 		var b strings.Builder
 		sep := 0
+		prev := ""
 		for _, seg := range segs {
 			i := strings.Index(p[sep:], seg) + sep
 			b.WriteString(p[sep:i])
-			if seg != Redacted && secret(seg) {
+			if seg != Redacted && (secret(seg) || strings.EqualFold(prev, "tokens") && !isTokenID(seg)) {
 				b.WriteString(Redacted)
 			} else {
 				b.WriteString(seg)
 			}
 			sep = i + len(seg)
+			prev = seg
 		}
 		b.WriteString(p[sep:])
 		p = b.String()
@@ -133,6 +135,25 @@ func secretCut(p string) int {
 		i = j
 	}
 	return -1
+}
+
+// isTokenID reports whether s is a token's id as the auth package makes
+// them, "tok_" and 16 lowercase hex characters. After a path word "tokens"
+// (DELETE /api/tokens/{id}) anything else is redacted: it is where an
+// operator pastes a token instead of its id, and a secret that does not
+// look like a token (an admin token with a typo, a character short) would
+// otherwise be logged whole.
+func isTokenID(s string) bool {
+	h, ok := strings.CutPrefix(s, "tok_")
+	if !ok || len(h) != 16 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // isWordByte reports whether c may be part of a path word: a topic or a

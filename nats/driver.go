@@ -27,14 +27,14 @@ func describe(cfg ssehub.StoreConfig) string {
 	if err != nil {
 		return "nats"
 	}
-	where := s.URL
+	where := shownURL(s.URL)
 	if e := s.Embedded; e != nil {
 		where = "embedded server " + e.Name + " on " + e.Listen
 		if e.ClusterListen != "" {
 			where += ", cluster " + e.ClusterListen
 		}
 		if s.URL != "" {
-			where += " and " + s.URL
+			where += " and " + shownURL(s.URL)
 		}
 	}
 	return fmt.Sprintf("nats stream %s (R%d) at %s", s.Stream, s.Replicas, where)

@@ -175,7 +175,7 @@ func (s Settings) validate() error {
 		for _, u := range strings.Split(s.URL, ",") {
 			p, err := url.Parse(strings.TrimSpace(u))
 			if err != nil || !natsSchemes[p.Scheme] || p.Host == "" {
-				add("storage.nats.url: %q is not a nats://, tls://, ws:// or wss:// server URL", u)
+				add("storage.nats.url: %q is not a nats://, tls://, ws:// or wss:// server URL", shownURL(u))
 			}
 		}
 	}

@@ -122,7 +122,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}, o.NATS...)
 	nc, err := nats.Connect(o.URL, nopts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect to %s: %w", o.URL, err)
+		return nil, fmt.Errorf("nats: connect to %s: %w", shownURL(o.URL), err)
 	}
 	s.nc = nc
 	if s.js, err = jetstream.New(nc); err != nil {
@@ -153,7 +153,7 @@ func (s *Store) setup(ctx context.Context) error {
 			s.log.Info("nats: waiting for JetStream", "stream", s.name, "err", last)
 		}
 		if st := s.nc.Status(); st != nats.CONNECTED {
-			last = fmt.Errorf("no NATS server answers at %s (client %s): %w", s.opts.URL, st, last)
+			last = fmt.Errorf("no NATS server answers at %s (client %s): %w", shownURL(s.opts.URL), st, last)
 		}
 		select {
 		case <-ctx.Done():
@@ -162,7 +162,7 @@ func (s *Store) setup(ctx context.Context) error {
 				hint = fmt.Sprintf("; a cluster needs a majority of its servers up, and a stream with %d replicas needs %d servers with JetStream", s.opts.Replicas, s.opts.Replicas)
 			}
 			return fmt.Errorf("JetStream at %s was not ready within %v (storage.nats.ready_timeout): %w%s",
-				s.opts.URL, s.opts.ReadyTimeout, last, hint)
+				shownURL(s.opts.URL), s.opts.ReadyTimeout, last, hint)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -146,7 +145,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	// printed: a hub that cannot listen, or load its TLS key, must not
 	// keep the hash of a token nobody was shown.
 	srv := &http.Server{ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
-		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+		IdleTimeout: time.Duration(cfg.Server.IdleTimeout), ErrorLog: httpErrorLog(logger)}
 	if srv.TLSConfig, err = tlsConfig(cfg, stdout); err != nil {
 		return err
 	}
@@ -161,6 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return err
 	}
+	warnWeakAdminToken(cfg, logger)
 	if generated != "" {
 		// Stored now, so that of two nodes starting at once on one
 		// shared store, both use the one that was stored first.
@@ -255,11 +255,7 @@ const tokenPruneInterval = time.Hour
 // new token, returned once to be printed, whose hash the caller stores
 // (claimAdminHash) once the listener and TLS are set up.
 func adminToken(ctx context.Context, cfg *config.Config, kv ssehub.KV) (hash [32]byte, generated string, err error) {
-	tok := cfg.Auth.AdminToken
-	if tok == "" {
-		tok = os.Getenv("SSEHUB_ADMIN_TOKEN")
-	}
-	if tok != "" {
+	if tok := configuredAdminToken(cfg); tok != "" {
 		return httpapi.HashToken(tok), "", nil
 	}
 	if kv != nil {

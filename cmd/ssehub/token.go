@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -226,10 +227,23 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if !t.ExpiresAt.IsZero() {
 			exp = t.ExpiresAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Purpose, strings.Join(t.Topics, ","), t.Label, t.CreatedAt.Format(time.RFC3339), exp, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shown(t.ID), shown(t.Purpose), shown(strings.Join(t.Topics, ",")), shown(t.Label),
+			t.CreatedAt.Format(time.RFC3339), exp, state)
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// shown returns a field of a token record for the terminal: as it is when
+// it is printable text, else Go-quoted, so that a record holding terminal
+// escapes, a newline or a bidirectional override (written before labels
+// were checked, or by hand) is read, never acted on by the terminal.
+func shown(s string) string {
+	if auth.ValidateLabel(s) == nil {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 type tokenClient interface {

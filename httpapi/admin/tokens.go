@@ -78,6 +78,10 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, fmt.Sprintf("label is %d bytes, over the limit of %d", len(req.Label), f.opts.MaxLabelLen))
 		return
 	}
+	if err := auth.ValidateLabel(req.Label); err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "label: "+err.Error())
+		return
+	}
 	secret, t, err := tokens.Create(r.Context(), auth.CreateOptions{Purpose: purpose, Topics: req.Topics, TTL: ttl, Label: req.Label})
 	if err != nil {
 		f.s.Logger().Error("create token", "err", err)

@@ -5,11 +5,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/ssehub/ssehub/httpapi"
 )
 
 // maxWebhookAnswer bounds the body read of a webhook's answer.
@@ -146,7 +149,7 @@ func (m *subManager) post(ctx context.Context, client *http.Client, target strin
 	req.Header.Set("Webhook-Signature", m.keys.signature(m.now(), body))
 	res, err := client.Do(req)
 	if err != nil {
-		m.log.Debug("durable streams: webhook delivery failed", "err", err)
+		m.log.Debug("durable streams: webhook delivery failed", "webhook", redactedURL(target), "err", withoutURL(err))
 		return false, false
 	}
 	defer res.Body.Close()
@@ -172,4 +175,24 @@ func (m *subManager) backoff(n int) time.Duration {
 	d = min(d, m.opts.RetryMax)
 	j := time.Duration(float64(d) * 0.2 * (rand.Float64()*2 - 1))
 	return max(0, d+j)
+}
+
+// redactedURL is a webhook URL for the log: a receiver's credential in its
+// query (?token=…) or path is replaced, as the access log does.
+func redactedURL(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return httpapi.Redacted
+	}
+	return u.Scheme + "://" + u.Host + httpapi.RedactURL(u)
+}
+
+// withoutURL is a failed request's error without net/http's quote of the
+// whole URL, which may hold a credential.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

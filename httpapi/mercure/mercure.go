@@ -23,6 +23,7 @@ package mercure
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -280,7 +281,7 @@ func looksLikeJWT(s string) bool { return strings.Count(s, ".") == 2 }
 // else a Mercure cookie, else an ssehub token where ssehub takes one. It
 // writes the error and returns false when a presented credential fails.
 func (f *Feature) authenticate(w http.ResponseWriter, r *http.Request, v *verifier, base string) (*credential, bool) {
-	raw, fromCookie := "", false
+	raw, fromCookie, hubCookie := "", false, false
 	if a := r.Header.Get("Authorization"); a != "" {
 		if len(a) < 7 || !strings.EqualFold(a[:7], "bearer ") {
 			f.bearerError(w, r, http.StatusBadRequest, "invalid_request", "the Authorization header must be Bearer <token>")
@@ -299,13 +300,21 @@ func (f *Feature) authenticate(w http.ResponseWriter, r *http.Request, v *verifi
 			f.bearerError(w, r, http.StatusBadRequest, "invalid_request", "a Mercure JWT is not taken from the query string: send Authorization: Bearer <token> or the "+CookieName+" cookie")
 			return nil, false
 		}
-		raw, fromCookie = t, cookie
+		raw, fromCookie, hubCookie = t, cookie, cookie
 	}
 	if raw == "" {
 		return &credential{}, true
 	}
 	if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !f.sameOrigin(r) {
 		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "a change authenticated by a cookie must come from the hub's own origin or a listed CORS origin")
+		return nil, false
+	}
+	if hubCookie && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		subtle.ConstantTimeCompare([]byte(r.Header.Get(httpapi.CSRFHeader)), []byte(httpapi.CSRFToken(raw))) != 1 {
+		// The hub's own cookie keeps the hub's rule for it, whatever
+		// endpoint it is sent to: a change needs the CSRF proof too.
+		f.bearerError(w, r, http.StatusForbidden, "insufficient_scope", "a change authenticated by the "+httpapi.TokenCookie+" cookie needs the "+
+			httpapi.CSRFHeader+" header that POST /api/session returned")
 		return nil, false
 	}
 	if looksLikeJWT(raw) {

@@ -36,6 +36,12 @@ func TestConsoleInChromium(t *testing.T) {
 	if r := e.do("POST", "/publish/orders.created", admin, `<img src=x onerror="window.__xss=1">`); r.Status != 200 {
 		t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
+	// A label that would run as script if the tokens page made HTML of it
+	// (labels are printable text, and markup is printable).
+	if r := e.do("POST", "/api/tokens", admin, `{"purpose":"stream","label":"<img src=x onerror=\"window.__xss=2\">"}`,
+		"Content-Type", "application/json"); r.Status != 201 {
+		t.Fatalf("create a token: %d %s", r.Status, r.Body)
+	}
 	if r := e.do("POST", "/ingest/"+admin+"?topic=trades", "", `[{"ts":1,"sym":"ABC","px":1.5},{"ts":2,"sym":"XYZ","px":2.25}]`,
 		"Content-Type", "application/json"); r.Status != 200 {
 		t.Fatalf("ingest: %d %s", r.Status, r.Body)
@@ -108,6 +114,10 @@ func TestConsoleInChromium(t *testing.T) {
 	op.click("#secret-done")
 	op.waitJS("the secret to be gone", `!document.querySelector('#secret-value') && !document.body.innerText.includes(`+jsString(streamSecret)+`)`, 5*time.Second)
 	op.waitVisible(`#tokens-table tr`)
+	op.waitJS("the markup label", `document.querySelector('#tokens-table').innerText.includes('<img src=x onerror=')`, 5*time.Second)
+	if evalJS[bool](op, `!!document.querySelector('#tokens-table img') || window.__xss === 2`) {
+		t.Error("a token's label became markup on the tokens page")
+	}
 
 	// A scoped admin token for the second person.
 	evalJS[any](op, `document.querySelector('input[name=purpose][value=admin]').click()`)
