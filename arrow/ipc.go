@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -93,6 +94,11 @@ func ReadIPC(body []byte, maxDecoded int64) (p *Payload, err error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("%w: the stream holds a schema but no record batch", ErrInvalid)
 	}
+	for i, rec := range recs {
+		if err := validate(rec, i); err != nil {
+			return nil, err
+		}
+	}
 	s, err := NewSchema(r.Schema())
 	if err != nil {
 		return nil, err
@@ -141,6 +147,9 @@ func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: record batch %d: %v", ErrInvalid, i+1, err)
 		}
+		if err := validate(rec, i); err != nil {
+			return nil, err
+		}
 		b, err := EncodeBatch(r.Schema(), rec)
 		if err != nil {
 			return nil, err
@@ -148,6 +157,19 @@ func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
 		p.Batches = append(p.Batches, Batch{Data: b, Rows: rec.NumRows()})
 	}
 	return p, nil
+}
+
+// validate checks every value of record batch i (0-based) against its
+// layout: arrow-go's reader checks buffer sizes, not what they hold, and a
+// dictionary index past the dictionary or offsets that go backwards parse
+// and then panic every consumer that reads them. The hub stores a batch as
+// it came, so it must not store one a reader cannot read. O(n) in the
+// batch, which MaxBodyBytes and maxDecoded bound.
+func validate(rec arrow.RecordBatch, i int) error {
+	if err := array.ValidateRecordFull(rec); err != nil {
+		return fmt.Errorf("%w: record batch %d: %v", ErrInvalid, i+1, err)
+	}
+	return nil
 }
 
 // EncodeBatch writes rec as an IPC stream of schema s and the one batch.
