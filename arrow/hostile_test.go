@@ -229,3 +229,27 @@ func TestArrowHostileZeroRows(t *testing.T) {
 	}
 	mustDecodeAll(t, p)
 }
+
+// TestArrowHostileNullColumn: a valid batch with a null-typed column (no
+// buffers at all) passes the validation, at any depth.
+func TestArrowHostileNullColumn(t *testing.T) {
+	s := aa.NewSchema([]aa.Field{{Name: "n", Type: aa.Null, Nullable: true}, {Name: "v", Type: aa.PrimitiveTypes.Int64},
+		{Name: "st", Type: aa.ListOf(aa.StructOf(aa.Field{Name: "z", Type: aa.Null, Nullable: true}))}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	b.Field(0).AppendNulls(3)
+	b.Field(1).(*array.Int64Builder).AppendValues([]int64{1, 2, 3}, nil)
+	for range 3 {
+		lb := b.Field(2).(*array.ListBuilder)
+		lb.Append(true)
+		lb.ValueBuilder().(*array.StructBuilder).Append(true)
+		lb.ValueBuilder().(*array.StructBuilder).FieldBuilder(0).AppendNull()
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	p, err := arrow.ReadIPC(streamOf(t, s, rec), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustDecodeAll(t, p)
+}

@@ -166,10 +166,66 @@ func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
 // it came, so it must not store one a reader cannot read. O(n) in the
 // batch, which MaxBodyBytes and maxDecoded bound.
 func validate(rec arrow.RecordBatch, i int) error {
-	if err := array.ValidateRecordFull(rec); err != nil {
-		return fmt.Errorf("%w: record batch %d: %v", ErrInvalid, i+1, err)
+	for c, col := range rec.Columns() {
+		var err error
+		if hasNull(col.DataType()) {
+			// arrow-go's reader gives a null array no buffer, and its
+			// validator wants the one (absent) validity buffer of the null
+			// layout: rebuild the column's data with it to validate.
+			d := withNullSlots(col.Data())
+			a := array.MakeFromData(d)
+			err = array.ValidateFull(a)
+			a.Release()
+			d.Release()
+		} else {
+			err = array.ValidateFull(col)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: record batch %d: column %d (%s): %v", ErrInvalid, i+1, c, rec.ColumnName(c), err)
+		}
 	}
 	return nil
+}
+
+// hasNull reports whether t is or holds the null type.
+func hasNull(t arrow.DataType) bool {
+	switch t := t.(type) {
+	case *arrow.NullType:
+		return true
+	case *arrow.DictionaryType:
+		return hasNull(t.ValueType)
+	case arrow.NestedType:
+		for _, f := range t.Fields() {
+			if hasNull(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withNullSlots returns a copy of d (the caller releases it) whose null
+// arrays, at any depth, have the one nil buffer of the null layout.
+func withNullSlots(d arrow.ArrayData) *array.Data {
+	bufs := d.Buffers()
+	if d.DataType().ID() == arrow.NULL && len(bufs) == 0 {
+		bufs = []*memory.Buffer{nil}
+	}
+	children := make([]arrow.ArrayData, len(d.Children()))
+	for i, c := range d.Children() {
+		children[i] = withNullSlots(c)
+	}
+	defer func() {
+		for _, c := range children {
+			c.Release()
+		}
+	}()
+	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
+		dd := withNullSlots(d.Dictionary())
+		defer dd.Release()
+		return array.NewDataWithDictionary(d.DataType(), d.Len(), bufs, d.NullN(), d.Offset(), dd)
+	}
+	return array.NewData(d.DataType(), d.Len(), bufs, children, d.NullN(), d.Offset())
 }
 
 // EncodeBatch writes rec as an IPC stream of schema s and the one batch.

@@ -120,7 +120,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 			fmt.Sprintf("Content-Type %.60q is not supported: send %s (an Arrow IPC stream), %s (an Arrow IPC file), application/json (an array of row objects) or application/x-ndjson (a row object a line)", mt, arrow.MediaType, arrow.FileMediaType))
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, f.opts.MaxBodyBytes)
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes) // within server.read_body_timeout
 	if !ok {
 		return
 	}
@@ -176,7 +176,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 
 // CodeBadArrow is the error code of a body that is not valid Arrow, or JSON
 // rows that do not fit the topic's schema.
-const CodeBadArrow = "bad_arrow"
+const CodeBadArrow = "BAD_ARROW"
 
 // topic returns the topic of an ingest: ?topic=, or the token's only
 // topic when its scope is one exact topic.

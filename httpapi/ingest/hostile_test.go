@@ -1,0 +1,227 @@
+package ingest_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	aa "github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/ssehub/ssehub/arrow"
+	"github.com/ssehub/ssehub/httpapi/ingest"
+	"github.com/ssehub/ssehub/internal/hubtest"
+)
+
+// documentedCodes returns the codes of docs/api.md's table of error codes.
+func documentedCodes(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(b), "## Error codes")
+	if !ok {
+		t.Fatal("docs/api.md has no Error codes section")
+	}
+	codes := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(table, -1) {
+		codes[m[1]] = true
+	}
+	return codes
+}
+
+var upperSnake = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$`)
+
+// TestIngestHostileErrorCodes: an ingest error's code is UPPER_SNAKE and in
+// docs/api.md's one table, as every code of the API (bad_arrow was not).
+func TestIngestHostileErrorCodes(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	codes := documentedCodes(t)
+	for name, r := range map[string]reply{
+		"garbage IPC":  e.post("/ingest/"+adminToken+"?topic=h.codes", arrow.MediaType, []byte("nope")),
+		"bad JSON row": e.post("/ingest/"+adminToken+"?topic=h.codes", "application/json", []byte(`[{"a":1},{"a":"x"}]`)),
+		"media type":   e.post("/ingest/"+adminToken+"?topic=h.codes", "text/plain", []byte("x")),
+		"long key":     e.post("/ingest/"+adminToken+"?topic=h.codes&key="+strings.Repeat("k", 257), arrow.MediaType, batchOf(t, schemaV1, 0, 1)),
+	} {
+		if r.Status < 400 || !upperSnake.MatchString(r.Error.Code) || !codes[r.Error.Code] {
+			t.Errorf("%s: %d code %q: want an UPPER_SNAKE code listed in docs/api.md", name, r.Status, r.Error.Code)
+		}
+	}
+}
+
+// TestIngestHostileSlowBody: a client that sends its body a byte at a time
+// gets 408 TIMEOUT after the server's body timeout (server.read_body_timeout),
+// not after the 30 s default.
+func TestIngestHostileSlowBody(t *testing.T) {
+	e := newEnv(t, ingest.Options{}, func(c *hubtest.Config) { c.API.BodyTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := batchOf(t, schemaV1, 0, 4)
+	fmt.Fprintf(conn, "POST /ingest/%s?topic=h.slow HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", adminToken, arrow.MediaType, len(body))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a byte every 50 ms, until answered
+		defer wg.Done()
+		for i := 0; i < len(body)-1 && ctx.Err() == nil; i++ {
+			if _, err := conn.Write(body[i : i+1]); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer within 10 s (the body timeout is 300 ms): %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 408 || !strings.Contains(string(b), `"code":"TIMEOUT"`) {
+		t.Fatalf("after %v: %d %s, want 408 TIMEOUT", time.Since(start), resp.StatusCode, b)
+	}
+}
+
+// lockedBuffer is a log sink tests read while the server writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestIngestHostileTokenNotEchoed: the token of /ingest/{token} appears in
+// no error body and no log line, whatever goes wrong with the request.
+func TestIngestHostileTokenNotEchoed(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, ingest.Options{MaxBodyBytes: 1 << 10}, func(c *hubtest.Config) {
+		c.API.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	tok := e.token("publish", "h.tok")
+	other := strings.Repeat("f", 64) // well formed, unknown
+	for _, c := range []struct {
+		path, ct string
+		body     []byte
+	}{
+		{"/ingest/" + tok + "?topic=h.tok", arrow.MediaType, []byte("garbage")},
+		{"/ingest/" + tok + "?topic=h.other", arrow.MediaType, batchOf(t, schemaV1, 0, 1)},
+		{"/ingest/" + tok + "?topic=h..tok", arrow.MediaType, batchOf(t, schemaV1, 0, 1)},
+		{"/ingest/" + tok + "?topic=h.tok", arrow.MediaType, bytes.Repeat([]byte("x"), 2<<10)},
+		{"/ingest/" + tok + "?topic=h.tok", "text/html", []byte("x")},
+		{"/ingest/" + other + "?topic=h.tok", arrow.MediaType, batchOf(t, schemaV1, 0, 1)},
+		{"/ingest/" + tok + "x?topic=h.tok", arrow.MediaType, batchOf(t, schemaV1, 0, 1)},
+	} {
+		r := e.post(c.path, c.ct, c.body)
+		if r.Status < 400 {
+			t.Fatalf("%s: %d, want an error", c.path, r.Status)
+		}
+		if strings.Contains(r.Body, tok) || strings.Contains(r.Body, other) {
+			t.Errorf("%s: the error body echoes the token: %s", c.path, r.Body)
+		}
+	}
+	if s := logs.String(); strings.Contains(s, tok) || strings.Contains(s, other) {
+		t.Errorf("a log line holds the token:\n%s", s)
+	}
+}
+
+// TestIngestHostileExoticTypes: deeply nested and exotic Arrow types (a
+// union, run-end encoded, list views, maps, nested structs, a null column)
+// are stored and stream out byte for byte; the schema shows in the topic's
+// details.
+func TestIngestHostileExoticTypes(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	nested := aa.DataType(aa.PrimitiveTypes.Int32)
+	for range 20 { // arrow-go writes at most 64 levels
+		nested = aa.ListOf(aa.StructOf(aa.Field{Name: "x", Type: nested, Nullable: true}))
+	}
+	s := aa.NewSchema([]aa.Field{
+		{Name: "u", Type: aa.SparseUnionOf([]aa.Field{{Name: "i", Type: aa.PrimitiveTypes.Int64}, {Name: "s", Type: aa.BinaryTypes.String}}, []aa.UnionTypeCode{0, 1})},
+		{Name: "ree", Type: aa.RunEndEncodedOf(aa.PrimitiveTypes.Int32, aa.BinaryTypes.String)},
+		{Name: "lv", Type: aa.ListViewOf(aa.PrimitiveTypes.Int16)},
+		{Name: "m", Type: aa.MapOf(aa.BinaryTypes.String, aa.PrimitiveTypes.Float64)},
+		{Name: "n", Type: aa.Null, Nullable: true},
+		{Name: "deep", Type: nested, Nullable: true},
+		{Name: "f16", Type: aa.FixedWidthTypes.Float16, Nullable: true},
+		{Name: "d256", Type: &aa.Decimal256Type{Precision: 40, Scale: 2}, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	for i := range 3 {
+		for _, fb := range b.Fields() {
+			if i == 1 {
+				fb.AppendNull()
+			} else {
+				fb.AppendEmptyValue()
+			}
+		}
+	}
+	rec := b.NewRecordBatch()
+	body := ipcStream(t, s, rec)
+	r := e.ingestOK("h.exotic", body)
+	if r.Rows != 3 {
+		t.Fatalf("rows %d", r.Rows)
+	}
+	c := e.open("/arrowlive/", "Last-Event-ID", "0")
+	sch := decode(t, c.next(5*time.Second))
+	if sch.Type != "schema" {
+		t.Fatalf("first event %q", sch.Type)
+	}
+	bt := c.next(5 * time.Second)
+	if bt.Type != "batch" || bt.ID != r.ID {
+		t.Fatalf("batch event %q id %q, want batch %s", bt.Type, bt.ID, r.ID)
+	}
+	if got, err := base64.StdEncoding.DecodeString(string(bt.Data)); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("the batch is not stored as it came (%d bytes, sent %d)", len(got), len(body))
+	}
+}
+
+// TestIngestHostileNullRows: a batch of a null column claiming four billion
+// rows needs no buffer, so nothing bounds it and reading it costs nothing;
+// it may be stored, but then the answer reports its rows without
+// overflowing (past 32 bits); refusing it is BAD_ARROW.
+func TestIngestHostileNullRows(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	s := aa.NewSchema([]aa.Field{{Name: "n", Type: aa.Null, Nullable: true}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	b.Field(0).AppendNulls(3)
+	body := ipcStream(t, s, b.NewRecordBatch())
+	three, big := binary.LittleEndian.AppendUint64(nil, 3), binary.LittleEndian.AppendUint64(nil, 4<<30)
+	body = bytes.ReplaceAll(body, three, big)
+	r := e.post("/ingest/"+adminToken+"?topic=h.nulls", arrow.MediaType, body)
+	switch {
+	case r.Status == 200 && r.Rows != 4<<30:
+		t.Fatalf("stored, but rows %d, want %d", r.Rows, int64(4<<30))
+	case r.Status != 200 && r.Error.Code != "BAD_ARROW":
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+}
