@@ -18,6 +18,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -101,7 +102,14 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	dst = append(dst, '"')
 	dst = field(dst, false, "data")
 	if len(ev.Data) > 0 && json.Valid(ev.Data) {
-		dst = append(dst, ev.Data...)
+		// json.Valid takes invalid UTF-8 inside strings, which the
+		// envelope must not carry (a subscriber's strict parser refuses
+		// it): replaced by U+FFFD, as AppendString does, it stays JSON.
+		if utf8.Valid(ev.Data) {
+			dst = append(dst, ev.Data...)
+		} else {
+			dst = append(dst, bytes.ToValidUTF8(ev.Data, []byte("\uFFFD"))...)
+		}
 	} else {
 		dst = AppendString(dst, string(ev.Data))
 	}
@@ -110,7 +118,7 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	case ev.Source == "":
 		dst = append(dst, "null"...)
 	case SourceObject(ev.Source):
-		dst = appendJSON(dst, ev.Source, st.Spaced)
+		dst = appendJSON(dst, strings.ToValidUTF8(ev.Source, "\uFFFD"), st.Spaced)
 	case st.SourceObject:
 		dst = append(dst, '{')
 		dst = field(dst, true, "id")
@@ -123,7 +131,7 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	}
 	dst = field(dst, false, "meta")
 	if len(ev.Meta) > 0 {
-		dst = appendJSON(dst, string(ev.Meta), st.Spaced)
+		dst = appendJSON(dst, strings.ToValidUTF8(string(ev.Meta), "\uFFFD"), st.Spaced)
 	} else {
 		dst = append(dst, "{}"...)
 	}

@@ -1,0 +1,189 @@
+package publish_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ssehub/ssehub"
+	"github.com/ssehub/ssehub/bolt"
+	"github.com/ssehub/ssehub/internal/hubtest"
+)
+
+// boltHub is a hub over a bolt store in a temporary directory.
+func boltHub(t *testing.T, opts ...hubtest.Option) *hubtest.Hub {
+	t.Helper()
+	store, err := bolt.Open(t.TempDir(), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hubtest.New(t, store, opts...)
+}
+
+// send posts body with headers (pairs) and returns status, error code and
+// the body.
+func send(t *testing.T, th *hubtest.Hub, path string, body []byte, hdr ...string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", th.Srv.URL+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(b, &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+			t.Fatalf("POST %s: %d %q is not the JSON error shape", path, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, e.Error.Code, string(b)
+}
+
+// events returns every stored event of topic.
+func events(t *testing.T, th *hubtest.Hub, topic string) []*ssehub.Event {
+	t.Helper()
+	var out []*ssehub.Event
+	err := th.Hub.History(context.Background(), 0, ssehub.MustFilter(topic), func(ev *ssehub.Event) error {
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// TestPublishHostileContentEncoding: a compressed body is not decoded (the
+// hub takes no content coding), so storing it would store the compressed
+// bytes as the event's data and acknowledge them: it is refused with 415,
+// and nothing is stored. (No decompression: no gzip bomb.)
+func TestPublishHostileContentEncoding(t *testing.T) {
+	th := boltHub(t)
+	data := []byte(`{"total":42}`)
+	for _, c := range []struct {
+		path, ct string
+		body     []byte
+	}{
+		{"/publish/h.enc", "application/octet-stream", gzipped(t, data)},
+		{"/publish/h.enc", "application/json", gzipped(t, data)},
+		{"/publish", "application/json", gzipped(t, []byte(`{"topic":"h.enc","data":1}`))},
+		{"/publish", "application/x-ndjson", gzipped(t, []byte(`{"topic":"h.enc","data":1}`+"\n"))},
+	} {
+		for _, enc := range []string{"gzip", "br", "x-unknown", "identity, gzip"} {
+			st, code, body := send(t, th, c.path, c.body, "Content-Type", c.ct, "Content-Encoding", enc)
+			if st != http.StatusUnsupportedMediaType || code != "UNSUPPORTED_MEDIA_TYPE" {
+				t.Errorf("%s %s, Content-Encoding %s: %d %s, want 415 UNSUPPORTED_MEDIA_TYPE", c.path, c.ct, enc, st, body)
+			}
+		}
+	}
+	if evs := events(t, th, "h.enc"); len(evs) != 0 {
+		t.Fatalf("%d events stored from compressed bodies, first data %q", len(evs), evs[0].Data)
+	}
+	// identity is no coding.
+	if st, _, body := send(t, th, "/publish/h.enc", data, "Content-Encoding", "identity"); st != 200 {
+		t.Fatalf("identity: %d %s", st, body)
+	}
+}
+
+// TestPublishHostileBatchOneBadLine: one bad line anywhere in an NDJSON
+// batch (first, middle, last, past a size limit, a number as an id) stores
+// nothing of the batch, and the error names the line.
+func TestPublishHostileBatchOneBadLine(t *testing.T) {
+	th := boltHub(t, func(c *hubtest.Config) { c.Publish.Limits.MaxKeyLen = 16 })
+	good := `{"topic":"h.batch","data":1,"key":"` + strings.Repeat("k", 16) + `"}`
+	for name, bad := range map[string]string{
+		"not JSON":           `{"topic":"h.batch",`,
+		"number as key":      `{"topic":"h.batch","key":42}`,
+		"number as event_id": `{"topic":"h.batch","event_id":7}`,
+		"key past the limit": `{"topic":"h.batch","key":"` + strings.Repeat("k", 17) + `"}`,
+		"NUL in key":         `{"topic":"h.batch","key":"a\u0000b"}`,
+		"CR in type":         `{"topic":"h.batch","type":"a\rb"}`,
+		"unknown member":     `{"topic":"h.batch","Data2":1}`,
+		"two values":         `{"topic":"h.batch"} {"topic":"h.batch"}`,
+		"bad topic":          `{"topic":"h..batch"}`,
+		"array":              `[{"topic":"h.batch"}]`,
+	} {
+		for pos := range 3 {
+			lines := []string{good, good, good}
+			lines[pos] = bad
+			st, code, body := send(t, th, "/publish", []byte(strings.Join(lines, "\n")+"\n"), "Content-Type", "application/x-ndjson")
+			if st != 400 || !strings.Contains(body, "line "+string(rune('1'+pos))+":") {
+				t.Errorf("%s at line %d: %d %s %s, want 400 naming the line", name, pos+1, st, code, body)
+			}
+		}
+	}
+	if evs := events(t, th, "h.batch"); len(evs) != 0 {
+		t.Fatalf("%d events of refused batches stored", len(evs))
+	}
+	// The good line at its limits is taken.
+	if st, _, body := send(t, th, "/publish", []byte(good+"\r\n"+good+"\n"), "Content-Type", "application/x-ndjson"); st != 200 || !strings.Contains(body, `"duplicates":[`) {
+		t.Fatalf("two lines with one key: %d %s, want 200 with the second a duplicate", st, body)
+	}
+	if evs := events(t, th, "h.batch"); len(evs) != 1 {
+		t.Fatalf("a batch of one key twice stored %d events, want 1", len(evs))
+	}
+}
+
+// TestPublishHostileDuplicateMembers: an envelope naming a member twice
+// (or two spellings of it, names matching case-insensitively) is refused:
+// the hub must not pick one of two topics a proxy or a log may read the
+// other way.
+func TestPublishHostileDuplicateMembers(t *testing.T) {
+	th := boltHub(t)
+	for _, body := range []string{
+		`{"topic":"h.dup.a","topic":"h.dup.b","data":1}`,
+		`{"topic":"h.dup.a","Topic":"h.dup.b","data":1}`,
+		`{"topic":"h.dup.a","data":1,"data":2}`,
+		`{"topic":"h.dup.a","key":"k1","KEY":"k2"}`,
+	} {
+		st, code, resp := send(t, th, "/publish", []byte(body), "Content-Type", "application/json")
+		if st != 400 || code != "BAD_JSON" {
+			t.Errorf("%s: %d %s, want 400 BAD_JSON", body, st, resp)
+		}
+	}
+	if n := len(events(t, th, "h.dup.*")); n != 0 {
+		t.Fatalf("%d events stored from envelopes with duplicate members", n)
+	}
+}
+
+// TestPublishHostileInvalidUTF8: invalid UTF-8 in a JSON envelope is kept
+// as sent in the store, but what subscribers get is valid UTF-8 (a JSON
+// envelope and an SSE stream must be).
+func TestPublishHostileInvalidUTF8(t *testing.T) {
+	th := boltHub(t)
+	body := []byte("{\"topic\":\"h.utf\",\"type\":\"t\xff\",\"entity\":\"e\xfe\",\"key\":\"k\xc3\",\"data\":{\"s\":\"\xff\"}}")
+	st, _, resp := send(t, th, "/publish", body, "Content-Type", "application/json")
+	if st != 200 && st != 400 {
+		t.Fatalf("%d %s", st, resp)
+	}
+	if st == 400 {
+		return // refusing is fine too
+	}
+	env := lastEnvelope(t, th, "h.utf")
+	for k, v := range env {
+		if !utf8.ValidString(v) {
+			t.Errorf("the envelope's %s is not valid UTF-8: %q", k, v)
+		}
+	}
+}
