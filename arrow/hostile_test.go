@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	aa "github.com/apache/arrow-go/v18/arrow"
@@ -252,4 +254,106 @@ func TestArrowHostileNullColumn(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustDecodeAll(t, p)
+}
+
+// TestArrowHostileDictionaryChanges: a stream whose dictionary changes
+// between batches (a delta, or a replacement) becomes one self-contained
+// stream a batch, each decoding to the values that were sent.
+func TestArrowHostileDictionaryChanges(t *testing.T) {
+	dt := &aa.DictionaryType{IndexType: aa.PrimitiveTypes.Int16, ValueType: aa.BinaryTypes.String}
+	s := aa.NewSchema([]aa.Field{{Name: "d", Type: dt}}, nil)
+	batches := [][]string{{"a", "b", "a"}, {"c", "a", "d"}, {"e"}}
+	for _, delta := range []bool{false, true} {
+		var buf bytes.Buffer
+		opts := []ipc.Option{ipc.WithSchema(s)}
+		if delta {
+			opts = append(opts, ipc.WithDictionaryDeltas(true))
+		}
+		w := ipc.NewWriter(&buf, opts...)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+		for _, vals := range batches {
+			for _, v := range vals {
+				if err := b.Field(0).(*array.BinaryDictionaryBuilder).AppendString(v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec := b.NewRecordBatch()
+			if err := w.Write(rec); err != nil {
+				t.Fatal(err)
+			}
+			rec.Release()
+		}
+		b.Release()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := arrow.ReadIPC(buf.Bytes(), 0)
+		if err != nil {
+			t.Fatalf("delta %v: %v", delta, err)
+		}
+		if len(p.Batches) != len(batches) {
+			t.Fatalf("delta %v: %d batches", delta, len(p.Batches))
+		}
+		for i, pb := range p.Batches {
+			r, err := ipc.NewReader(bytes.NewReader(pb.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Next() {
+				t.Fatalf("delta %v, batch %d: %v", delta, i, r.Err())
+			}
+			col := r.RecordBatch().Column(0)
+			for j, want := range batches[i] {
+				if got := col.ValueStr(j); got != want {
+					t.Errorf("delta %v, batch %d row %d: %q, want %q", delta, i, j, got, want)
+				}
+			}
+			r.Release()
+		}
+	}
+}
+
+// TestArrowHostileHugeDictionary: a dictionary far larger than the rows
+// that use it is bounded by the decoded bound like any buffer.
+func TestArrowHostileHugeDictionary(t *testing.T) {
+	dt := &aa.DictionaryType{IndexType: aa.PrimitiveTypes.Int32, ValueType: aa.BinaryTypes.String}
+	s := aa.NewSchema([]aa.Field{{Name: "d", Type: dt}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	db := b.Field(0).(*array.BinaryDictionaryBuilder)
+	big := bytes.Repeat([]byte("x"), 1000)
+	for i := range 2000 { // 2 MB of dictionary
+		copy(big, fmt.Sprintf("%06d", i))
+		if err := db.Append(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	body := streamOf(t, s, rec)
+	if _, err := arrow.ReadIPC(body, 1<<20); !errors.Is(err, arrow.ErrInvalid) {
+		t.Fatalf("a 2 MB dictionary under a 1 MiB bound: err %v", err)
+	}
+	if _, err := arrow.ReadIPC(body, 0); err != nil {
+		t.Fatalf("within the default bound: %v", err)
+	}
+}
+
+// TestArrowHostileInvalidUTF8: a string column must hold UTF-8 (Arrow's
+// utf8 type); invalid bytes are refused, and the error does not echo a
+// long value whole.
+func TestArrowHostileInvalidUTF8(t *testing.T) {
+	s := aa.NewSchema([]aa.Field{{Name: "s", Type: aa.BinaryTypes.String}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).Append("\xff" + strings.Repeat("y", 10000))
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	_, err := arrow.ReadIPC(streamOf(t, s, rec), 0)
+	if !errors.Is(err, arrow.ErrInvalid) {
+		t.Fatalf("err %v", err)
+	}
+	if len(err.Error()) > 1000 {
+		t.Fatalf("the error is %d bytes: it echoes the value", len(err.Error()))
+	}
 }

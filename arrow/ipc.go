@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -181,7 +182,11 @@ func validate(rec arrow.RecordBatch, i int) error {
 			err = array.ValidateFull(col)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: record batch %d: column %d (%s): %v", ErrInvalid, i+1, c, rec.ColumnName(c), err)
+			msg := err.Error() // it may quote a whole value
+			if len(msg) > 200 {
+				msg = strings.ToValidUTF8(msg[:200], "") + "…"
+			}
+			return fmt.Errorf("%w: record batch %d: column %d (%.100q): %s", ErrInvalid, i+1, c, rec.ColumnName(c), msg)
 		}
 	}
 	return nil
