@@ -187,3 +187,87 @@ func TestPublishHostileInvalidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishHostileLimits: bodies, batches and keys at their limits are
+// taken, one byte or event past them refused with nothing stored, with a
+// declared length or chunked.
+func TestPublishHostileLimits(t *testing.T) {
+	const maxBody = 4 << 10
+	th := boltHub(t, func(c *hubtest.Config) {
+		c.Publish.MaxBodyBytes = maxBody
+		c.Publish.MaxBatchEvents = 5
+		c.Publish.Limits.MaxKeyLen = 32
+	})
+	at := bytes.Repeat([]byte("x"), maxBody)
+	if st, _, body := send(t, th, "/publish/h.lim", at); st != 200 {
+		t.Fatalf("a body at the limit: %d %s", st, body)
+	}
+	past := append(bytes.Clone(at), 'x')
+	if st, code, _ := send(t, th, "/publish/h.lim", past); st != 413 || code != "TOO_LARGE" {
+		t.Fatalf("a body past the limit: %d %s", st, code)
+	}
+	// Chunked: no Content-Length to refuse early.
+	req, _ := http.NewRequest("POST", th.Srv.URL+"/publish/h.lim", io.MultiReader(bytes.NewReader(past)))
+	req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(b), `"TOO_LARGE"`) {
+		t.Fatalf("chunked past the limit: %d %s", resp.StatusCode, b)
+	}
+	line := `{"topic":"h.lim","data":1}`
+	five := strings.Repeat(line+"\n", 5)
+	if st, _, body := send(t, th, "/publish", []byte(five), "Content-Type", "application/x-ndjson"); st != 200 {
+		t.Fatalf("a batch at the limit: %d %s", st, body)
+	}
+	if st, code, _ := send(t, th, "/publish", []byte(five+line+"\n"), "Content-Type", "application/x-ndjson"); st != 413 || code != "TOO_LARGE" {
+		t.Fatalf("a batch past the limit: %d %s", st, code)
+	}
+	// Blank lines are no events and cost no slot.
+	if st, _, body := send(t, th, "/publish", []byte("\n\r\n  \n"+five+"\n\n"), "Content-Type", "application/x-ndjson"); st != 200 {
+		t.Fatalf("a batch at the limit with blank lines: %d %s", st, body)
+	}
+	key := strings.Repeat("k", 32)
+	if st, _, body := send(t, th, "/publish/h.lim?key="+key, []byte("a")); st != 200 {
+		t.Fatalf("a key at the limit: %d %s", st, body)
+	}
+	if st, _, body := send(t, th, "/publish/h.lim", []byte("a"), "Idempotency-Key", key); st != 200 || !strings.Contains(body, `"duplicate":true`) {
+		t.Fatalf("the same key in the header: %d %s, want a duplicate", st, body)
+	}
+	for _, c := range []struct{ path, hdr string }{{"/publish/h.lim?key=" + key + "k", ""}, {"/publish/h.lim", key + "k"}} {
+		st, code, _ := send(t, th, c.path, []byte("a"), "Idempotency-Key", c.hdr)
+		if st != 400 || code != "BAD_FIELD" {
+			t.Fatalf("a key past the limit (%s): %d %s", c.path, st, code)
+		}
+	}
+	if n := len(events(t, th, "h.lim")); n != 1+5+5+1 {
+		t.Fatalf("%d events stored, want %d", n, 12)
+	}
+}
+
+// TestPublishHostileControlCharacters: NUL and CR in the fields: a type
+// with CR is refused (it would end the SSE field), NUL and CR in data,
+// entity and source are stored as sent and delivered JSON-escaped.
+func TestPublishHostileControlCharacters(t *testing.T) {
+	th := boltHub(t)
+	for _, body := range []string{`{"topic":"h.cc","type":"a\rb"}`, `{"topic":"h.cc","type":"a\nb"}`, `{"topic":"h.cc","key":"a\rb"}`} {
+		if st, code, resp := send(t, th, "/publish", []byte(body), "Content-Type", "application/json"); st != 400 || code != "BAD_FIELD" {
+			t.Errorf("%s: %d %s", body, st, resp)
+		}
+	}
+	body := `{"topic":"h.cc","entity":"e\u0000\r","source":"s\u0000","data":"d\u0000\r\n"}`
+	if st, _, resp := send(t, th, "/publish", []byte(body), "Content-Type", "application/json"); st != 200 {
+		t.Fatalf("%d %s", st, resp)
+	}
+	ev := events(t, th, "h.cc")[0]
+	if ev.Entity != "e\x00\r" || ev.Source != "s\x00" || string(ev.Data) != "d\x00\r\n" {
+		t.Fatalf("stored %q %q %q", ev.Entity, ev.Source, ev.Data)
+	}
+	env := lastEnvelope(t, th, "h.cc")
+	if env["entity_id"] != `"e\u0000\r"` || env["data"] != `"d\u0000\r\n"` {
+		t.Fatalf("delivered entity_id %s data %s", env["entity_id"], env["data"])
+	}
+}
