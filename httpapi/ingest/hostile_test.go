@@ -21,6 +21,7 @@ import (
 	aa "github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/arrow"
 	"github.com/ssehub/ssehub/httpapi/ingest"
 	"github.com/ssehub/ssehub/internal/hubtest"
@@ -223,5 +224,49 @@ func TestIngestHostileNullRows(t *testing.T) {
 		t.Fatalf("stored, but rows %d, want %d", r.Rows, int64(4<<30))
 	case r.Status != 200 && r.Error.Code != "BAD_ARROW":
 		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+}
+
+// TestIngestHostileJSONRows: JSON rows that a lax parser would take one
+// way or another (a column twice, invalid UTF-8, numbers past their type,
+// deep nesting, not objects) are 400 BAD_ARROW naming the row, and nothing
+// of the body is stored; the same rows fixed are taken.
+func TestIngestHostileJSONRows(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	e.ingestOK("h.rows", batchOf(t, schemaV1, 0, 1)) // ts int64, sym utf8, price float64
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	for name, row := range map[string]string{
+		"a column twice":    `{"ts":1,"ts":2}`,
+		"invalid UTF-8":     "{\"ts\":1,\"sym\":\"\xff\"}",
+		"int64 overflow":    `{"ts":9223372036854775808}`,
+		"a fraction":        `{"ts":1.5}`,
+		"float overflow":    `{"ts":1,"price":1e400}`,
+		"NaN":               `{"ts":1,"price":"NaN"}`,
+		"deep nesting":      `{"ts":1,"sym":` + deep + `}`,
+		"not an object":     `[1,2]`,
+		"an unknown column": `{"ts":1,"qty":3}`,
+		"trailing garbage":  `{"ts":1} x`,
+	} {
+		for _, ndjson := range []bool{false, true} {
+			body, ct := "[{\"ts\":0},"+row+"]", "application/json"
+			if ndjson {
+				body, ct = "{\"ts\":0}\n"+row+"\n", "application/x-ndjson"
+			}
+			r := e.post("/ingest/"+adminToken+"?topic=h.rows", ct, []byte(body))
+			// Garbage after the second row of an array is where a third
+			// would start.
+			named := strings.Contains(r.Error.Message, "row 2") || (name == "trailing garbage" && strings.Contains(r.Error.Message, "row 3"))
+			if r.Status != 400 || r.Error.Code != "BAD_ARROW" || !named {
+				t.Errorf("%s (%s): %d %.300s, want 400 BAD_ARROW naming row 2", name, ct, r.Status, r.Body)
+			}
+		}
+	}
+	n := 0
+	_ = e.th.Hub.History(context.Background(), 0, ssehub.MustFilter("h.rows"), func(*ssehub.Event) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("%d events stored, want the first batch only", n)
+	}
+	if r := e.post("/ingest/"+adminToken+"?topic=h.rows", "application/json", []byte(`[{"ts":0},{"ts":2,"sym":"ok","price":1e300}]`)); r.Status != 200 || r.Rows != 2 {
+		t.Fatalf("fixed rows: %d %s", r.Status, r.Body)
 	}
 }
