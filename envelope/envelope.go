@@ -181,11 +181,29 @@ func ScopedKey(source, key string) string {
 	return SourceID(source) + keySep + key
 }
 
+// partSep separates a publisher's key from the part number PartKey adds.
+// No key contains it: ingest and publish refuse control characters in keys.
+const partSep = "\x1e"
+
+// PartKey returns the key of part i of a request that stores several
+// events under one key (an Arrow stream of several record batches): the
+// key, a separator no key contains, and i. A key "k#1" that another
+// request sends can then never be mistaken for part 1 of key "k".
+func PartKey(key string, i int) string {
+	if key == "" {
+		return ""
+	}
+	return key + partSep + strconv.Itoa(i)
+}
+
 // EventID returns the publisher's own key of a stored key, which ScopedKey
-// may have prefixed with its source.
+// may have prefixed with its source and PartKey suffixed with a part.
 func EventID(key string) string {
 	if i := strings.LastIndex(key, keySep); i >= 0 {
-		return key[i+1:]
+		key = key[i+1:]
+	}
+	if i := strings.Index(key, partSep); i >= 0 {
+		key = key[:i]
 	}
 	return key
 }

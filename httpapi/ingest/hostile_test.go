@@ -270,3 +270,28 @@ func TestIngestHostileJSONRows(t *testing.T) {
 		t.Fatalf("fixed rows: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestIngestHostileKeys: the keys a stream of several batches gives its
+// events cannot be forged by another ingest's key, and an ingest key holds
+// no control characters (as a publish key).
+func TestIngestHostileKeys(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	two := ipcStream(t, schemaV1, record(schemaV1, 0, 1), record(schemaV1, 1, 1))
+	first := e.post("/ingest/"+adminToken+"?topic=h.keys&key=k", arrow.MediaType, two)
+	if first.Status != 200 || len(first.IDs) != 2 {
+		t.Fatalf("two batches: %d %s", first.Status, first.Body)
+	}
+	for _, key := range []string{"k%231", "k%230", "k-1", "k_1"} {
+		r := e.post("/ingest/"+adminToken+"?topic=h.keys&key="+key, arrow.MediaType, batchOf(t, schemaV1, 9, 1))
+		if r.Status != 200 || strings.Contains(r.Body, "duplicate") {
+			t.Errorf("key %s after key k of two batches: %d %s, want a new event", key, r.Status, r.Body)
+		}
+	}
+	if r := e.post("/ingest/"+adminToken+"?topic=h.keys&key=k", arrow.MediaType, two); !strings.Contains(r.Body, `"duplicate":true`) || r.ID != first.ID {
+		t.Fatalf("a retry of the two batches: %s, want the first ids as duplicates", r.Body)
+	}
+	for _, key := range []string{"a%00b", "a%1fb", "a%1eb", "a%0d"} {
+		r := e.post("/ingest/"+adminToken+"?topic=h.keys&key="+key, arrow.MediaType, batchOf(t, schemaV1, 0, 1))
+		wantStatus(t, r, 400, "BAD_FIELD")
+	}
+}

@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/arrow"
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/envelope"
 	"github.com/ssehub/ssehub/format"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
@@ -114,6 +116,12 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, fmt.Sprintf("key is %d bytes, over the limit of %d (limits.max_key_len)", len(key), f.opts.MaxKeyLen))
 		return
 	}
+	if strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		// As on /publish: the separators of scoped and part keys are
+		// control characters, which no client may forge.
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "key must not contain control characters")
+		return
+	}
 	mt := httpapi.MediaType(r)
 	if mt != arrow.MediaType && mt != arrow.FileMediaType && mt != "application/json" && mt != "application/x-ndjson" {
 		httpapi.WriteError(w, http.StatusUnsupportedMediaType, httpapi.CodeMediaType,
@@ -152,7 +160,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		if key != "" {
 			events[i].Key = key
 			if len(p.Batches) > 1 {
-				events[i].Key = key + "#" + strconv.Itoa(i)
+				events[i].Key = envelope.PartKey(key, i)
 			}
 		}
 	}
