@@ -295,3 +295,46 @@ func TestIngestHostileKeys(t *testing.T) {
 		wantStatus(t, r, 400, "BAD_FIELD")
 	}
 }
+
+// endless is a body that never ends.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestIngestHostileEndlessBody: a chunked body that never ends is cut at
+// max_ingest_bytes (413), and a declared length past it is refused before
+// a byte is read.
+func TestIngestHostileEndlessBody(t *testing.T) {
+	e := newEnv(t, ingest.Options{MaxBodyBytes: 64 << 10})
+	req, _ := http.NewRequest("POST", e.url+"/ingest/"+adminToken+"?topic=h.endless", endless{})
+	req.Header.Set("Content-Type", arrow.MediaType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(b), `"code":"TOO_LARGE"`) {
+		t.Fatalf("an endless chunked body: %d %s", resp.StatusCode, b)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /ingest/%s?topic=h.endless HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: 10000000000\r\n\r\n", adminToken, arrow.MediaType)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 413 {
+		t.Fatalf("a declared 10 GB body: %d", r.StatusCode)
+	}
+}
