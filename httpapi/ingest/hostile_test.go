@@ -126,6 +126,7 @@ func TestIngestHostileTokenNotEchoed(t *testing.T) {
 	var logs lockedBuffer
 	e := newEnv(t, ingest.Options{MaxBodyBytes: 1 << 10}, func(c *hubtest.Config) {
 		c.API.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.API.AccessLog = true
 	})
 	tok := e.token("publish", "h.tok")
 	other := strings.Repeat("f", 64) // well formed, unknown
@@ -149,8 +150,12 @@ func TestIngestHostileTokenNotEchoed(t *testing.T) {
 			t.Errorf("%s: the error body echoes the token: %s", c.path, r.Body)
 		}
 	}
-	if s := logs.String(); strings.Contains(s, tok) || strings.Contains(s, other) {
+	s := logs.String()
+	if strings.Contains(s, tok) || strings.Contains(s, other) {
 		t.Errorf("a log line holds the token:\n%s", s)
+	}
+	if strings.Count(s, "/ingest/") < 7 {
+		t.Errorf("the access log does not show the requests:\n%s", s)
 	}
 }
 

@@ -5,10 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ssehub/ssehub"
@@ -270,4 +273,55 @@ func TestPublishHostileControlCharacters(t *testing.T) {
 	if env["entity_id"] != `"e\u0000\r"` || env["data"] != `"d\u0000\r\n"` {
 		t.Fatalf("delivered entity_id %s data %s", env["entity_id"], env["data"])
 	}
+}
+
+// TestPublishHostileCanceledBatches: clients that go away mid-publish
+// (while the body is in flight, or while the store writes) never leave a
+// batch half stored: each topic holds all of its batch or none of it, and
+// every batch that was acknowledged is whole.
+func TestPublishHostileCanceledBatches(t *testing.T) {
+	th := boltHub(t)
+	const batches, size = 24, 40
+	acked := make([]bool, batches)
+	var wg sync.WaitGroup
+	for i := range batches {
+		wg.Go(func() {
+			var body bytes.Buffer
+			for j := range size {
+				fmt.Fprintf(&body, `{"topic":"h.cancel.b%d","data":%d}`+"\n", i, j)
+			}
+			// Cancel after 0 to 49 ms: some before the body is read,
+			// some while the store writes, some after the answer.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%8)*time.Duration(i%8)*time.Millisecond)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", th.Srv.URL+"/publish", &body)
+			req.Header.Set("Authorization", "Bearer "+hubtest.AdminToken)
+			req.Header.Set("Content-Type", "application/x-ndjson")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			acked[i] = err == nil && resp.StatusCode == 200 && strings.Count(string(b), `"`) == 2*size+2
+		})
+	}
+	wg.Wait()
+	n, stored := 0, 0
+	for i := range batches {
+		got := len(events(t, th, fmt.Sprintf("h.cancel.b%d", i)))
+		if got == size {
+			stored++
+		}
+		if got != 0 && got != size {
+			t.Errorf("batch %d: %d of %d events stored", i, got, size)
+		}
+		if acked[i] && got != size {
+			t.Errorf("batch %d was acknowledged but %d events are stored", i, got)
+		}
+		if acked[i] {
+			n++
+		}
+	}
+	t.Logf("%d of %d batches acknowledged, %d stored", n, batches, stored)
 }
