@@ -16,7 +16,7 @@ import (
 )
 
 // streamOf writes recs as one IPC stream of schema s.
-func streamOf(t *testing.T, s *aa.Schema, recs ...aa.RecordBatch) []byte {
+func streamOf(t testing.TB, s *aa.Schema, recs ...aa.RecordBatch) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(s))
