@@ -57,7 +57,8 @@ func FingerprintOf(ev *ssehub.Event) ([]byte, bool) {
 // that batch's own. Schema events carry no id: they do not move a client's
 // Last-Event-ID. A batch is encoded (base64) once and shared by every
 // subscriber. An event that is not an Arrow batch (published with
-// /publish to the same topic) is sent as the raw format sends it.
+// /publish to the same topic) is sent as the raw format sends it, without
+// its type when that is batch, schema or heartbeat (the format's own).
 var Format = &arrowFormat{}
 
 // HeartbeatBytes is the heartbeat of an arrow stream by default, the seed's
@@ -82,6 +83,14 @@ func (*arrowFormat) HeartbeatStyle() string { return "empty" }
 // Encode implements format.Format.
 func (*arrowFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
 	if _, ok := FingerprintOf(ev); !ok {
+		if ev.Type == EventType || ev.Type == "schema" || ev.Type == "heartbeat" {
+			// Not one of this format's own events, whatever its type
+			// says: sent as a plain message, so an Arrow client never
+			// decodes it as a batch or a schema.
+			plain := *ev
+			plain.Type = ""
+			return format.Raw.Encode(dst, &plain, id)
+		}
 		return format.Raw.Encode(dst, ev, id)
 	}
 	return AppendBatchEvent(dst, id, ev.Data)

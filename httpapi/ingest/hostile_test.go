@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -342,4 +343,58 @@ func TestIngestHostileEndlessBody(t *testing.T) {
 	if r.StatusCode != 413 {
 		t.Fatalf("a declared 10 GB body: %d", r.StatusCode)
 	}
+}
+
+// TestIngestHostileForgedBatch: a publisher cannot forge an Arrow batch
+// event through /publish (type "batch" and the meta the arrow format reads
+// the schema fingerprint from): arrow streams would send its data, which
+// no IPC reader can read, as a batch, past every check ingest makes.
+func TestIngestHostileForgedBatch(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	first := e.ingestOK("h.forge", batchOf(t, schemaV1, 0, 1))
+	fp := fingerprintOf(t, e, "h.forge")
+	forged := fmt.Sprintf(`{"topic":"h.forge","type":"batch","meta":{"arrow_schema":"%s","rows":1},"data":"not arrow"}`, fp)
+	r := e.post("/publish", "application/json", []byte(forged), "Authorization", "Bearer "+adminToken)
+	wantStatus(t, r, 400, "BAD_FIELD")
+	// The type alone, or the meta alone, is no forgery.
+	for _, body := range []string{
+		`{"topic":"h.forge","type":"batch","meta":{"rows":1},"data":"x"}`,
+		fmt.Sprintf(`{"topic":"h.forge","type":"row","meta":{"arrow_schema":"%s","rows":1},"data":"x"}`, fp),
+	} {
+		if r := e.post("/publish", "application/json", []byte(body), "Authorization", "Bearer "+adminToken); r.Status != 200 {
+			t.Errorf("%s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	c := e.open("/arrowlive/", "Last-Event-ID", "0")
+	for {
+		ev := c.next(5 * time.Second)
+		if ev.Type == "batch" && ev.ID != first.ID {
+			t.Fatalf("a batch event %s that ingest did not store: %q", ev.ID, ev.Data)
+		}
+		if ev.ID != "" && ev.ID != first.ID { // the two plain events, sent as raw
+			break
+		}
+	}
+}
+
+// fingerprintOf returns the fingerprint of topic's current schema, from
+// GET /api/topics/{topic}.
+func fingerprintOf(t *testing.T, e *env, topic string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.url+"/api/topics/"+topic, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct {
+		Schema struct {
+			Fingerprint string `json:"fingerprint"`
+		} `json:"schema"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || len(d.Schema.Fingerprint) != arrow.FingerprintLen {
+		t.Fatalf("topic details: %v %+v", err, d)
+	}
+	return d.Schema.Fingerprint
 }

@@ -69,6 +69,12 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.s = s
 	f.reg = arrow.NewRegistry(s.Hub().Store(), s.Logger())
 	f.detach = arrow.Attach(f.reg)
+	// The arrow format sends an event with a batch's type and meta as a
+	// batch: only ingest, which validated it, may write one.
+	s.ReserveEvents("Arrow ingest (POST /ingest)", func(ev *ssehub.Event) bool {
+		_, ok := arrow.FingerprintOf(ev)
+		return ok
+	})
 	s.OnShutdown(f.detach)
 	s.Route("/ingest/{token}", httpapi.Methods{"POST": f.handlePath})
 	s.Route("/ingest", httpapi.Methods{"POST": f.handleHeader})

@@ -258,6 +258,9 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	if owner, ok := f.s.ReservedType(ev.Topic, ev.Type); ok {
 		return httpapi.CodeBadField, fmt.Sprintf("type %.60q is reserved on this topic: %s writes it (use that protocol's endpoint, or another type)", ev.Type, owner)
 	}
+	if owner, ok := f.s.ReservedEvent(ev); ok {
+		return httpapi.CodeBadField, fmt.Sprintf("this type and meta are reserved: %s writes such events", owner)
+	}
 	for _, c := range ev.Key {
 		if c < 0x20 || c == 0x7f {
 			return httpapi.CodeBadField, "key must not contain control characters"
