@@ -1,12 +1,14 @@
 package pull_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/httpapi/pull"
 	"github.com/ssehub/ssehub/internal/hubtest"
 )
@@ -150,5 +152,44 @@ func TestPullHostileTokenNotEchoed(t *testing.T) {
 		if strings.Contains(body, hubtest.AdminToken) || strings.Contains(body, strings.Repeat("a", 64)) {
 			t.Errorf("%s: the error echoes the token: %s", q, body)
 		}
+	}
+}
+
+// TestPullHostileHugeLists: an extract naming thousands of event_type
+// patterns is refused at the pattern limit, and a batch of large events
+// ends at the byte bound with one event at least.
+func TestPullHostileHugeLists(t *testing.T) {
+	c := newClock()
+	th := hubtest.New(t, boltStore(t, t.TempDir()), func(cfg *hubtest.Config) {
+		cfg.Extra = append(cfg.Extra, pull.New(pull.Options{MaxBatchBytes: 8 << 10, Now: c.Now, Endpoints: []pull.Endpoint{jobsEndpoint()}}))
+		cfg.API.Limits.MaxTopics = 64 // limits.max_topics
+	})
+	e := &env{t: t, th: th, url: th.Srv.URL, clock: c}
+	q := "?event_type=" + strings.Repeat("jobs.a&event_type=", 5000) + "jobs.b"
+	status, body := e.do("GET", "/jobs/extract"+q)
+	if status != 400 || !strings.Contains(body, `"code":"BAD_PATTERN"`) {
+		t.Fatalf("5001 patterns: %d %.200s", status, body)
+	}
+	var evs []*ssehub.Event
+	for range 6 {
+		evs = append(evs, &ssehub.Event{Topic: "jobs.big", Data: []byte(`"` + strings.Repeat("x", 6<<10) + `"`)})
+	}
+	if _, err := e.th.Hub.Publish(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for range 10 {
+		x := e.extract("?batch_size=100")
+		if x.BatchID == nil {
+			break
+		}
+		if len(x.Events) != 1 {
+			t.Fatalf("a batch of %d events of 6 KiB under an 8 KiB bound", len(x.Events))
+		}
+		total++
+		e.confirm(*x.BatchID)
+	}
+	if total != 6 {
+		t.Fatalf("%d events went out, want 6", total)
 	}
 }
