@@ -163,11 +163,17 @@ func (s *session) Before(dst []byte, ev *ssehub.Event) []byte {
 // frameCache keeps the schema events by topic and fingerprint: immutable,
 // built once per process, bounded.
 type frameCache struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu    sync.RWMutex
+	m     map[string][]byte
+	bytes int // of the frames in m
 }
 
 const maxFrames = 4096
+
+// maxCacheBytes bounds the bytes of each cache of schemas (the registry's
+// and the frames): one schema may carry as much metadata as an ingest body
+// holds, so a count alone does not bound the memory.
+const maxCacheBytes = 32 << 20
 
 // get returns the schema event of topic and fingerprint fp, building it from
 // the schema load returns on a miss; nil when that fails.
@@ -189,8 +195,11 @@ func (c *frameCache) get(topic, fp string, load func() (*Schema, error)) []byte 
 	}
 	fr = AppendSchemaEvent(nil, data)
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxFrames {
-		c.m = make(map[string][]byte)
+	if c.m == nil || len(c.m) >= maxFrames || c.bytes+len(fr) > maxCacheBytes {
+		c.m, c.bytes = make(map[string][]byte), 0
+	}
+	if _, ok := c.m[key]; !ok {
+		c.bytes += len(fr)
 	}
 	c.m[key] = fr
 	c.mu.Unlock()
