@@ -325,3 +325,41 @@ func TestPublishHostileCanceledBatches(t *testing.T) {
 	}
 	t.Logf("%d of %d batches acknowledged, %d stored", n, batches, stored)
 }
+
+// TestPublishHostileIdempotencyHeader: a client that retries POST
+// /publish with an Idempotency-Key header (as /publish/{topic} takes it)
+// stores its events once, a single envelope or a batch; a header that
+// contradicts the envelope's key is refused, and the header obeys the
+// key's limits.
+func TestPublishHostileIdempotencyHeader(t *testing.T) {
+	th := boltHub(t, func(c *hubtest.Config) { c.Publish.Limits.MaxKeyLen = 16 })
+	one := []byte(`{"topic":"h.idem.one","data":1}`)
+	batch := []byte("{\"topic\":\"h.idem.batch\",\"data\":1}\n{\"topic\":\"h.idem.batch\",\"data\":2,\"key\":\"own\"}\n{\"topic\":\"h.idem.batch\",\"data\":3}\n")
+	for range 2 {
+		if st, _, body := send(t, th, "/publish", one, "Content-Type", "application/json", "Idempotency-Key", "retry-1"); st != 200 {
+			t.Fatalf("%d %s", st, body)
+		}
+		if st, _, body := send(t, th, "/publish", batch, "Content-Type", "application/x-ndjson", "Idempotency-Key", "retry-2"); st != 200 {
+			t.Fatalf("%d %s", st, body)
+		}
+	}
+	if n := len(events(t, th, "h.idem.one")); n != 1 {
+		t.Errorf("a retried envelope with Idempotency-Key stored %d events", n)
+	}
+	if n := len(events(t, th, "h.idem.batch")); n != 3 {
+		t.Errorf("a retried batch with Idempotency-Key stored %d events, want 3", n)
+	}
+	for _, c := range []struct {
+		body []byte
+		ct   string
+		key  string
+	}{
+		{[]byte(`{"topic":"h.idem.x","key":"a"}`), "application/json", "b"},
+		{one, "application/json", strings.Repeat("k", 17)},
+		{batch, "application/x-ndjson", strings.Repeat("k", 17)},
+	} {
+		if st, code, body := send(t, th, "/publish", c.body, "Content-Type", c.ct, "Idempotency-Key", c.key); st != 400 || code != "BAD_FIELD" {
+			t.Errorf("key %q: %d %s, want 400 BAD_FIELD", c.key, st, body)
+		}
+	}
+}

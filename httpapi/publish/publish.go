@@ -147,10 +147,27 @@ func (f *Feature) handleEnvelope(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An Idempotency-Key header keys what has no key of its own, as on
+	// /publish/{topic}: a retry of the request stores nothing twice.
+	hk := r.Header.Get("Idempotency-Key")
+	if hk != "" {
+		if code, msg := f.Validate(&ssehub.Event{Topic: "k", Key: hk}); msg != "" {
+			httpapi.WriteError(w, http.StatusBadRequest, code, "Idempotency-Key: "+msg)
+			return
+		}
+	}
 	if mt != "application/x-ndjson" {
 		ev, err := envelope.Parse(body)
 		if err != nil {
 			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadJSON, err.Error())
+			return
+		}
+		switch {
+		case hk == "":
+		case ev.Key == "":
+			ev.Key = hk
+		case ev.Key != hk:
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "the Idempotency-Key header and the envelope's key differ")
 			return
 		}
 		if code, msg := f.Validate(ev); msg != "" {
@@ -196,6 +213,9 @@ func (f *Feature) handleEnvelope(w http.ResponseWriter, r *http.Request) {
 		if code, msg := f.Validate(ev); msg != "" {
 			httpapi.WriteError(w, http.StatusBadRequest, code, fmt.Sprintf("line %d: %s", line, msg))
 			return
+		}
+		if ev.Key == "" && hk != "" {
+			ev.Key = envelope.PartKey(hk, len(events)) // the header's key and the event's position
 		}
 		events = append(events, ev)
 	}
