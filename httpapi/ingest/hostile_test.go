@@ -296,6 +296,8 @@ func TestIngestHostileKeys(t *testing.T) {
 	if r := e.post("/ingest/"+adminToken+"?topic=h.keys&key=k", arrow.MediaType, two); !strings.Contains(r.Body, `"duplicate":true`) || r.ID != first.ID {
 		t.Fatalf("a retry of the two batches: %s, want the first ids as duplicates", r.Body)
 	}
+	r := e.post("/ingest/"+adminToken+"?topic=h.keys&key=a", arrow.MediaType, batchOf(t, schemaV1, 0, 1), "Idempotency-Key", "b")
+	wantStatus(t, r, 400, "BAD_FIELD")
 	for _, key := range []string{"a%00b", "a%1fb", "a%1eb", "a%0d"} {
 		r := e.post("/ingest/"+adminToken+"?topic=h.keys&key="+key, arrow.MediaType, batchOf(t, schemaV1, 0, 1))
 		wantStatus(t, r, 400, "BAD_FIELD")

@@ -114,9 +114,13 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		httpapi.WriteError(w, http.StatusGone, httpapi.CodeGone, (&hub.GoneError{Topic: topic}).Error())
 		return
 	}
-	key := r.URL.Query().Get("key")
-	if key == "" {
-		key = r.Header.Get("Idempotency-Key")
+	key, hk := r.URL.Query().Get("key"), r.Header.Get("Idempotency-Key")
+	switch {
+	case key == "":
+		key = hk
+	case hk != "" && hk != key:
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "?key= and the Idempotency-Key header differ")
+		return
 	}
 	if len(key) > f.opts.MaxKeyLen {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, fmt.Sprintf("key is %d bytes, over the limit of %d (limits.max_key_len)", len(key), f.opts.MaxKeyLen))

@@ -362,4 +362,11 @@ func TestPublishHostileIdempotencyHeader(t *testing.T) {
 			t.Errorf("key %q: %d %s, want 400 BAD_FIELD", c.key, st, body)
 		}
 	}
+	// /publish/{topic}: ?key= and the header must agree.
+	if st, code, body := send(t, th, "/publish/h.idem.x?key=a", []byte("x"), "Idempotency-Key", "b"); st != 400 || code != "BAD_FIELD" {
+		t.Errorf("?key=a with Idempotency-Key b: %d %s, want 400 BAD_FIELD", st, body)
+	}
+	if st, _, body := send(t, th, "/publish/h.idem.x?key=a", []byte("x"), "Idempotency-Key", "a"); st != 200 {
+		t.Errorf("?key=a with Idempotency-Key a: %d %s", st, body)
+	}
 }

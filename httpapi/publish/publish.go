@@ -96,6 +96,10 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if k, hk := q.Get("key"), r.Header.Get("Idempotency-Key"); k != "" && hk != "" && k != hk {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "?key= and the Idempotency-Key header differ")
+		return
+	}
 	ev := &ssehub.Event{
 		Topic:  r.PathValue("topic"),
 		Type:   q.Get("type"),
