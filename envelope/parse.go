@@ -102,6 +102,11 @@ func ParseInto(ev *ssehub.Event, b []byte) error {
 		if env.Meta[0] != '{' {
 			return errors.New("invalid envelope: meta must be a JSON object")
 		}
+		if !env.Meta.IsValid(jsontext.AllowInvalidUTF8(true)) {
+			// Valid JSON already: a member named twice at some depth,
+			// which readers of meta would take one way or the other.
+			return errors.New("invalid envelope: meta names a member twice")
+		}
 		ev.Meta = json.RawMessage(env.Meta)
 	}
 	return nil

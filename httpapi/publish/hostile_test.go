@@ -159,6 +159,8 @@ func TestPublishHostileDuplicateMembers(t *testing.T) {
 		`{"topic":"h.dup.a","Topic":"h.dup.b","data":1}`,
 		`{"topic":"h.dup.a","data":1,"data":2}`,
 		`{"topic":"h.dup.a","key":"k1","KEY":"k2"}`,
+		`{"topic":"h.dup.a","meta":{"a":1,"a":2}}`,
+		`{"topic":"h.dup.a","meta":{"a":{"b":1,"b":2}}}`,
 	} {
 		st, code, resp := send(t, th, "/publish", []byte(body), "Content-Type", "application/json")
 		if st != 400 || code != "BAD_JSON" {
