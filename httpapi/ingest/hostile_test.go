@@ -400,3 +400,31 @@ func fingerprintOf(t *testing.T, e *env, topic string) string {
 	}
 	return d.Schema.Fingerprint
 }
+
+// TestIngestHostileManyBatches: a body of 400 one-row batches (an
+// event each) is stored whole or not at all, and answered in the JSON
+// shape whichever limit it meets.
+func TestIngestHostileManyBatches(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	var recs []aa.RecordBatch
+	for i := range 400 {
+		recs = append(recs, record(schemaV1, i, 1))
+	}
+	body := ipcStream(t, schemaV1, recs...)
+	if len(body) > ingest.DefaultMaxBodyBytes {
+		t.Fatalf("the body is %d bytes", len(body))
+	}
+	tok := e.token("publish", "h.many")
+	for _, path := range []string{"/ingest/" + adminToken + "?topic=h.many", "/ingest/" + tok} {
+		r := e.post(path, arrow.MediaType, body)
+		n := 0
+		_ = e.th.Hub.History(context.Background(), 0, ssehub.MustFilter("h.many"), func(*ssehub.Event) error { n++; return nil })
+		switch {
+		case r.Status == 200 && len(r.IDs) == 400 && n%400 == 0:
+		case r.Status >= 400 && r.Error.Code != "" && n%400 == 0:
+		default:
+			t.Fatalf("%d %.200s with %d events stored", r.Status, r.Body, n)
+		}
+		t.Logf("%d: %d events stored", r.Status, n)
+	}
+}
