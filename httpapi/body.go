@@ -37,10 +37,6 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.Duration) ([]byte, bool) {
 	if r.ContentLength > limit {
-		// Closing: net/http would otherwise read (up to 256 KiB of) the
-		// body it is refusing before answering, and a client that waits
-		// for the answer before sending would wait out the body timeout.
-		w.Header().Set("Connection", "close")
 		WriteError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("the body is larger than the limit of %d bytes", limit))
 		return nil, false
 	}

@@ -246,6 +246,11 @@ func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request) {
 		body := &trackedBody{ReadCloser: r.Body}
 		r.Body = body
 		defer func() {
+			// net/http's own body back: what net/http does with the rest
+			// depends on its type (past 256 KiB unread it answers at once
+			// and closes gracefully; hidden, it read 256 KiB of a body it
+			// refused first, and reset a client still sending).
+			r.Body = body.ReadCloser
 			if !body.ended {
 				s.boundBodyDiscard(w)
 			}

@@ -1,12 +1,14 @@
 package publish_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -370,5 +372,39 @@ func TestPublishHostileIdempotencyHeader(t *testing.T) {
 	}
 	if st, _, body := send(t, th, "/publish/h.idem.x?key=a", []byte("x"), "Idempotency-Key", "a"); st != 200 {
 		t.Errorf("?key=a with Idempotency-Key a: %d %s", st, body)
+	}
+}
+
+// TestPublishHostileEarlyRefusal: a request refused before its body is
+// read (an unknown token, a declared length past the limit) is answered at
+// once, without "100 Continue" to a client that asked whether to send, and
+// without reading the body first.
+func TestPublishHostileEarlyRefusal(t *testing.T) {
+	th := boltHub(t)
+	for _, c := range []struct{ name, auth, length, expect string }{
+		{"unknown token, 100-continue", strings.Repeat("f", 64), "100", "Expect: 100-continue\r\n"},
+		// Up to 256 KiB net/http reads the body before answering (a client
+		// may send it all before reading), within read_body_timeout.
+		{"unknown token, 300 KB declared", strings.Repeat("f", 64), "300000", ""},
+		{"past the limit, 100-continue", hubtest.AdminToken, "5000000", "Expect: 100-continue\r\n"},
+		{"past the limit", hubtest.AdminToken, "5000000", ""},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(th.Srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /publish/h.early HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %s\r\n%s\r\n", c.auth, c.length, c.expect)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: no answer before the body: %v", c.name, err)
+			conn.Close()
+			continue
+		}
+		resp.Body.Close()
+		conn.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("%s: %d first, want the refusal", c.name, resp.StatusCode)
+		}
 	}
 }
