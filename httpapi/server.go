@@ -79,14 +79,15 @@ type Server struct {
 	routes   map[string]bool // paths routed, for 405s
 	shutdown []func()
 
-	conts    atomic.Int64 // len(contFns), read without contMu
-	contMu   sync.Mutex
-	contFns  map[*http.Request]func() // set by Continue until ServeHTTP takes them
-	reserved []reservation            // event types features own (reserved.go); fixed once New returns
+	conts      atomic.Int64 // len(contFns), read without contMu
+	contMu     sync.Mutex
+	contFns    map[*http.Request]func() // set by Continue until ServeHTTP takes them
+	reserved   []reservation            // event types features own (reserved.go); fixed once New returns
+	registered bool                     // New has returned: the features are registered
+
 	// reservedEvents are the events features own (reserved_events.go);
 	// fixed once New returns.
 	reservedEvents []eventReservation
-	registered     bool // New has returned: the features are registered
 }
 
 // New returns a server for opts with its features registered.
