@@ -58,10 +58,14 @@ func TestIngestHostileErrorCodes(t *testing.T) {
 		"bad JSON row": e.post("/ingest/"+adminToken+"?topic=h.codes", "application/json", []byte(`[{"a":1},{"a":"x"}]`)),
 		"media type":   e.post("/ingest/"+adminToken+"?topic=h.codes", "text/plain", []byte("x")),
 		"long key":     e.post("/ingest/"+adminToken+"?topic=h.codes&key="+strings.Repeat("k", 257), arrow.MediaType, batchOf(t, schemaV1, 0, 1)),
+		"gzip body":    e.post("/ingest/"+adminToken+"?topic=h.codes", arrow.MediaType, batchOf(t, schemaV1, 0, 1), "Content-Encoding", "gzip"),
 	} {
 		if r.Status < 400 || !upperSnake.MatchString(r.Error.Code) || !codes[r.Error.Code] {
 			t.Errorf("%s: %d code %q: want an UPPER_SNAKE code listed in docs/api.md", name, r.Status, r.Error.Code)
 		}
+	}
+	if r := e.post("/ingest/"+adminToken+"?topic=h.codes", "application/json", []byte(`[{"a":1}]`), "Content-Encoding", "br"); r.Status != 415 {
+		t.Errorf("a br body: %d %s, want 415", r.Status, r.Body)
 	}
 }
 
