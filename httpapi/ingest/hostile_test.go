@@ -432,3 +432,24 @@ func TestIngestHostileManyBatches(t *testing.T) {
 		t.Logf("%d: %d events stored", r.Status, n)
 	}
 }
+
+// TestIngestHostileJSONToExotic: JSON rows for a topic whose schema holds a
+// type JSON rows cannot fill (a union, run-end encoded) are a 400 naming
+// the column, not a 503 that blames the store.
+func TestIngestHostileJSONToExotic(t *testing.T) {
+	e := newEnv(t, ingest.Options{})
+	for name, dt := range map[string]aa.DataType{
+		"union": aa.SparseUnionOf([]aa.Field{{Name: "i", Type: aa.PrimitiveTypes.Int64}}, []aa.UnionTypeCode{0}),
+		"ree":   aa.RunEndEncodedOf(aa.PrimitiveTypes.Int32, aa.BinaryTypes.String),
+	} {
+		s := aa.NewSchema([]aa.Field{{Name: "x", Type: dt}}, nil)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, s)
+		b.Field(0).AppendEmptyValue()
+		e.ingestOK("h.exo."+name, ipcStream(t, s, b.NewRecordBatch()))
+		b.Release()
+		r := e.post("/ingest/"+adminToken+"?topic=h.exo."+name, "application/json", []byte(`[{"x":1}]`))
+		if r.Status != 400 || r.Error.Code != "BAD_ARROW" {
+			t.Errorf("%s: %d %s, want 400 BAD_ARROW", name, r.Status, r.Body)
+		}
+	}
+}
