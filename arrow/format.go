@@ -57,7 +57,8 @@ func FingerprintOf(ev *ssehub.Event) ([]byte, bool) {
 // that batch's own. Schema events carry no id: they do not move a client's
 // Last-Event-ID. A batch is encoded (base64) once and shared by every
 // subscriber. An event that is not an Arrow batch (published with
-// /publish to the same topic) is sent as the raw format sends it.
+// /publish to the same topic) is sent as the raw format sends it, without
+// its type when that is batch, schema or heartbeat (the format's own).
 var Format = &arrowFormat{}
 
 // HeartbeatBytes is the heartbeat of an arrow stream by default, the seed's
@@ -82,6 +83,14 @@ func (*arrowFormat) HeartbeatStyle() string { return "empty" }
 // Encode implements format.Format.
 func (*arrowFormat) Encode(dst []byte, ev *ssehub.Event, id string) []byte {
 	if _, ok := FingerprintOf(ev); !ok {
+		if ev.Type == EventType || ev.Type == "schema" || ev.Type == "heartbeat" {
+			// Not one of this format's own events, whatever its type
+			// says: sent as a plain message, so an Arrow client never
+			// decodes it as a batch or a schema.
+			plain := *ev
+			plain.Type = ""
+			return format.Raw.Encode(dst, &plain, id)
+		}
 		return format.Raw.Encode(dst, ev, id)
 	}
 	return AppendBatchEvent(dst, id, ev.Data)
@@ -154,11 +163,17 @@ func (s *session) Before(dst []byte, ev *ssehub.Event) []byte {
 // frameCache keeps the schema events by topic and fingerprint: immutable,
 // built once per process, bounded.
 type frameCache struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu    sync.RWMutex
+	m     map[string][]byte
+	bytes int // of the frames in m
 }
 
 const maxFrames = 4096
+
+// maxCacheBytes bounds the bytes of each cache of schemas (the registry's
+// and the frames): one schema may carry as much metadata as an ingest body
+// holds, so a count alone does not bound the memory.
+const maxCacheBytes = 32 << 20
 
 // get returns the schema event of topic and fingerprint fp, building it from
 // the schema load returns on a miss; nil when that fails.
@@ -180,8 +195,11 @@ func (c *frameCache) get(topic, fp string, load func() (*Schema, error)) []byte 
 	}
 	fr = AppendSchemaEvent(nil, data)
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxFrames {
-		c.m = make(map[string][]byte)
+	if c.m == nil || len(c.m) >= maxFrames || c.bytes+len(fr) > maxCacheBytes {
+		c.m, c.bytes = make(map[string][]byte), 0
+	}
+	if _, ok := c.m[key]; !ok {
+		c.bytes += len(fr)
 	}
 	c.m[key] = fr
 	c.mu.Unlock()

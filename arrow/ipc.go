@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -93,6 +95,11 @@ func ReadIPC(body []byte, maxDecoded int64) (p *Payload, err error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("%w: the stream holds a schema but no record batch", ErrInvalid)
 	}
+	for i, rec := range recs {
+		if err := validate(rec, i); err != nil {
+			return nil, err
+		}
+	}
 	s, err := NewSchema(r.Schema())
 	if err != nil {
 		return nil, err
@@ -141,6 +148,9 @@ func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: record batch %d: %v", ErrInvalid, i+1, err)
 		}
+		if err := validate(rec, i); err != nil {
+			return nil, err
+		}
 		b, err := EncodeBatch(r.Schema(), rec)
 		if err != nil {
 			return nil, err
@@ -148,6 +158,79 @@ func ReadIPCFile(body []byte, maxDecoded int64) (p *Payload, err error) {
 		p.Batches = append(p.Batches, Batch{Data: b, Rows: rec.NumRows()})
 	}
 	return p, nil
+}
+
+// validate checks every value of record batch i (0-based) against its
+// layout: arrow-go's reader checks buffer sizes, not what they hold, and a
+// dictionary index past the dictionary or offsets that go backwards parse
+// and then panic every consumer that reads them. The hub stores a batch as
+// it came, so it must not store one a reader cannot read. O(n) in the
+// batch, which MaxBodyBytes and maxDecoded bound.
+func validate(rec arrow.RecordBatch, i int) error {
+	for c, col := range rec.Columns() {
+		var err error
+		if hasNull(col.DataType()) {
+			// arrow-go's reader gives a null array no buffer, and its
+			// validator wants the one (absent) validity buffer of the null
+			// layout: rebuild the column's data with it to validate.
+			d := withNullSlots(col.Data())
+			a := array.MakeFromData(d)
+			err = array.ValidateFull(a)
+			a.Release()
+			d.Release()
+		} else {
+			err = array.ValidateFull(col)
+		}
+		if err != nil {
+			msg := err.Error() // it may quote a whole value
+			if len(msg) > 200 {
+				msg = strings.ToValidUTF8(msg[:200], "") + "…"
+			}
+			return fmt.Errorf("%w: record batch %d: column %d (%.100q): %s", ErrInvalid, i+1, c, rec.ColumnName(c), msg)
+		}
+	}
+	return nil
+}
+
+// hasNull reports whether t is or holds the null type.
+func hasNull(t arrow.DataType) bool {
+	switch t := t.(type) {
+	case *arrow.NullType:
+		return true
+	case *arrow.DictionaryType:
+		return hasNull(t.ValueType)
+	case arrow.NestedType:
+		for _, f := range t.Fields() {
+			if hasNull(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withNullSlots returns a copy of d (the caller releases it) whose null
+// arrays, at any depth, have the one nil buffer of the null layout.
+func withNullSlots(d arrow.ArrayData) *array.Data {
+	bufs := d.Buffers()
+	if d.DataType().ID() == arrow.NULL && len(bufs) == 0 {
+		bufs = []*memory.Buffer{nil}
+	}
+	children := make([]arrow.ArrayData, len(d.Children()))
+	for i, c := range d.Children() {
+		children[i] = withNullSlots(c)
+	}
+	defer func() {
+		for _, c := range children {
+			c.Release()
+		}
+	}()
+	if d.DataType().ID() == arrow.DICTIONARY { // Dictionary() is a typed nil otherwise
+		dd := withNullSlots(d.Dictionary())
+		defer dd.Release()
+		return array.NewDataWithDictionary(d.DataType(), d.Len(), bufs, d.NullN(), d.Offset(), dd)
+	}
+	return array.NewData(d.DataType(), d.Len(), bufs, children, d.NullN(), d.Offset())
 }
 
 // EncodeBatch writes rec as an IPC stream of schema s and the one batch.

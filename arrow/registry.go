@@ -58,6 +58,8 @@ type Registry struct {
 	mu      sync.Mutex
 	topics  map[string]*topicState
 	schemas map[string]*Schema // by fingerprint; immutable
+	// schemaBytes is the IPC bytes of schemas (maxCacheBytes bounds it).
+	schemaBytes int
 }
 
 type topicState struct {
@@ -107,8 +109,12 @@ func (r *Registry) Schema(ctx context.Context, fp string) (*Schema, error) {
 
 func (r *Registry) remember(s *Schema) {
 	r.mu.Lock()
-	if len(r.schemas) >= maxFrames {
-		clear(r.schemas)
+	if _, ok := r.schemas[s.Fingerprint]; !ok {
+		if len(r.schemas) >= maxFrames || r.schemaBytes+len(s.IPC) > maxCacheBytes {
+			clear(r.schemas)
+			r.schemaBytes = 0
+		}
+		r.schemaBytes += len(s.IPC)
 	}
 	r.schemas[s.Fingerprint] = s
 	r.mu.Unlock()

@@ -18,6 +18,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -101,7 +102,14 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	dst = append(dst, '"')
 	dst = field(dst, false, "data")
 	if len(ev.Data) > 0 && json.Valid(ev.Data) {
-		dst = append(dst, ev.Data...)
+		// json.Valid takes invalid UTF-8 inside strings, which the
+		// envelope must not carry (a subscriber's strict parser refuses
+		// it): replaced by U+FFFD, as AppendString does, it stays JSON.
+		if utf8.Valid(ev.Data) {
+			dst = append(dst, ev.Data...)
+		} else {
+			dst = append(dst, bytes.ToValidUTF8(ev.Data, []byte("\uFFFD"))...)
+		}
 	} else {
 		dst = AppendString(dst, string(ev.Data))
 	}
@@ -110,7 +118,7 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	case ev.Source == "":
 		dst = append(dst, "null"...)
 	case SourceObject(ev.Source):
-		dst = appendJSON(dst, ev.Source, st.Spaced)
+		dst = appendJSON(dst, strings.ToValidUTF8(ev.Source, "\uFFFD"), st.Spaced)
 	case st.SourceObject:
 		dst = append(dst, '{')
 		dst = field(dst, true, "id")
@@ -123,7 +131,7 @@ func AppendStyle(dst []byte, ev *ssehub.Event, st Style) []byte {
 	}
 	dst = field(dst, false, "meta")
 	if len(ev.Meta) > 0 {
-		dst = appendJSON(dst, string(ev.Meta), st.Spaced)
+		dst = appendJSON(dst, strings.ToValidUTF8(string(ev.Meta), "\uFFFD"), st.Spaced)
 	} else {
 		dst = append(dst, "{}"...)
 	}
@@ -173,11 +181,29 @@ func ScopedKey(source, key string) string {
 	return SourceID(source) + keySep + key
 }
 
+// partSep separates a publisher's key from the part number PartKey adds.
+// No key contains it: ingest and publish refuse control characters in keys.
+const partSep = "\x1e"
+
+// PartKey returns the key of part i of a request that stores several
+// events under one key (an Arrow stream of several record batches): the
+// key, a separator no key contains, and i. A key "k#1" that another
+// request sends can then never be mistaken for part 1 of key "k".
+func PartKey(key string, i int) string {
+	if key == "" {
+		return ""
+	}
+	return key + partSep + strconv.Itoa(i)
+}
+
 // EventID returns the publisher's own key of a stored key, which ScopedKey
-// may have prefixed with its source.
+// may have prefixed with its source and PartKey suffixed with a part.
 func EventID(key string) string {
 	if i := strings.LastIndex(key, keySep); i >= 0 {
-		return key[i+1:]
+		key = key[i+1:]
+	}
+	if i := strings.Index(key, partSep); i >= 0 {
+		key = key[:i]
 	}
 	return key
 }

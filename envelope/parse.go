@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -62,6 +64,9 @@ func Parse(b []byte) (*ssehub.Event, error) {
 func ParseInto(ev *ssehub.Event, b []byte) error {
 	var env publish
 	if !decodeFast(b, &env) {
+		if name, ok := duplicateMember(b); ok {
+			return fmt.Errorf("invalid envelope: member %.40q is given twice (names match case-insensitively)", name)
+		}
 		slow := new(publish) // apart from env, which then stays on the stack
 		if err := jsonv2.Unmarshal(b, slow, decodeOptions); err != nil {
 			return fmt.Errorf("invalid envelope: %w", err)
@@ -97,9 +102,46 @@ func ParseInto(ev *ssehub.Event, b []byte) error {
 		if env.Meta[0] != '{' {
 			return errors.New("invalid envelope: meta must be a JSON object")
 		}
+		if !env.Meta.IsValid(jsontext.AllowInvalidUTF8(true)) {
+			// Valid JSON already: a member named twice at some depth,
+			// which readers of meta would take one way or the other.
+			return errors.New("invalid envelope: meta names a member twice")
+		}
 		ev.Meta = json.RawMessage(env.Meta)
 	}
 	return nil
+}
+
+// duplicateMember returns a member name that an envelope object gives
+// twice, names compared case-insensitively as they match: a repeated
+// "topic" must not be read one way by the hub (the last) and another by a
+// proxy or a log (the first). The decoder allows duplicates (it would also
+// refuse them inside data, which is stored as it came), so they are looked
+// for here, on the slow path only: the fast one takes no repeated member.
+func duplicateMember(b []byte) (string, bool) {
+	d := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return "", false
+	}
+	var seen []string // an envelope has ten members at most
+	for d.PeekKind() == '"' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return "", false
+		}
+		// Folded as json v2 folds a name it matches case-insensitively.
+		name := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(tok.String()))
+		if slices.Contains(seen, name) {
+			return tok.String(), true
+		}
+		if seen = append(seen, name); len(seen) > len(names) {
+			return "", false // an unknown member: Unmarshal refuses it
+		}
+		if err := d.SkipValue(); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // ParseSource returns the stored form of a publish envelope's source: ""

@@ -43,6 +43,18 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, timeout time.
 	if r.ContentLength == 0 {
 		return []byte{}, true
 	}
+	for _, v := range r.Header.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				// The hub decodes no content coding (so no decompression
+				// bomb either): taking the body would store its compressed
+				// bytes as the data and acknowledge them.
+				w.Header().Set("Accept-Encoding", "identity")
+				WriteError(w, http.StatusUnsupportedMediaType, CodeMediaType, fmt.Sprintf("Content-Encoding %.40q is not supported: send the body uncompressed", c))
+				return nil, false
+			}
+		}
+	}
 	if timeout <= 0 {
 		timeout = DefaultBodyTimeout
 	}

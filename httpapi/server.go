@@ -84,6 +84,10 @@ type Server struct {
 	contFns    map[*http.Request]func() // set by Continue until ServeHTTP takes them
 	reserved   []reservation            // event types features own (reserved.go); fixed once New returns
 	registered bool                     // New has returned: the features are registered
+
+	// reservedEvents are the events features own (reserved_events.go);
+	// fixed once New returns.
+	reservedEvents []eventReservation
 }
 
 // New returns a server for opts with its features registered.
@@ -243,6 +247,11 @@ func (s *Server) serveTracked(w http.ResponseWriter, r *http.Request) {
 		body := &trackedBody{ReadCloser: r.Body}
 		r.Body = body
 		defer func() {
+			// net/http's own body back: what net/http does with the rest
+			// depends on its type (past 256 KiB unread it answers at once
+			// and closes gracefully; hidden, it read 256 KiB of a body it
+			// refused first, and reset a client still sending).
+			r.Body = body.ReadCloser
 			if !body.ended {
 				s.boundBodyDiscard(w)
 			}

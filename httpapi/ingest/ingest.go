@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/ssehub/ssehub"
 	"github.com/ssehub/ssehub/arrow"
 	"github.com/ssehub/ssehub/auth"
+	"github.com/ssehub/ssehub/envelope"
 	"github.com/ssehub/ssehub/format"
 	"github.com/ssehub/ssehub/httpapi"
 	"github.com/ssehub/ssehub/hub"
@@ -67,6 +69,12 @@ func (f *Feature) Register(s *httpapi.Server) error {
 	f.s = s
 	f.reg = arrow.NewRegistry(s.Hub().Store(), s.Logger())
 	f.detach = arrow.Attach(f.reg)
+	// The arrow format sends an event with a batch's type and meta as a
+	// batch: only ingest, which validated it, may write one.
+	s.ReserveEvents("Arrow ingest (POST /ingest)", func(ev *ssehub.Event) bool {
+		_, ok := arrow.FingerprintOf(ev)
+		return ok
+	})
 	s.OnShutdown(f.detach)
 	s.Route("/ingest/{token}", httpapi.Methods{"POST": f.handlePath})
 	s.Route("/ingest", httpapi.Methods{"POST": f.handleHeader})
@@ -106,12 +114,22 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		httpapi.WriteError(w, http.StatusGone, httpapi.CodeGone, (&hub.GoneError{Topic: topic}).Error())
 		return
 	}
-	key := r.URL.Query().Get("key")
-	if key == "" {
-		key = r.Header.Get("Idempotency-Key")
+	key, hk := r.URL.Query().Get("key"), r.Header.Get("Idempotency-Key")
+	switch {
+	case key == "":
+		key = hk
+	case hk != "" && hk != key:
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "?key= and the Idempotency-Key header differ")
+		return
 	}
 	if len(key) > f.opts.MaxKeyLen {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, fmt.Sprintf("key is %d bytes, over the limit of %d (limits.max_key_len)", len(key), f.opts.MaxKeyLen))
+		return
+	}
+	if strings.ContainsFunc(key, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		// As on /publish: the separators of scoped and part keys are
+		// control characters, which no client may forge.
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "key must not contain control characters")
 		return
 	}
 	mt := httpapi.MediaType(r)
@@ -120,7 +138,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 			fmt.Sprintf("Content-Type %.60q is not supported: send %s (an Arrow IPC stream), %s (an Arrow IPC file), application/json (an array of row objects) or application/x-ndjson (a row object a line)", mt, arrow.MediaType, arrow.FileMediaType))
 		return
 	}
-	body, ok := httpapi.ReadBody(w, r, f.opts.MaxBodyBytes)
+	body, ok := f.s.ReadBody(w, r, f.opts.MaxBodyBytes) // within server.read_body_timeout
 	if !ok {
 		return
 	}
@@ -152,7 +170,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 		if key != "" {
 			events[i].Key = key
 			if len(p.Batches) > 1 {
-				events[i].Key = key + "#" + strconv.Itoa(i)
+				events[i].Key = envelope.PartKey(key, i)
 			}
 		}
 	}
@@ -176,7 +194,7 @@ func (f *Feature) ingest(w http.ResponseWriter, r *http.Request, who *httpapi.Pr
 
 // CodeBadArrow is the error code of a body that is not valid Arrow, or JSON
 // rows that do not fit the topic's schema.
-const CodeBadArrow = "bad_arrow"
+const CodeBadArrow = "BAD_ARROW"
 
 // topic returns the topic of an ingest: ?topic=, or the token's only
 // topic when its scope is one exact topic.

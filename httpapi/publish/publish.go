@@ -96,6 +96,10 @@ func (f *Feature) handleTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if k, hk := q.Get("key"), r.Header.Get("Idempotency-Key"); k != "" && hk != "" && k != hk {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "?key= and the Idempotency-Key header differ")
+		return
+	}
 	ev := &ssehub.Event{
 		Topic:  r.PathValue("topic"),
 		Type:   q.Get("type"),
@@ -147,10 +151,27 @@ func (f *Feature) handleEnvelope(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An Idempotency-Key header keys what has no key of its own, as on
+	// /publish/{topic}: a retry of the request stores nothing twice.
+	hk := r.Header.Get("Idempotency-Key")
+	if hk != "" {
+		if code, msg := f.Validate(&ssehub.Event{Topic: "k", Key: hk}); msg != "" {
+			httpapi.WriteError(w, http.StatusBadRequest, code, "Idempotency-Key: "+msg)
+			return
+		}
+	}
 	if mt != "application/x-ndjson" {
 		ev, err := envelope.Parse(body)
 		if err != nil {
 			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadJSON, err.Error())
+			return
+		}
+		switch {
+		case hk == "":
+		case ev.Key == "":
+			ev.Key = hk
+		case ev.Key != hk:
+			httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "the Idempotency-Key header and the envelope's key differ")
 			return
 		}
 		if code, msg := f.Validate(ev); msg != "" {
@@ -196,6 +217,9 @@ func (f *Feature) handleEnvelope(w http.ResponseWriter, r *http.Request) {
 		if code, msg := f.Validate(ev); msg != "" {
 			httpapi.WriteError(w, http.StatusBadRequest, code, fmt.Sprintf("line %d: %s", line, msg))
 			return
+		}
+		if ev.Key == "" && hk != "" {
+			ev.Key = envelope.PartKey(hk, len(events)) // the header's key and the event's position
 		}
 		events = append(events, ev)
 	}
@@ -257,6 +281,9 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	}
 	if owner, ok := f.s.ReservedType(ev.Topic, ev.Type); ok {
 		return httpapi.CodeBadField, fmt.Sprintf("type %.60q is reserved on this topic: %s writes it (use that protocol's endpoint, or another type)", ev.Type, owner)
+	}
+	if owner, ok := f.s.ReservedEvent(ev); ok {
+		return httpapi.CodeBadField, fmt.Sprintf("this type and meta are reserved: %s writes such events", owner)
 	}
 	for _, c := range ev.Key {
 		if c < 0x20 || c == 0x7f {

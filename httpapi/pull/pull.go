@@ -216,6 +216,15 @@ func (e *endpoint) handleExtract(w http.ResponseWriter, r *http.Request) {
 		}
 		size = n
 	}
+	if r.Method == http.MethodHead {
+		// GET routes answer HEAD, but a HEAD (a monitor's probe) must
+		// not hand out a batch whose id nobody can read: its events would
+		// wait out the lease, and probes would fill the open batches.
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		return
+	}
 	out, err := e.extract(r.Context(), f, size)
 	var busy *busyError
 	switch {
@@ -234,6 +243,12 @@ func (e *endpoint) handleExtract(w http.ResponseWriter, r *http.Request) {
 // handleConfirm serves POST /{name}/mark-processed?batch_id=N.
 func (e *endpoint) handleConfirm(w http.ResponseWriter, r *http.Request) {
 	if _, ok := e.authorize(w, r); !ok {
+		return
+	}
+	vs := r.URL.Query()["batch_id"]
+	if len(vs) > 1 {
+		// Only one would be confirmed, and the answer would not say which.
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, fmt.Sprintf("batch_id is given %d times: confirm one batch a request", len(vs)))
 		return
 	}
 	v := r.URL.Query().Get("batch_id")
