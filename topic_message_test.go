@@ -7,7 +7,7 @@ import (
 	"github.com/ssehub/ssehub"
 )
 
-// TestTopicErrorNamesTheCharacter guards a defect found by the adv3 pass
+// TestTopicErrorNamesTheCharacter guards a defect found by an adversarial pass
 // (Unicode lookalikes against token scopes): a topic holding a character
 // outside ASCII was refused with a message naming its first byte as a
 // character ("orders.ｘ" contains 'ï'), which sends a client looking for

@@ -528,8 +528,9 @@ func requireOrSkip(t *testing.T, tool string) {
 
 // TestCompressedIdleStreamsStaySmall: idle compressed streams hold no
 // compressor. 1,000 streams, each sent one compressed event and then idle,
-// cost about what 1,000 uncompressed ones do (a compressor held per stream
-// would be hundreds of KB each). The client reads the raw bytes only, so
+// cost at most 4 KiB more each than 1,000 uncompressed ones (a compressor
+// held per stream would be 800 KiB each). It runs without -race only
+// (.ci/run runs it so). The client reads the raw bytes only, so
 // its decoders are not in the figure.
 func TestCompressedIdleStreamsStaySmall(t *testing.T) {
 	if raceEnabled {
@@ -538,7 +539,10 @@ func TestCompressedIdleStreamsStaySmall(t *testing.T) {
 	const n = 1000
 	perStream := map[string]float64{}
 	quiet := stream.Endpoint{Name: "quiet", Path: "/quiet", Match: mustFilter(t, "idle"), Hello: "none"}
-	for _, accept := range []string{"", "gzip", "zstd"} {
+	// One hub's figure swings by a kilobyte or more per stream from run to
+	// run (what the collector finds at that moment): each encoding is
+	// measured in three rounds, interleaved, and its least figure kept.
+	measure := func(accept string) float64 {
 		th := newMemoryHub(t, withCompression(stream.CompressionAuto), withStreams(quiet))
 		th.subscribe("/events?topic=warmup").resp.Body.Close() // starts the pump
 		before := heapInUse()
@@ -555,16 +559,27 @@ func TestCompressedIdleStreamsStaySmall(t *testing.T) {
 			}
 		}
 		time.Sleep(100 * time.Millisecond) // handlers' goroutines end
-		perStream[accept] = float64(heapInUse()-before) / n
+		per := float64(heapInUse()-before) / n
 		for _, s := range streams {
 			s.conn.Close()
 		}
 		runtime.KeepAlive(streams)
+		return per
+	}
+	for range 3 {
+		for _, accept := range []string{"", "gzip", "zstd"} {
+			v := measure(accept)
+			if per, ok := perStream[accept]; !ok || v < per {
+				perStream[accept] = v
+			}
+		}
 	}
 	t.Logf("heap per idle stream (server and this test's raw client together): identity %.0f B, gzip %.0f B, zstd %.0f B",
 		perStream[""], perStream["gzip"], perStream["zstd"])
+	// gzip carries its 512-byte tail and a little state (about 1 KB here);
+	// a compressor held per stream would be 800 KiB.
 	for _, enc := range []string{"gzip", "zstd"} {
-		if extra := perStream[enc] - perStream[""]; extra > 1024 {
+		if extra := perStream[enc] - perStream[""]; extra > 4096 {
 			t.Errorf("%s: %.0f B more per idle stream than identity", enc, extra)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestTokenLabelsMustBePrintable guards a defect found by the adv3 pass:
+// TestTokenLabelsMustBePrintable guards a defect found by an adversarial pass:
 // POST /api/tokens took any label, terminal escapes, newlines and
 // bidirectional overrides included, and `ssehub token list` then printed
 // them raw into the operator's terminal (a scoped admin token's holder

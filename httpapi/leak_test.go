@@ -1,32 +1,12 @@
 package httpapi_test
 
 import (
-	"fmt"
-	"net/http"
-	"os"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/ssehub/ssehub/internal/leakcheck"
 )
 
 // TestMain fails the package when goroutines outlive its tests: every hub,
 // stream, pump and client a test starts must be gone once its cleanup has
 // run (the client's idle connections are closed first; 10 s of grace).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	const baseline = 4 // the runtime's and the testing package's own
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		http.DefaultClient.CloseIdleConnections()
-		if runtime.NumGoroutine() <= baseline || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > baseline && code == 0 {
-		buf := make([]byte, 1<<20)
-		fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines outlive the tests:\n%s\n", n, buf[:runtime.Stack(buf, true)])
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leakcheck.Main(m) }

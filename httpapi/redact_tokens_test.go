@@ -7,7 +7,7 @@ import (
 	"github.com/ssehub/ssehub/httpapi"
 )
 
-// TestRedactTokenPathSegment guards a defect found by the adv3 pass: the
+// TestRedactTokenPathSegment guards a defect found by an adversarial pass: the
 // segment after /api/tokens/ was logged as it came, so an operator who
 // pasted the admin token with a typo (or one character short) instead of
 // a token's id into DELETE /api/tokens/{id} left nearly the whole secret

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestScopesCannotBeWidened is the adv3 pass's hostile scoped client: a
+// TestScopesCannotBeWidened is an adversarial pass's hostile scoped client: a
 // token scoped to orders.* tries to reach past it by every pattern trick
 // (every topic, NATS-style '>', case, empty segments, a prefix pattern of
 // a pattern, Unicode lookalikes, spaces, NUL, system topics, very long

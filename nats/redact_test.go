@@ -11,7 +11,7 @@ import (
 	"github.com/ssehub/ssehub/nats"
 )
 
-// TestURLCredentialsNotShown guards a defect found by the adv3 pass: a
+// TestURLCredentialsNotShown guards a defect found by an adversarial pass: a
 // NATS URL with credentials (nats://user:password@host, nats://token@host)
 // was shown whole where the store is described (serve's "listening on …
 // (store: …)" line) and in its errors when no server answers, so the

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestHandlerPanicsAreErrors guards a defect found by the adv3 pass: serve
+// TestHandlerPanicsAreErrors guards a defect found by an adversarial pass: serve
 // gave net/http's error log the debug level, so a handler's panic (a bug,
 // with its stack) was invisible at the default info level. A panic is
 // logged as an error; net/http's routine complaints (a client's TLS

@@ -33,7 +33,7 @@ func startServeLogs(t *testing.T, args ...string) (string, *lockedBuffer) {
 	return "", nil
 }
 
-// TestTokensNeverLeak is the adv3 pass's hostile client against a whole
+// TestTokensNeverLeak is an adversarial pass's hostile client against a whole
 // hub as `ssehub serve` runs it, with every feature, the console and
 // Mercure on, the access log on and the log at debug level: every token
 // (the operator's admin token, which looks like no token, and issued

@@ -8,7 +8,7 @@ import (
 	"github.com/ssehub/ssehub/bolt"
 )
 
-// TestTokenListEscapesLabels guards a defect found by the adv3 pass:
+// TestTokenListEscapesLabels guards a defect found by an adversarial pass:
 // `ssehub token list` printed labels raw, so a label holding terminal
 // escapes or a newline acted on the operator's terminal (cleared it,
 // forged a row of the table). The API and the store now refuse such

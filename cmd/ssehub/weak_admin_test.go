@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestWeakAdminTokenWarns guards a defect found by the adv3 pass: a
+// TestWeakAdminTokenWarns guards a defect found by an adversarial pass: a
 // careless operator could set auth.admin_token (or SSEHUB_ADMIN_TOKEN) to
 // "changeme" and nothing said so, though the hub counts on tokens nobody
 // can guess and does not slow down guessing. A short one is taken (tests

@@ -1,37 +1,18 @@
 package durable_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/hubtest"
 )
 
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// TestWebhookFailureLogsNoSecret guards a defect found by the adv3 pass:
+// TestWebhookFailureLogsNoSecret guards a defect found by an adversarial pass:
 // a failed webhook delivery was logged at debug level with net/http's
 // error, which quotes the whole webhook URL, so a receiver's credential
 // in its query (?token=…, as many webhook receivers take one) went into
@@ -44,7 +25,7 @@ func TestWebhookFailureLogsNoSecret(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens there: every delivery fails
-	logs := &lockedLog{}
+	logs := &syncBuffer{}
 	e := newEnvWith(t, subOpts(), func(c *hubtest.Config) {
 		c.API.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/ssehub/ssehub/internal/hubtest"
 )
 
-// TestHubCookiePublishNeedsCSRF guards a defect found by the adv3 pass:
+// TestHubCookiePublishNeedsCSRF guards a defect found by an adversarial pass:
 // the Mercure endpoint takes the hub's own ssehub_token cookie (the one
 // the console signs in with), and a publish authenticated by it needed
 // only the origin check, not the X-CSRF-Token every other change made

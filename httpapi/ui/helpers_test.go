@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,30 +15,14 @@ import (
 	"github.com/ssehub/ssehub/httpapi/ingest"
 	"github.com/ssehub/ssehub/httpapi/ui"
 	"github.com/ssehub/ssehub/internal/hubtest"
+	"github.com/ssehub/ssehub/internal/leakcheck"
 	"github.com/ssehub/ssehub/sse"
 )
 
 // TestMain fails the package when goroutines outlive its tests: every hub,
 // stream, browser and client a test starts must be gone once its cleanup
 // has run (10 s of grace).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	const baseline = 4
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		http.DefaultClient.CloseIdleConnections()
-		if runtime.NumGoroutine() <= baseline || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > baseline && code == 0 {
-		buf := make([]byte, 1<<20)
-		fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines outlive the tests:\n%s\n", n, buf[:runtime.Stack(buf, true)])
-		code = 1
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // env is a whole hub with the console, on a real bolt store behind a real
 // HTTP server on loopback.
