@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type CreateOptions struct {
 	Topics  []string      // patterns; empty means every topic
 	TTL     time.Duration // 0 = never expires
 	Label   string
+	Parent  string // the id of the token minting this one, if any (Token.Parent)
 }
 
 // Create issues a token and returns its secret (shown once) and record.
@@ -51,6 +53,11 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (string, Token, err
 	if err := ValidateLabel(o.Label); err != nil {
 		return "", Token{}, err
 	}
+	if o.Parent != "" {
+		if err := s.checkDepth(ctx, o.Parent); err != nil {
+			return "", Token{}, err
+		}
+	}
 	secret, err := Generate()
 	if err != nil {
 		return "", Token{}, err
@@ -60,7 +67,7 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (string, Token, err
 	copy(idb[:], h[24:]) // the id is derived from the hash, never from the secret itself
 	now := s.now().UTC()
 	t := Token{ID: "tok_" + hex.EncodeToString(idb[:]), Hash: hex.EncodeToString(h[:]), Purpose: o.Purpose,
-		Topics: o.Topics, Label: o.Label, CreatedAt: now}
+		Topics: o.Topics, Label: o.Label, CreatedAt: now, Parent: o.Parent}
 	if o.TTL > 0 {
 		t.ExpiresAt = now.Add(o.TTL)
 	}
@@ -112,9 +119,47 @@ func (s *Store) List(ctx context.Context) ([]Token, error) {
 	return out, err
 }
 
-// Revoke revokes the token with id; it returns ssehub.ErrNotFound for an
-// unknown id. Revoking twice keeps the first time.
+// Revoke revokes the token with id and every token minted under it
+// (RevokeTree); it returns ssehub.ErrNotFound for an unknown id. Revoking
+// twice keeps the first time.
 func (s *Store) Revoke(ctx context.Context, id string) (Token, error) {
+	t, _, err := s.RevokeTree(ctx, id)
+	return t, err
+}
+
+// RevokeTree revokes the token with id and every token whose Parent chain
+// leads to it, and returns the token and the ids of all it revoked (id
+// first), so that their open streams can be ended too.
+func (s *Store) RevokeTree(ctx context.Context, id string) (Token, []string, error) {
+	t, err := s.revoke(ctx, id)
+	if err != nil {
+		return Token{}, nil, err
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return t, []string{id}, err
+	}
+	children := map[string][]string{}
+	for _, c := range all {
+		if c.Parent != "" {
+			children[c.Parent] = append(children[c.Parent], c.ID)
+		}
+	}
+	ids := []string{id}
+	for i := 0; i < len(ids); i++ {
+		for _, c := range children[ids[i]] {
+			if !slices.Contains(ids, c) { // a cycle only a corrupt store holds
+				if _, err := s.revoke(ctx, c); err != nil && !errors.Is(err, ssehub.ErrNotFound) {
+					return t, ids, err
+				}
+				ids = append(ids, c)
+			}
+		}
+	}
+	return t, ids, nil
+}
+
+func (s *Store) revoke(ctx context.Context, id string) (Token, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {
 		return Token{}, err
@@ -126,6 +171,57 @@ func (s *Store) Revoke(ctx context.Context, id string) (Token, error) {
 		}
 	}
 	return t, nil
+}
+
+// maxParents bounds the minters Lookup follows up a token's Parent chain,
+// and so how deep minted tokens nest (Create refuses deeper).
+const maxParents = 16
+
+// ErrTooDeep is Create's answer for a token minted under more than
+// maxParents minters.
+var ErrTooDeep = fmt.Errorf("minted tokens nest at most %d deep", maxParents)
+
+// checkDepth refuses a new token under parent when its chain of minters
+// would be longer than Lookup follows.
+func (s *Store) checkDepth(ctx context.Context, parent string) error {
+	id := parent
+	for range maxParents {
+		p, err := s.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("the minting token %s: %w", id, err)
+		}
+		if p.Parent == "" {
+			return nil
+		}
+		id = p.Parent
+	}
+	return ErrTooDeep
+}
+
+// parentRevoked reports whether a token up t's Parent chain is revoked or
+// gone: a minted token works only while every token that minted it does
+// (RevokeTree revokes them all at once; this covers one minted while its
+// minter was being revoked). Expiry needs no walk: a minted token expires
+// no later than its minter.
+func (s *Store) parentRevoked(ctx context.Context, t *Token) (bool, error) {
+	id := t.Parent
+	for range maxParents {
+		if id == "" {
+			return false, nil
+		}
+		p, err := s.Get(ctx, id)
+		if errors.Is(err, ssehub.ErrNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if !p.RevokedAt.IsZero() {
+			return true, nil
+		}
+		id = p.Parent
+	}
+	return true, nil // deeper than any chain the API makes: a corrupt store
 }
 
 // Lookup returns the valid token whose secret is given, or ErrMalformed,
@@ -158,6 +254,11 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Token, error) {
 	}
 	if t.Expired(s.now()) {
 		return t, ErrExpired
+	}
+	if gone, err := s.parentRevoked(ctx, &t); err != nil {
+		return Token{}, err
+	} else if gone {
+		return t, ErrRevoked
 	}
 	return t, nil
 }

@@ -67,6 +67,10 @@ type Token struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// Parent is the id of the token that minted this one (a scoped admin
+	// token), or empty (the admin token, or the command line): revoking
+	// the parent revokes this one too.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Scope returns the topics the token may be used for.
@@ -133,6 +137,7 @@ type Info struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Parent    string    `json:"parent,omitempty"`
 }
 
 // Info returns the token's public view; an empty scope shows as ["*"].
@@ -142,5 +147,5 @@ func (t *Token) Info() Info {
 		topics = []string{"*"}
 	}
 	return Info{ID: t.ID, Purpose: string(t.Purpose), Topics: topics, Label: t.Label,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, Parent: t.Parent}
 }

@@ -221,3 +221,43 @@ func TestTokenListPages(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokingAMinterEndsWhatItMinted: a token a scoped admin token
+// minted names its minter, and revoking the minter revokes it too and
+// ends its open streams; before, it kept working after its minter was
+// revoked (a compromised admin token's tokens outlived it).
+func TestRevokingAMinterEndsWhatItMinted(t *testing.T) {
+	th := newMemoryHub(t)
+	minter, minterID := th.createToken(`{"purpose":"admin","topics":["orders.*"]}`)
+	resp, b := th.do("POST", "/api/tokens", "application/json", `{"purpose":"stream","topics":["orders.*"]}`, "Authorization", "Bearer "+minter)
+	if resp.StatusCode != 201 {
+		t.Fatalf("mint: %d %s", resp.StatusCode, b)
+	}
+	var child struct{ ID, Token, Parent string }
+	if err := json.Unmarshal(b, &child); err != nil {
+		t.Fatal(err)
+	}
+	if child.Parent != minterID {
+		t.Fatalf("the minted token's parent is %q, want %s", child.Parent, minterID)
+	}
+	stream, err := http.Get(th.srv.URL + "/stream/" + child.Token)
+	if err != nil || stream.StatusCode != 200 {
+		t.Fatalf("%v %v", stream, err)
+	}
+	defer stream.Body.Close()
+	if resp, b := th.do("DELETE", "/api/tokens/"+minterID, "", ""); resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, b)
+	}
+	start := time.Now()
+	dec := sse.NewDecoder(stream.Body)
+	ev, err := dec.Next()
+	if err != nil || ev.Type != "error" || !strings.Contains(string(ev.Data), "UNAUTHORIZED") {
+		t.Fatalf("the minted token's stream: %+v %v, want an UNAUTHORIZED error event", ev, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	if got, code := statusWith(t, "GET", th.srv.URL+"/events?topic=orders.*", child.Token); got != 401 || code != "UNAUTHORIZED" {
+		t.Errorf("the minted token after its minter's revocation: %d %s, want 401", got, code)
+	}
+}

@@ -82,7 +82,15 @@ func (f *Feature) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadField, "label: "+err.Error())
 		return
 	}
-	secret, t, err := tokens.Create(r.Context(), auth.CreateOptions{Purpose: purpose, Topics: req.Topics, TTL: ttl, Label: req.Label})
+	parent := ""
+	if !p.Admin {
+		parent = p.Token.ID // revoking the minter revokes this one too
+	}
+	secret, t, err := tokens.Create(r.Context(), auth.CreateOptions{Purpose: purpose, Topics: req.Topics, TTL: ttl, Label: req.Label, Parent: parent})
+	if errors.Is(err, auth.ErrTooDeep) {
+		httpapi.WriteError(w, http.StatusBadRequest, httpapi.CodeBadRequest, err.Error())
+		return
+	}
 	if err != nil {
 		f.s.Logger().Error("create token", "err", err)
 		httpapi.WriteError(w, http.StatusServiceUnavailable, httpapi.CodeUnavailable, "creating the token failed")
@@ -220,11 +228,16 @@ func (f *Feature) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusForbidden, httpapi.CodeForbidden, "the token's scope is outside yours")
 		return
 	}
+	var gone []string
 	if err == nil {
-		t, err = tokens.Revoke(r.Context(), id)
+		// Every token minted under it goes too, and their streams end.
+		t, gone, err = tokens.RevokeTree(r.Context(), id)
 	}
-	if err == nil {
-		err = f.s.Hub().RevokeToken(r.Context(), t.ID)
+	for _, g := range gone {
+		if err != nil {
+			break
+		}
+		err = f.s.Hub().RevokeToken(r.Context(), g)
 	}
 	if err != nil {
 		f.s.Logger().Error("revoke token", "err", err)
