@@ -125,24 +125,12 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, p *pump.
 		d.end()
 		return
 	}
-	conn, _, err := rc.Hijack()
+	ps, err := f.pumps.HandOver(p, rc.Hijack, d, f.pumpCfg, d.closed)
 	if err != nil {
-		// canHijack said it could: end this response, and let the
-		// client's reconnection find a goroutine.
-		f.log.Warn("mercure: hijacking a stream failed; streams keep a goroutine each", "err", err)
-		f.pumps.Disable()
-		d.end()
-		return
-	}
-	_ = conn.SetDeadline(time.Time{})
-	ps, err := p.Add(conn, d, f.pumpCfg, d.closed)
-	if err != nil {
+		// The client's reconnection finds a goroutine.
 		if !errors.Is(err, pump.ErrShutdown) {
 			f.log.Warn("mercure: a stream could not be detached; streams keep a goroutine each", "err", err)
-			f.pumps.Disable()
 		}
-		_, _ = conn.Write([]byte("0\r\n\r\n"))
-		_ = conn.Close()
 		d.end()
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/pump"
@@ -81,24 +80,12 @@ func (f *Feature) serveDetached(w http.ResponseWriter, r *http.Request, req *req
 		d.end()
 		return
 	}
-	conn, _, err := rc.Hijack()
+	ps, err := f.pumps.HandOver(p, rc.Hijack, d, req.endpoint.pumpConfig, d.closed)
 	if err != nil {
-		// canHijack said it could: end this response, and let the client's
-		// reconnection find a goroutine.
-		f.s.Logger().Warn("hijacking a stream failed; streams keep a goroutine each", "err", err)
-		f.pumps.Disable()
-		d.end()
-		return
-	}
-	_ = conn.SetDeadline(time.Time{})
-	ps, err := p.Add(conn, d, req.endpoint.pumpConfig, d.closed)
-	if err != nil {
+		// The client's reconnection finds a goroutine.
 		if !errors.Is(err, pump.ErrShutdown) {
 			f.s.Logger().Warn("a stream could not be detached; streams keep a goroutine each", "err", err)
-			f.pumps.Disable()
 		}
-		_, _ = conn.Write([]byte("0\r\n\r\n"))
-		_ = conn.Close()
 		d.end()
 		return
 	}

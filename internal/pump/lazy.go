@@ -1,6 +1,13 @@
 package pump
 
-import "sync"
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
 
 // Lazy is a feature's pump over its life: started by the first stream
 // that is handed over, never when the system cannot run one (then every
@@ -41,9 +48,10 @@ func (l *Lazy) Acquire() *Pump {
 		}
 		l.p = p
 	}
-	if l.p != nil {
-		l.detaching.Add(1)
+	if l.off {
+		return nil // Disable: a started pump keeps its streams, and takes no more
 	}
+	l.detaching.Add(1)
 	return l.p
 }
 
@@ -69,4 +77,30 @@ func (l *Lazy) Close() {
 	if p != nil {
 		_ = p.Close()
 	}
+}
+
+// HandOver moves a response whose headers are written onto p (which
+// Acquire returned): hijack takes the connection from net/http (an
+// http.ResponseController's Hijack), and the stream is added with src,
+// cfg and onClose. When either step fails the stream cannot go on: the
+// connection, if taken, gets the last chunk and is closed, and, unless the
+// pump is shutting down (ErrShutdown), l keeps later streams on their
+// goroutines (Disable). The caller ends its side and may log the error.
+func (l *Lazy) HandOver(p *Pump, hijack func() (net.Conn, *bufio.ReadWriter, error), src Source, cfg *Config, onClose func(error)) (*Stream, error) {
+	conn, _, err := hijack()
+	if err != nil {
+		l.Disable()
+		return nil, fmt.Errorf("hijacking the connection: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	s, err := p.Add(conn, src, cfg, onClose)
+	if err != nil {
+		if !errors.Is(err, ErrShutdown) {
+			l.Disable()
+		}
+		_, _ = conn.Write([]byte("0\r\n\r\n"))
+		_ = conn.Close()
+		return nil, err
+	}
+	return s, nil
 }

@@ -3,6 +3,10 @@
 package pump_test
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -41,4 +45,39 @@ func TestLazy(t *testing.T) {
 		t.Fatal("a pump acquired after Disable")
 	}
 	d.Close()
+}
+
+// TestLazyHandOverFailures: a failed hijack, or a connection the pump
+// cannot take, keeps later streams on their goroutines, and the taken
+// connection is closed after the last chunk.
+func TestLazyHandOverFailures(t *testing.T) {
+	l := pump.NewLazy(pump.Options{WriteTimeout: time.Second}, nil)
+	p := l.Acquire()
+	if _, err := l.HandOver(p, func() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, errors.New("no") },
+		nil, &pump.Config{}, nil); err == nil {
+		t.Fatal("a failed hijack handed over")
+	}
+	l.Release()
+	if l.Acquire() != nil {
+		t.Fatal("a pump acquired after a failed hijack")
+	}
+	l.Close()
+
+	l = pump.NewLazy(pump.Options{WriteTimeout: time.Second}, nil)
+	p = l.Acquire()
+	srv, cli := net.Pipe() // not a socket: the pump cannot poll it
+	got := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(cli); got <- b }()
+	if _, err := l.HandOver(p, func() (net.Conn, *bufio.ReadWriter, error) { return srv, nil, nil },
+		nil, &pump.Config{}, nil); err == nil {
+		t.Fatal("a pipe was handed over")
+	}
+	if b := <-got; string(b) != "0\r\n\r\n" {
+		t.Fatalf("the refused connection got %q, want the last chunk and its close", b)
+	}
+	l.Release()
+	if l.Acquire() != nil {
+		t.Fatal("a pump acquired after a connection it could not take")
+	}
+	l.Close()
 }
