@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,27 @@ import (
 	"github.com/ssehub/ssehub/internal/natstest"
 	ssenats "github.com/ssehub/ssehub/nats"
 )
+
+// twoNATSNodes starts a NATS server and two hub nodes with subOpts on
+// one JetStream stream of that name. No refresh: a store several nodes
+// write (NATS) is enough to make the subscriptions read their records
+// before each change.
+func twoNATSNodes(t *testing.T, stream string) (*env, *env) {
+	t.Helper()
+	srv := natstest.Start(t, 1)
+	node := func() *env {
+		s, err := ssenats.Open(context.Background(), ssenats.Options{URL: srv.URL(), Stream: stream, SubjectPrefix: strings.ToLower(stream),
+			ReadyTimeout: 20 * time.Second, Logger: natstest.Quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{t: t, clock: &clock{now: time.Now()}, opts: subOpts()}
+		e.opts.Now = e.clock.Now
+		e.startOn(s)
+		return e
+	}
+	return node(), node()
+}
 
 // TestSubscriptionsTwoNodes: two hub nodes on one NATS store share the
 // subscriptions (their records and keys are in the store's KV): one made
@@ -22,21 +44,7 @@ func TestSubscriptionsTwoNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS server")
 	}
-	srv := natstest.Start(t, 1)
-	node := func() *env {
-		s, err := ssenats.Open(context.Background(), ssenats.Options{URL: srv.URL(), Stream: "SUBS", SubjectPrefix: "subs",
-			ReadyTimeout: 20 * time.Second, Logger: natstest.Quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := &env{t: t, clock: &clock{now: time.Now()}, opts: subOpts()}
-		e.opts.Now = e.clock.Now
-		// No refresh: a store several nodes write (NATS) is enough to
-		// make the subscriptions read their records before each change.
-		e.startOn(s)
-		return e
-	}
-	a, b := node(), node()
+	a, b := twoNATSNodes(t, "SUBS")
 	if ka, kb := a.jwks(), b.jwks(); len(ka) != 1 || len(kb) != 1 || ka[0] != kb[0] {
 		t.Fatalf("the nodes sign with different keys: %v %v", ka, kb)
 	}
@@ -82,19 +90,7 @@ func TestSubscriptionsTwoNodesConcurrentChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS server")
 	}
-	srv := natstest.Start(t, 1)
-	node := func() *env {
-		s, err := ssenats.Open(context.Background(), ssenats.Options{URL: srv.URL(), Stream: "SUBC", SubjectPrefix: "subc",
-			ReadyTimeout: 20 * time.Second, Logger: natstest.Quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := &env{t: t, clock: &clock{now: time.Now()}, opts: subOpts()}
-		e.opts.Now = e.clock.Now
-		e.startOn(s)
-		return e
-	}
-	a, b := node(), node()
+	a, b := twoNATSNodes(t, "SUBC")
 	rc := newReceiver(t)
 	want(t, a.do("PUT", subPath+"c", `{"type":"webhook","streams":["c/0"],"webhook":{"url":"`+rc.url()+`"}}`), http.StatusCreated)
 	const rounds = 15
