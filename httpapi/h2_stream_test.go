@@ -126,23 +126,7 @@ func TestH2RevokeEndsStream(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	th.do("DELETE", "/api/tokens/"+id, "", "")
-	dec := sse.NewDecoder(resp.Body)
-	for {
-		ev, err := dec.Next()
-		if err != nil {
-			t.Fatalf("before the error event: %v", err)
-		}
-		if ev.Type == "error" {
-			if !strings.Contains(string(ev.Data), "UNAUTHORIZED") {
-				t.Fatalf("error event %q", ev.Data)
-			}
-			break
-		}
-	}
-	if _, err := dec.Next(); err != io.EOF {
-		t.Fatalf("stream not closed cleanly: %v", err)
-	}
-	waitNoSubscribers(t, th)
+	wantRevokedEnd(t, th, resp.Body)
 }
 
 // TestH2ShutdownEndsStreams: Shutdown ends every HTTP/2 stream cleanly,

@@ -201,7 +201,15 @@ func TestTLSRevokeEndsDetachedStream(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	th.do("DELETE", "/api/tokens/"+id, "", "")
-	dec := sse.NewDecoder(resp.Body)
+	wantRevokedEnd(t, th, resp.Body)
+}
+
+// wantRevokedEnd reads body, a stream whose token was just revoked, up to
+// its error event (UNAUTHORIZED) and a clean end, and waits for the hub
+// to release its subscriber.
+func wantRevokedEnd(t *testing.T, th *testHub, body io.Reader) {
+	t.Helper()
+	dec := sse.NewDecoder(body)
 	for {
 		ev, err := dec.Next()
 		if err != nil {
