@@ -197,6 +197,19 @@ func (f *Feature) append(w http.ResponseWriter, r *http.Request, name, topic str
 	if who != nil && !f.s.Limiter().AllowPublish(w, who, 1) {
 		return
 	}
+	f.enqueue(r.Context(), name, topic, req)
+	select {
+	case <-req.done:
+		req.res.write(w)
+	case <-r.Context().Done():
+	}
+}
+
+// enqueue queues req on the stream's queue and, when no request leads
+// it, starts one that does. The leader runs apart from the request, so
+// its client gets its answer with its batch however long others keep the
+// queue busy, and a client that goes away does not end the others' batch.
+func (f *Feature) enqueue(ctx context.Context, name, topic string, req *appendReq) {
 	f.reg.mu.Lock()
 	q := f.reg.queues[name]
 	if q == nil {
@@ -208,16 +221,7 @@ func (f *Feature) append(w http.ResponseWriter, r *http.Request, name, topic str
 	q.leading = true
 	f.reg.mu.Unlock()
 	if lead {
-		// The leader runs apart from this request, so its client gets
-		// its answer with its batch however long others keep the queue
-		// busy, and a client that goes away does not end the others'
-		// batch.
-		go f.lead(context.WithoutCancel(r.Context()), name, topic, q)
-	}
-	select {
-	case <-req.done:
-		req.res.write(w)
-	case <-r.Context().Done():
+		go f.lead(context.WithoutCancel(ctx), name, topic, q)
 	}
 }
 

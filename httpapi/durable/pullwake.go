@@ -44,19 +44,7 @@ func (m *subManager) writeWake(ctx context.Context, rec *subRecord, stream strin
 // validation as POST, and returns the result.
 func (f *Feature) appendInternal(ctx context.Context, name, topic, ct string, body []byte) result {
 	req := &appendReq{ct: ct, body: body, done: make(chan struct{})}
-	f.reg.mu.Lock()
-	q := f.reg.queues[name]
-	if q == nil {
-		q = &queue{}
-		f.reg.queues[name] = q
-	}
-	q.reqs = append(q.reqs, req)
-	lead := !q.leading
-	q.leading = true
-	f.reg.mu.Unlock()
-	if lead {
-		go f.lead(context.WithoutCancel(ctx), name, topic, q)
-	}
+	f.enqueue(ctx, name, topic, req)
 	select {
 	case <-req.done:
 		return req.res

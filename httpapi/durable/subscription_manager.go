@@ -107,9 +107,7 @@ func (m *subManager) loadAll(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, id := range gone {
-		m.mu.Lock()
-		s := m.subs[id]
-		m.mu.Unlock()
+		s := m.known(id)
 		if s == nil {
 			continue
 		}
@@ -210,6 +208,13 @@ func (m *subManager) failed(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	m.f.storeFailed(w, r, err)
+}
+
+// known returns the state this node keeps for id, or nil.
+func (m *subManager) known(id string) *subState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.subs[id]
 }
 
 // reserve counts s, a subscription being created (s.mu held), against

@@ -178,9 +178,7 @@ func (m *subManager) appended(ctx context.Context, touched map[string]*touch) {
 		seen[name] = t.last
 	}
 	for _, id := range m.ids() {
-		m.mu.Lock()
-		s := m.subs[id]
-		m.mu.Unlock()
+		s := m.known(id)
 		if s == nil {
 			continue
 		}
@@ -257,9 +255,7 @@ func (m *subManager) wakeLocked(ctx context.Context, id string, s *subState, cha
 func (m *subManager) timers(ctx context.Context, all bool) {
 	now := m.now()
 	for _, id := range m.ids() {
-		m.mu.Lock()
-		s := m.subs[id]
-		m.mu.Unlock()
+		s := m.known(id)
 		if s == nil {
 			continue
 		}

@@ -49,9 +49,7 @@ func (m *subManager) deliverLoop(client *http.Client) {
 // anything else schedules a retry with backoff.
 func (m *subManager) deliver(client *http.Client, id string) {
 	ctx := m.ctx
-	m.mu.Lock()
-	s := m.subs[id]
-	m.mu.Unlock()
+	s := m.known(id)
 	if s == nil {
 		return
 	}
