@@ -67,25 +67,10 @@ type detached struct {
 // without epoll, or a server shutting down. A non-nil pump is released
 // (f.pumps.Release) when serveDetached returns.
 func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
-	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 ||
-		(r.TLS != nil && !pump.Detachable(r.Context())) || !canHijack(w) {
+	if f.opts.GoroutinePerStream {
 		return nil
 	}
-	return f.pumps.Acquire()
-}
-
-// canHijack reports whether w, or a writer it wraps, is an http.Hijacker.
-func canHijack(w http.ResponseWriter) bool {
-	for {
-		if _, ok := w.(http.Hijacker); ok {
-			return true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
-	}
+	return f.pumps.AcquireFor(w, r) // released when serveDetached returns
 }
 
 // serveDetached serves the stream req describes from p; release frees

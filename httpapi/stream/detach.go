@@ -34,25 +34,10 @@ type detached struct {
 // pump.TLSListener (see pump.ConnContext), a writer that cannot be
 // hijacked, a system without epoll, or a server shutting down.
 func (f *Feature) pumpFor(w http.ResponseWriter, r *http.Request) *pump.Pump {
-	if f.opts.GoroutinePerStream || r.Method != http.MethodGet || r.ProtoMajor != 1 || r.ProtoMinor != 1 ||
-		(r.TLS != nil && !pump.Detachable(r.Context())) || !canHijack(w) {
+	if f.opts.GoroutinePerStream {
 		return nil
 	}
-	return f.pumps.Acquire() // released when serveDetached returns
-}
-
-// canHijack reports whether w, or a writer it wraps, is an http.Hijacker.
-func canHijack(w http.ResponseWriter) bool {
-	for {
-		if _, ok := w.(http.Hijacker); ok {
-			return true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
-	}
+	return f.pumps.AcquireFor(w, r) // released when serveDetached returns
 }
 
 // serveDetached serves req's stream from p. release frees its place in the
