@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,14 +145,17 @@ func (s *Store) RevokeTree(ctx context.Context, id string) (Token, []string, err
 		}
 	}
 	ids := []string{id}
+	seen := map[string]bool{id: true} // a cycle only a corrupt store holds
 	for i := 0; i < len(ids); i++ {
 		for _, c := range children[ids[i]] {
-			if !slices.Contains(ids, c) { // a cycle only a corrupt store holds
-				if _, err := s.revoke(ctx, c); err != nil && !errors.Is(err, ssehub.ErrNotFound) {
-					return t, ids, err
-				}
-				ids = append(ids, c)
+			if seen[c] {
+				continue
 			}
+			seen[c] = true
+			if _, err := s.revoke(ctx, c); err != nil && !errors.Is(err, ssehub.ErrNotFound) {
+				return t, ids, err
+			}
+			ids = append(ids, c)
 		}
 	}
 	return t, ids, nil
