@@ -111,13 +111,6 @@ func (r *Result) Table(w io.Writer) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// cpu returns this process's user+system CPU time.
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // newClient returns a client for the hub with conns connections, over
 // HTTP/2 when h2 (h2c for an http hub, h2 over TLS for an https one).
 func newClient(cfg *Config, conns int, h2 bool) *http.Client {
