@@ -82,12 +82,8 @@ type Server struct {
 	conts      atomic.Int64 // len(contFns), read without contMu
 	contMu     sync.Mutex
 	contFns    map[*http.Request]func() // set by Continue until ServeHTTP takes them
-	reserved   []reservation            // event types features own (reserved.go); fixed once New returns
+	reserved   []reservation            // the events features own (reserved.go); fixed once New returns
 	registered bool                     // New has returned: the features are registered
-
-	// reservedEvents are the events features own (reserved_events.go);
-	// fixed once New returns.
-	reservedEvents []eventReservation
 }
 
 // New returns a server for opts with its features registered.

@@ -279,11 +279,8 @@ func (f *Feature) Validate(ev *ssehub.Event) (code, msg string) {
 	if ev.Type != "" && sse.ValidateType(ev.Type) != nil {
 		return httpapi.CodeBadField, "type must not contain CR or LF"
 	}
-	if owner, ok := f.s.ReservedType(ev.Topic, ev.Type); ok {
-		return httpapi.CodeBadField, fmt.Sprintf("type %.60q is reserved on this topic: %s writes it (use that protocol's endpoint, or another type)", ev.Type, owner)
-	}
 	if owner, ok := f.s.ReservedEvent(ev); ok {
-		return httpapi.CodeBadField, fmt.Sprintf("this type and meta are reserved: %s writes such events", owner)
+		return httpapi.CodeBadField, fmt.Sprintf("an event of type %.60q is reserved here: %s writes such events (use that protocol's endpoint, or another type)", ev.Type, owner)
 	}
 	for _, c := range ev.Key {
 		if c < 0x20 || c == 0x7f {
